@@ -1,0 +1,58 @@
+"""Small checks on arrays that produce the messages people need: where the problem is, what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+
+def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def check_finite(X: np.ndarray, source: str = "X") -> None:
+    """Raise :class:`DataError` naming the first NaN or infinite value (row and column, 0-based).
+
+    The message contains "NaN" or "inf" as scikit-learn's checks expect.
+    """
+    if X.dtype.kind not in "fc":
+        return
+    # np.isfinite over the whole array is one pass; only on failure do we look for the position.
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    bad = ~finite
+    pos = _first_index(bad)
+    value = X[pos]
+    kind = "NaN" if np.isnan(value) else "infinite value (inf)"
+    n_bad = int(bad.sum())
+    where = f"row {pos[0]}, column {pos[1]}" if len(pos) == 2 else f"index {pos}"
+    raise DataError(
+        f"{source} contains {kind} at {where} ({n_bad} non-finite value(s) in all). "
+        "Remove those rows or impute the values (for example with "
+        "sklearn.impute.SimpleImputer) before using the data."
+    )
+
+
+def check_unit_interval(X: np.ndarray, source: str = "X", reason: str = "loss='bce'") -> None:
+    """Raise :class:`DataError` if any value lies outside [0, 1], naming the first one."""
+    outside = (X < 0) | (X > 1)
+    if not outside.any():
+        return
+    pos = _first_index(outside)
+    where = f"row {pos[0]}, column {pos[1]}" if len(pos) == 2 else f"index {pos}"
+    raise DataError(
+        f"{reason} needs values in [0, 1], but {source} ranges from {float(X.min()):g} to "
+        f"{float(X.max()):g} (first value outside at {where}: {float(X[pos]):g}). "
+        "Scale the data to [0, 1] first (sklearn.preprocessing.MinMaxScaler, or --scale minmax "
+        "on the command line), or use loss='mse'."
+    )
+
+
+def check_not_empty(X: np.ndarray, source: str = "X") -> None:
+    """Raise :class:`DataError` when there are no rows or no columns."""
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise DataError(f"{source} is empty: it has no rows. Give at least one sample.")
+    if X.ndim >= 2 and int(np.prod(X.shape[1:])) == 0:
+        raise DataError(f"{source} has {X.shape[0]} rows but no columns (features).")

@@ -1,0 +1,43 @@
+"""The errors aekit raises on purpose.
+
+Each one is a subclass of a built-in exception that callers already catch (``ValueError`` for bad
+input, ``RuntimeError`` for a failure while running), so scikit-learn and plain Python code keep
+working, and of :class:`AekitError`, so the command line can tell an expected, explained failure
+(one line, no traceback) from a bug.
+"""
+
+from __future__ import annotations
+
+
+class AekitError(Exception):
+    """Base class of the errors aekit raises deliberately, with a message meant for a person."""
+
+
+class DataError(AekitError, ValueError):
+    """The data cannot be used as given: the message names the file, row, column and the fix."""
+
+
+class ModelFileError(AekitError, ValueError):
+    """A saved model is missing, truncated, foreign, or from a newer aekit."""
+
+
+class TrainingDivergedError(AekitError, RuntimeError):
+    """The training loss became NaN or infinite.
+
+    The model keeps the best weights seen before the failure, so it can still be used or saved.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch (1-based, counted over the model's whole life) in which the loss diverged.
+    step : int
+        The batch (1-based) within that epoch.
+    lr : float
+        The learning rate at that step.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, lr: float):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.lr = lr
