@@ -1,4 +1,4 @@
-"""Small checks on arrays that produce the messages people need: where the problem is, what to do."""
+"""Checks on arrays whose messages say where the problem is and what to do about it."""
 
 from __future__ import annotations
 

@@ -13,6 +13,10 @@ class AekitError(Exception):
     """Base class of the errors aekit raises deliberately, with a message meant for a person."""
 
 
+class ParameterError(AekitError, ValueError):
+    """An estimator parameter has an invalid value: the message names it and the valid choices."""
+
+
 class DataError(AekitError, ValueError):
     """The data cannot be used as given: the message names the file, row, column and the fix."""
 

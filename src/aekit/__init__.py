@@ -1,0 +1,63 @@
+"""aekit: the autoencoder family as scikit-learn estimators and a command-line tool, on PyTorch.
+
+The public names are listed here explicitly. They are imported lazily (PEP 562), so that
+``import aekit`` and ``aekit --help`` stay fast: torch is imported only when a model is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_PUBLIC = {
+    "Autoencoder": "aekit.models.autoencoder",
+    "load": "aekit.base",
+    "Checkpoint": "aekit.base",
+    "load_dataset": "aekit.datasets",
+    "AekitError": "aekit.errors",
+    "DataError": "aekit.errors",
+    "ModelFileError": "aekit.errors",
+    "ParameterError": "aekit.errors",
+    "TrainingDivergedError": "aekit.errors",
+}
+
+__all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
+    "__version__",
+    "Autoencoder",
+    "load",
+    "Checkpoint",
+    "load_dataset",
+    "AekitError",
+    "DataError",
+    "ModelFileError",
+    "ParameterError",
+    "TrainingDivergedError",
+]
+assert set(__all__) == {"__version__", *_PUBLIC}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .base import Checkpoint, load
+    from .datasets import load_dataset
+    from .errors import (
+        AekitError,
+        DataError,
+        ModelFileError,
+        ParameterError,
+        TrainingDivergedError,
+    )
+    from .models.autoencoder import Autoencoder
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # cache: later lookups skip this function
+        return value
+    raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

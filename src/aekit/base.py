@@ -1,0 +1,614 @@
+"""The estimator contract every aekit model shares, and saving and loading models.
+
+A family (``models/<family>.py``) subclasses :class:`BaseAutoencoder`, writes its ``__init__``
+(keyword arguments stored as given, scikit-learn style) and ``_build_module``, which returns an
+``nn.Module`` with this interface (all on flat rows ``(n, n_features)``):
+
+``encode(x) -> z``
+    the deterministic code (``transform``);
+``decode(z) -> x_hat``
+    the reconstruction in data space (``inverse_transform``);
+``objective(x, generator) -> {"loss": ..., **metrics}``
+    the training loss in per-sample units (summed over features, averaged over the batch);
+``score_samples(x) -> (n,)``
+    deterministic per-sample score, higher is better (``score_samples``, ``score``);
+``phases() -> list[Phase]``
+    what the training loop runs each batch (one phase unless the model alternates optimisers).
+
+Everything else (input checks, seeds, devices, the training loop, early stopping, batched
+inference, save/load) is here, once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import io
+from ._validation import check_finite, check_unit_interval
+from ._version import __version__
+from .errors import DataError, ModelFileError, ParameterError
+from .nn import ACTIVATIONS, reset_parameters
+from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
+
+FORMAT = "aekit-model"
+SCHEMA_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+OPTIMIZER_META_FILE = "optimizer.json"
+HISTORY_FILE = "history.json"
+
+# Rows per forward pass at inference. Fixed (not the training batch size) so that outputs do not
+# depend on training settings: float32 results change at the 1e-7 level with the batch size.
+INFERENCE_BATCH_SIZE = 4096
+
+_REGISTRY: dict[str, type[BaseAutoencoder]] = {}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(
+            f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(
+            f"device={device!r} but CUDA is not available here (torch.cuda.is_available() is "
+            "False); use device='cpu' or device='auto'"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(f"device={device!r} but MPS is not available here; use device='cpu'")
+    return dev
+
+
+def seed_from(random_state) -> int:
+    """An integer seed for torch from a scikit-learn ``random_state``.
+
+    An int is used as is; a ``RandomState`` is drawn from (the caller's own object); ``None`` takes
+    fresh entropy from the operating system, leaving numpy's global random state untouched.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0]) & 0x7FFFFFFF
+    if isinstance(random_state, int | np.integer):
+        return int(random_state) & 0x7FFFFFFFFFFF
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+class Checkpoint:
+    """Callback that saves the model every ``every`` epochs, so a killed run loses little.
+
+    Each save writes every file atomically (see :meth:`BaseAutoencoder.save`); ``aekit.load`` on
+    the folder then gives the model as of the last completed save, and ``partial_fit`` continues it
+    with the saved optimiser state.
+
+    Examples
+    --------
+    >>> model.fit(X, callbacks=[Checkpoint("runs/ckpt", every=5)])  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, every: int = 1, metadata: dict | None = None):
+        if every < 1:
+            raise ParameterError(f"every={every} must be >= 1")
+        self.path = Path(path)
+        self.every = int(every)
+        self.metadata = metadata
+        self.estimator: BaseAutoencoder | None = None  # bound by fit()
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
+        if self.estimator is not None and trainer.epoch % self.every == 0:
+            self.estimator._sync_from_trainer()
+            self.estimator.save(self.path, metadata=self.metadata)
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared implementation of the scikit-learn contract for aekit's models (see module doc)."""
+
+    # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.
+    _sequence_params: ClassVar[tuple[str, ...]] = ("hidden", "decoder_hidden", "input_shape")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _REGISTRY[cls.__name__] = cls
+
+    # -- to be provided by each family ----------------------------------------------------------
+
+    def _build_module(self) -> torch.nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_params(self) -> None:
+        """Check the parameters that every family has; families extend this."""
+        name = type(self).__name__
+
+        def bad(param: str, expected: str):
+            raise ParameterError(
+                f"{name}: {param}={getattr(self, param)!r} is invalid; expected {expected}"
+            )
+
+        def positive_int(param: str, minimum: int = 1):
+            v = getattr(self, param)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
+                bad(param, f"an integer >= {minimum}")
+
+        def choice(param: str, choices):
+            if getattr(self, param) not in choices:
+                bad(param, "one of " + ", ".join(repr(c) for c in choices))
+
+        positive_int("latent_dim")
+        positive_int("batch_size")
+        positive_int("max_epochs", 0)
+        positive_int("patience")
+        for param in ("hidden", "decoder_hidden"):
+            v = getattr(self, param)
+            if v is None and param == "decoder_hidden":
+                continue
+            if not isinstance(v, tuple | list) or not all(
+                isinstance(h, int | np.integer) and not isinstance(h, bool) and h >= 1 for h in v
+            ):
+                bad(param, "a tuple of positive integers such as (256, 128), or ()")
+        if isinstance(self.input_shape, str) or (
+            self.input_shape is not None
+            and (len(self.input_shape) != 3 or not all(int(s) >= 1 for s in self.input_shape))
+        ):
+            bad("input_shape", "None or (channels, height, width)")
+        choice("activation", tuple(ACTIVATIONS))
+        choice("architecture", ("mlp", "conv"))
+        choice("optimizer", OPTIMIZERS)
+        choice("lr_schedule", LR_SCHEDULES)
+        if not (isinstance(self.lr, float | int) and self.lr > 0):
+            bad("lr", "a positive number")
+        if not (isinstance(self.weight_decay, float | int) and self.weight_decay >= 0):
+            bad("weight_decay", "a number >= 0")
+        if not (isinstance(self.min_delta, float | int) and self.min_delta >= 0):
+            bad("min_delta", "a number >= 0")
+        vf = self.validation_fraction
+        if not (isinstance(vf, float | int) and 0 <= vf < 1):
+            bad("validation_fraction", "a number in [0, 1)")
+
+    def _phases(self, module):
+        return module.phases()
+
+    def _check_values(self, X: np.ndarray, source: str = "X") -> None:
+        """Checks on the values that depend on the model's settings (families extend this)."""
+        if getattr(self, "loss", None) == "bce":
+            check_unit_interval(X, source=source, reason="loss='bce'")
+
+    # -- input ------------------------------------------------------------------------------
+
+    def _validate_X(self, X, *, reset: bool, source: str = "X") -> np.ndarray:
+        """2-D float32 rows; 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` images are flattened."""
+        shape = None
+        ndim = getattr(X, "ndim", None)
+        if ndim in (3, 4):
+            X = np.asarray(X)
+            shape = tuple(int(s) for s in (X.shape[1:] if ndim == 4 else (1, *X.shape[1:])))
+            X = X.reshape(len(X), -1)
+        try:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=[np.float32, np.float64],
+                ensure_all_finite=False,
+                ensure_min_samples=1,
+            )
+        except ValueError as e:
+            if not reset and "features, but" in str(e):
+                raise DataError(
+                    f"{source}: {e} Give data with the same columns, in the same order, as at "
+                    "fit time (and the same preprocessing)."
+                ) from None
+            raise
+        X = np.asarray(X, dtype=np.float32)
+        check_finite(X, source)
+        if reset:
+            self.input_shape_ = self._resolve_input_shape(shape, X.shape[1])
+        elif shape is not None and self.input_shape_ is not None and shape != self.input_shape_:
+            raise DataError(
+                f"{source} holds images of shape {shape}, but the model was fitted on "
+                f"{self.input_shape_}"
+            )
+        return X
+
+    def _resolve_input_shape(self, learned, n_features: int):
+        shape = tuple(int(s) for s in self.input_shape) if self.input_shape is not None else None
+        if shape is not None and learned is not None and shape != learned:
+            raise DataError(f"input_shape={shape} but X holds images of shape {learned}")
+        shape = shape or learned
+        if shape is not None and math.prod(shape) != n_features:
+            raise DataError(
+                f"input_shape={shape} has {math.prod(shape)} values per image but X has "
+                f"{n_features} features; fix input_shape or the data"
+            )
+        return shape
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
+        """Train from scratch for up to ``max_epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or images (n, C, H, W) / (n, H, W)
+        y : ignored
+            Accepted for Pipeline compatibility.
+        validation_data : array-like, optional
+            Held-out rows. Without it, ``validation_fraction`` of X (a seeded random
+            permutation, never the last rows) is held out.
+        callbacks : list, optional
+            Objects with any of ``on_train_begin(trainer)``, ``on_epoch_end(trainer, logs)``,
+            ``on_train_end(trainer, reason)``; for example :class:`Checkpoint`.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        self._check_values(X)
+        X_val = None
+        if validation_data is not None:
+            X_val = self._validate_X(validation_data, reset=False, source="validation_data")
+            self._check_values(X_val, "validation_data")
+        seed = seed_from(self.random_state)
+        if X_val is None:
+            X, X_val = self._split_validation(X, seed)
+        self._initialize(seed)
+        self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping)
+        return self
+
+    def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
+        """One more epoch over ``X`` without re-initialising (also right after ``aekit.load``).
+
+        The first call on an unfitted model initialises it as ``fit`` would, without holding
+        out a validation split. Optimiser state, learning-rate schedule and random generators
+        continue where they were, so ``fit`` then ``partial_fit`` continues exactly.
+        """
+        first = not hasattr(self, "module_")
+        if first:
+            self._check_params()
+        X = self._validate_X(X, reset=first)
+        self._check_values(X)
+        X_val = None
+        if validation_data is not None:
+            X_val = self._validate_X(validation_data, reset=False, source="validation_data")
+            self._check_values(X_val, "validation_data")
+        if first:
+            self._initialize(seed_from(self.random_state))
+        self._train(X, X_val, 1, callbacks, early_stopping=False)
+        return self
+
+    def _split_validation(self, X: np.ndarray, seed: int):
+        n_val = int(len(X) * self.validation_fraction)
+        if n_val < 1 or n_val >= len(X):
+            return X, None
+        perm = np.random.default_rng(seed).permutation(len(X))
+        return X[perm[n_val:]], X[perm[:n_val]]
+
+    def _trainer_config(self) -> TrainerConfig:
+        return TrainerConfig(
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            lr_schedule=self.lr_schedule,
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
+            early_stopping=bool(self.early_stopping),
+            patience=int(self.patience),
+            min_delta=float(self.min_delta),
+            restore_best=bool(self.restore_best),
+            verbose=int(self.verbose),
+        )
+
+    def _initialize(self, seed: int, device: torch.device | None = None) -> None:
+        """Build the module from ``seed`` (on the CPU, so a seed means the same weights on any
+        device), move it to the device, and create the trainer."""
+        self.device_ = device if device is not None else resolve_device(self.device)
+        module = self._build_module()
+        reset_parameters(module, torch.Generator().manual_seed(seed))
+        self._attach_module(module.to(self.device_))
+        self._trainer = Trainer(
+            self.module_,
+            self._phases(self.module_),
+            self._trainer_config(),
+            device=self.device_,
+            seed=seed,
+            validate=getattr(self.module_, "validate", None),
+        )
+        self.history_: list[dict[str, Any]] = []
+        self.n_epochs_ = 0
+        self.stop_reason_ = None
+
+    def _attach_module(self, module: torch.nn.Module) -> None:
+        self.module_ = module
+        self.encoder_ = module.encoder
+        self.decoder_ = module.decoder
+
+    def _train(self, X, X_val, epochs, callbacks, *, early_stopping: bool) -> None:
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if isinstance(cb, Checkpoint):
+                cb.estimator = self
+        try:
+            self.stop_reason_ = self._trainer.run(
+                X,
+                X_val,
+                epochs=epochs,
+                history=self.history_,
+                callbacks=callbacks,
+                early_stopping=early_stopping,
+            )
+        finally:
+            self._sync_from_trainer()
+            self.module_.eval()
+
+    def _sync_from_trainer(self) -> None:
+        self.n_epochs_ = self._trainer.epoch
+
+    # -- using a fitted model ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def _batched(self, fn, X: np.ndarray) -> np.ndarray:
+        self.module_.eval()
+        outs = []
+        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+            x = torch.from_numpy(np.ascontiguousarray(X[start : start + INFERENCE_BATCH_SIZE]))
+            outs.append(fn(x.to(self.device_)).detach().cpu().numpy())
+        return np.concatenate(outs)
+
+    def transform(self, X) -> np.ndarray:
+        """The code of each row, shape ``(n_samples, latent_dim)``, float32, deterministic."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(self.module_.encode, X).astype(np.float32, copy=False)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decode codes ``(n_samples, latent_dim)`` to rows ``(n_samples, n_features)``, float32."""
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float32, ensure_all_finite=True)
+        if Z.shape[1] != self.latent_dim:
+            raise DataError(
+                f"inverse_transform takes codes with {self.latent_dim} columns (latent_dim), got "
+                f"{Z.shape[1]}"
+            )
+        return self._batched(self.module_.decode, Z).astype(np.float32, copy=False)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """``decode(encode(X))``: the model's reconstruction of each row, float32."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(lambda x: self.module_.decode(self.module_.encode(x)), X).astype(
+            np.float32, copy=False
+        )
+
+    def score_samples(self, X) -> np.ndarray:
+        """Per-sample score, higher is better: minus the reconstruction loss of each row
+        (per-sample units, without regularisers). Low values flag anomalies."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        return self._batched(self.module_.score_samples, X).astype(np.float64)
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction loss."""
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self) -> int:
+        return int(self.latent_dim)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -- saving and loading ------------------------------------------------------------------
+
+    def _params_to_json(self) -> dict[str, Any]:
+        params = {}
+        for k, v in self.get_params(deep=False).items():
+            if isinstance(v, tuple | list):
+                v = [int(x) if isinstance(x, np.integer) else x for x in v]
+            elif isinstance(v, np.integer):
+                v = int(v)
+            elif k == "random_state" and not (v is None or isinstance(v, int)):
+                v = None  # a RandomState object has no faithful JSON form
+            elif isinstance(v, torch.device):
+                v = str(v)
+            params[k] = v
+        return params
+
+    def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
+        """Save to folder ``path``: ``config.json``, ``model.safetensors``, the optimiser state
+        (``optimizer.safetensors`` + ``optimizer.json``) and ``history.json``.
+
+        Each file is written atomically; ``config.json`` goes last, and every file carries the same
+        ``save_id`` so that :func:`load` detects a folder mixing two saves. No pickle is used.
+        ``metadata`` (JSON types) is stored in the config, for example label names.
+        """
+        check_is_fitted(self)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_id = uuid.uuid4().hex
+        tag = {"format": FORMAT, "save_id": save_id}
+        state = self._trainer.state_dict()
+        state["device_type"] = self.device_.type
+        meta, tensors = io.split_tensors(state, "trainer")
+        io.save_tensors(path / OPTIMIZER_FILE, tensors, metadata=tag)
+        io.write_json(path / OPTIMIZER_META_FILE, {**tag, "state": meta})
+        io.write_json(path / HISTORY_FILE, self.history_)
+        io.save_tensors(path / WEIGHTS_FILE, self.module_.state_dict(), metadata=tag)
+        merged = {**getattr(self, "_metadata", {}), **(metadata or {})}
+        self._metadata = merged
+        config = {
+            **tag,
+            "schema_version": SCHEMA_VERSION,
+            "class": type(self).__name__,
+            "aekit_version": __version__,
+            "torch_version": torch.__version__,
+            "params": self._params_to_json(),
+            "fitted": self._fitted_to_json(),
+            "metadata": merged,
+        }
+        io.write_json(path / CONFIG_FILE, config)
+        return path
+
+    def _fitted_to_json(self) -> dict[str, Any]:
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "n_features_in_": int(self.n_features_in_),
+            "input_shape_": self.input_shape_,
+            "n_epochs_": int(self.n_epochs_),
+            "stop_reason_": self.stop_reason_,
+            "feature_names_in_": None if names is None else [str(n) for n in names],
+            "device_": str(self.device_),
+        }
+
+    def _restore(self, path: Path, config: dict[str, Any], device_given: bool) -> None:
+        fitted = config["fitted"]
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        shape = fitted.get("input_shape_")
+        self.input_shape_ = tuple(shape) if shape is not None else None
+        if fitted.get("feature_names_in_") is not None:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        try:
+            device = resolve_device(self.device)
+        except ValueError:
+            if device_given:
+                raise
+            device = torch.device("cpu")  # saved on a GPU, loaded where there is none
+        weights, wmeta = io.load_tensors(path / WEIGHTS_FILE, "weights (model.safetensors)")
+        if wmeta.get("save_id") != config.get("save_id"):
+            raise ModelFileError(
+                f"{path}: {WEIGHTS_FILE} and {CONFIG_FILE} come from different saves (a save was "
+                "interrupted, or files were copied from two folders); save the model again"
+            )
+        self._initialize(seed_from(self.random_state), device=device)
+        try:
+            self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
+        except RuntimeError as e:
+            raise ModelFileError(
+                f"{path / WEIGHTS_FILE}: the weights do not fit the model described in "
+                f"{CONFIG_FILE} ({str(e).splitlines()[0]})"
+            ) from None
+        self.module_.eval()
+        history = path / HISTORY_FILE
+        self.history_ = io.read_json(history, "training history") if history.exists() else []
+        self.n_epochs_ = int(fitted.get("n_epochs_", len(self.history_)))
+        self.stop_reason_ = fitted.get("stop_reason_")
+        self._metadata = dict(config.get("metadata") or {})
+        self._restore_trainer(path, config)
+
+    def _restore_trainer(self, path: Path, config: dict[str, Any]) -> None:
+        """Load the optimiser state if it is there and matches; otherwise training would continue
+        with a fresh optimiser, which :func:`load` documents."""
+        if not (path / OPTIMIZER_FILE).exists() or not (path / OPTIMIZER_META_FILE).exists():
+            self._trainer.epoch = self.n_epochs_
+            return
+        meta = io.read_json(path / OPTIMIZER_META_FILE, "optimizer state")
+        tensors, tmeta = io.load_tensors(path / OPTIMIZER_FILE, "optimizer state")
+        if meta.get("save_id") != config.get("save_id") or tmeta.get("save_id") != meta.get(
+            "save_id"
+        ):
+            raise ModelFileError(
+                f"{path}: the optimizer files and {CONFIG_FILE} come from different saves; save "
+                "the model again"
+            )
+        state = io.join_tensors(meta["state"], tensors)
+        if state.get("device_type") != self.device_.type:
+            # Generator states are device-specific; reseed the noise generator deterministically.
+            state["noise_generator"] = self._trainer.noise_generator.get_state()
+        try:
+            self._trainer.load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise ModelFileError(
+                f"{path / OPTIMIZER_META_FILE}: unusable optimizer state ({e})"
+            ) from None
+
+
+def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
+    """Load a model saved with ``model.save(path)``, as the class it was saved from.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model folder (``config.json`` and ``model.safetensors``; ``optimizer.*`` and
+        ``history.json`` when present). A path to one of its files also works.
+    device : str, optional
+        Where to put the model ("cpu", "cuda", ...). By default the saved ``device`` parameter,
+        falling back to the CPU when that device is not available here (a model trained on a GPU
+        loads on a laptop).
+
+    Returns
+    -------
+    model : BaseAutoencoder
+        Fitted, with identical outputs; ``partial_fit`` continues training exactly when the
+        optimiser files are present (without them, with a fresh optimiser state).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, truncated or foreign files, mixed saves, or a schema newer than this aekit.
+    """
+    path = Path(path)
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise ModelFileError(f"{path}: no such model folder")
+    config = io.read_json(path / CONFIG_FILE, "model config (config.json)")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(
+            f'{path / CONFIG_FILE}: not an aekit model config (it lacks "format": "{FORMAT}")'
+        )
+    version = config.get("schema_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{path / CONFIG_FILE}: no integer schema_version")
+    if version > SCHEMA_VERSION:
+        raise ModelFileError(
+            f"{path / CONFIG_FILE}: schema version {version} was written by a newer aekit "
+            f"({config.get('aekit_version', '?')}); this aekit {__version__} reads up to version "
+            f"{SCHEMA_VERSION}. Upgrade aekit (pip install -U aekit)."
+        )
+    importlib.import_module("aekit.models")  # registers every family's estimator class
+    name = config.get("class")
+    if name not in _REGISTRY:
+        raise ModelFileError(
+            f"{path / CONFIG_FILE}: unknown model class {name!r}; known: {', '.join(_REGISTRY)}"
+        )
+    cls = _REGISTRY[name]
+    params = dict(config.get("params") or {})
+    for key in cls._sequence_params:
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    if device is not None:
+        params["device"] = device
+    try:
+        model = cls(**params)
+    except TypeError as e:
+        raise ModelFileError(
+            f"{path / CONFIG_FILE}: parameters do not match {name} ({e})"
+        ) from None
+    if "fitted" not in config:
+        raise ModelFileError(f"{path / CONFIG_FILE}: no 'fitted' section; the file is incomplete")
+    model._restore(path, config, device_given=device is not None)
+    return model

@@ -1,0 +1,546 @@
+"""The ``aekit`` command: train, encode, reconstruct, info, plot.
+
+Results go to stdout (``--json`` for machine-readable output), progress and notes to stderr.
+Exit codes: 0 ok, 1 a failure while running (the loss diverged), 2 bad input or usage (one line,
+no traceback; set ``AEKIT_DEBUG=1`` for the traceback). torch is imported only by the commands
+that need it, so ``aekit --help`` is fast.
+
+A run folder (``--out``) holds the model files (``config.json``, ``model.safetensors``,
+``optimizer.*``, ``history.json``), ``data.json`` (where the data came from, and the scaling it
+applied, which ``encode`` and ``reconstruct`` re-apply to new raw data), ``metrics.json`` and the
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .errors import AekitError, DataError, TrainingDivergedError
+
+# CLI model name -> estimator class name (in aekit's registry)
+MODELS = {"ae": "Autoencoder"}
+
+DATA_FILE = "data.json"
+METRICS_FILE = "metrics.json"
+
+
+class UsageError(AekitError):
+    """The command line itself is wrong (exit code 2)."""
+
+
+# --- parameters from the command line --------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: none/null, true/false, int, float, comma lists ("64,32", "(64, 32)",
+    "[64]") as tuples, or else the string itself."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    if t[:1] in "([" and t[-1:] in ")]":
+        return tuple(parse_value(p) for p in t[1:-1].split(",") if p.strip())
+    if "," in t:
+        return tuple(parse_value(p) for p in t.split(",") if p.strip())
+    for cast in (int, float):
+        try:
+            return cast(t)
+        except ValueError:
+            pass
+    return t
+
+
+def _coerce(cls, key: str, value: Any) -> Any:
+    if key in cls._sequence_params and value is not None:
+        if value == "" or value == ():
+            return ()
+        if isinstance(value, int | float | str):
+            value = (value,)
+        return tuple(value)
+    return value
+
+
+def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[str]]:
+    """Defaults < ``--config`` file < ``--set`` < explicit flags. Returns the parameters that were
+    given and the set of names the user chose explicitly (anywhere)."""
+    known = set(cls().get_params(deep=False))
+    given: dict[str, Any] = {}
+
+    def put(key: str, value: Any, where: str):
+        if key not in known:
+            raise UsageError(
+                f"unknown parameter {key!r} ({where}) for {cls.__name__}; known: "
+                + ", ".join(sorted(known))
+            )
+        given[key] = _coerce(cls, key, value)
+
+    if args.config:
+        path = Path(args.config)
+        try:
+            with path.open("rb") as f:
+                table = tomllib.load(f)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"{path}: not valid TOML ({e})") from None
+        for key, value in table.items():
+            put(key, value, f"in {path}")
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected key=value, for example --set lr=0.001")
+        put(key.strip(), parse_value(value), "--set")
+    flags = {
+        "latent": "latent_dim",
+        "hidden": "hidden",
+        "epochs": "max_epochs",
+        "batch_size": "batch_size",
+        "lr": "lr",
+        "loss": "loss",
+        "architecture": "architecture",
+        "device": "device",
+        "seed": "random_state",
+    }
+    for flag, key in flags.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            put(key, parse_value(value) if isinstance(value, str) else value, f"--{flag}")
+    return given, set(given)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "source": args.data,
+        "data_dir": args.data_dir,
+        "scale": args.scale,
+        "test_fraction": args.test_fraction,
+        "split_seed": args.split_seed,
+        "label_column": args.label_column,
+    }
+
+
+def _load_split(spec: dict[str, Any], scale: str | None = None):
+    from .datasets import load_dataset
+
+    return load_dataset(
+        spec["source"],
+        data_dir=spec.get("data_dir"),
+        scale=scale or spec.get("scale", "auto"),
+        test_fraction=spec.get("test_fraction", 0.2),
+        random_state=spec.get("split_seed", 0),
+        label_column=spec.get("label_column"),
+    )
+
+
+def _rows_for(run_data: dict[str, Any], source: str | None, split: str, data_dir: str | None):
+    """Raw rows to encode or reconstruct: ``source`` (default the run's own data), the chosen
+    split, scaled with the run's stored scaling. Returns ``(X_scaled, y, scaler, image_shape)``."""
+    from .datasets import Scaler, read_data
+
+    spec = dict(run_data["spec"])
+    if source is not None and source != spec["source"]:
+        spec.update(source=source, data_dir=data_dir)
+    elif data_dir is not None:
+        spec["data_dir"] = data_dir
+    scaler = Scaler.from_dict(run_data["scaling"])
+    if split == "all":
+        raw = read_data(
+            spec["source"], data_dir=spec.get("data_dir"), label_column=spec.get("label_column")
+        )
+        X, y, shape = raw.X, raw.y, raw.image_shape
+    else:
+        ds = _load_split(spec, scale="none")
+        X = ds.X_train if split == "train" else ds.X_test
+        y = ds.y_train if split == "train" else ds.y_test
+        shape = ds.image_shape
+    return scaler.transform(X), y, scaler, shape
+
+
+def _write_array(path: str | Path, array, what: str) -> Path:
+    import io as _io
+
+    import numpy as np
+
+    from .io import atomic_write_bytes
+
+    path = Path(path)
+    if path.suffix == ".npy":
+        buf = _io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        return atomic_write_bytes(path, buf.getvalue())
+    if path.suffix == ".csv":
+        buf = _io.StringIO()
+        np.savetxt(buf, array, delimiter=",", fmt="%.8g")
+        return atomic_write_bytes(path, buf.getvalue().encode())
+    raise UsageError(f"--out {path}: write {what} to a .npy or .csv file")
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _run_files(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from . import base, models
+    from .base import Checkpoint
+    from .io import write_json
+    from .metrics import evaluate_reconstruction
+
+    cls = getattr(models, MODELS[args.model])
+    params, chosen = resolve_params(cls, args)
+    out = Path(args.out)
+    if (out / base.CONFIG_FILE).exists() and not args.overwrite:
+        raise UsageError(
+            f"{out} already holds a trained model; pass --overwrite to replace it, or choose "
+            "another --out"
+        )
+    spec = _data_spec(args)
+    ds = _load_split(spec)
+    images_in_unit = (
+        ds.image_shape is not None and float(ds.X_train.min()) >= 0 and ds.X_train.max() <= 1
+    )
+    if "loss" not in chosen and "loss" in cls().get_params() and images_in_unit:
+        params["loss"] = "bce"
+        _say("note: image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
+    if "input_shape" not in chosen and ds.image_shape is not None:
+        params["input_shape"] = tuple(ds.image_shape)
+    params.setdefault("verbose", 0 if args.quiet else 1)
+    model = cls(**params)
+    metadata = {"label_names": ds.label_names, "data_source": ds.source}
+    run_data = {
+        "spec": spec,
+        "source": ds.source,
+        "scaling": ds.scaler.to_dict(),
+        "image_shape": ds.image_shape,
+        "label_names": ds.label_names,
+        "n_train": len(ds.X_train),
+        "n_test": len(ds.X_test),
+        "n_features": int(ds.X_train.shape[1]),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / DATA_FILE, run_data)
+    started = time.perf_counter()
+    checkpoint = Checkpoint(out, every=args.checkpoint_every, metadata=metadata)
+    try:
+        model.fit(ds.X_train, callbacks=[checkpoint])
+    except TrainingDivergedError as e:
+        model.save(out, metadata=metadata)
+        _say(f"aekit: error: {e}")
+        _say(f"aekit: saved the best weights so far (epoch {model._trainer.best.epoch}) in {out}")
+        return 1
+    seconds = time.perf_counter() - started
+    model.save(out, metadata={**metadata, "train_seconds": seconds})
+    result: dict[str, Any] = {
+        "run": str(out),
+        "model": cls.__name__,
+        "data": ds.source,
+        "n_train": len(ds.X_train),
+        "n_test": len(ds.X_test),
+        "n_features": int(ds.X_train.shape[1]),
+        "epochs": model.n_epochs_,
+        "stop_reason": model.stop_reason_,
+        "train_seconds": round(seconds, 3),
+        "final": {k: v for k, v in model.history_[-1].items() if k.endswith("loss")}
+        if model.history_
+        else {},
+    }
+    if len(ds.X_test):
+        metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
+        write_json(out / METRICS_FILE, metrics)
+        result["test"] = metrics
+    if not args.no_plots:
+        _write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
+    result["files"] = _run_files(out)
+    if model.stop_reason_ == "interrupted":
+        _say("aekit: training was interrupted; the run holds the best weights so far")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(_train_summary(result))
+    return 0
+
+
+def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
+    from .plotting import write_run_figures
+
+    X = X[:max_rows]
+    y = y[:max_rows] if y is not None else None
+    codes = model.transform(X) if len(X) else None
+    shape = getattr(model, "input_shape_", None)
+    X_hat = model.reconstruct(X[:10]) if shape is not None and len(X) else None
+    return write_run_figures(
+        out,
+        history=model.history_,
+        codes=codes,
+        y=y,
+        label_names=label_names,
+        X=X[:10],
+        X_hat=X_hat,
+        image_shape=shape,
+    )
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _train_summary(r: dict[str, Any]) -> str:
+    lines = [
+        f"trained {r['model']} on {r['data']}: {r['n_train']} train / {r['n_test']} test rows, "
+        f"{r['n_features']} features, {r['epochs']} epochs in {r['train_seconds']:.1f} s "
+        f"(stopped: {r['stop_reason']})"
+    ]
+    if r["final"]:
+        lines.append("final " + ", ".join(f"{k} {_fmt(v)}" for k, v in r["final"].items()))
+    if "test" in r:
+        lines += _metrics_lines(r["test"])
+    lines.append(f"wrote {r['run']}/: " + ", ".join(r["files"]))
+    return "\n".join(lines)
+
+
+def _metrics_lines(m: dict[str, Any]) -> list[str]:
+    d = m["latent_dim"]
+    rows = [
+        ("squared error per sample", "squared_error_per_sample"),
+        ("MSE per feature", "mse_per_feature"),
+        ("BCE per feature", "bce_per_feature"),
+        ("5-NN accuracy of codes", "knn5_accuracy"),
+    ]
+    lines = [f"test set ({m['n_test']} rows)          model      PCA-{d}"]
+    for label, key in rows:
+        if key in m["model"]:
+            lines.append(f"  {label:<26} {m['model'][key]:>9.4g}  {m['pca'][key]:>9.4g}")
+    return lines
+
+
+def _load_run(run: str, device: str | None = None):
+    from .base import load
+    from .io import read_json
+
+    model = load(run, device=device)
+    data_path = Path(run) / DATA_FILE
+    run_data = read_json(data_path, "run data description") if data_path.exists() else None
+    return model, run_data
+
+
+def _need_run_data(run: str, run_data):
+    if run_data is None:
+        raise UsageError(
+            f"{run}: no {DATA_FILE} (this model was saved from Python, not by `aekit train`), so "
+            "the scaling of the data is unknown; encode it from Python with model.transform"
+        )
+    return run_data
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    model, run_data = _load_run(args.run, args.device)
+    run_data = _need_run_data(args.run, run_data)
+    X, _, _, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
+    codes = model.transform(X)
+    path = _write_array(args.out, codes, "codes")
+    print(f"wrote codes of shape {codes.shape} to {path}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    model, run_data = _load_run(args.run, args.device)
+    run_data = _need_run_data(args.run, run_data)
+    X, _, scaler, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
+    recon = model.reconstruct(X)
+    if not args.scaled:
+        recon = scaler.inverse_transform(recon)
+    path = _write_array(args.out, recon, "reconstructions")
+    units = "the model's scaled units" if args.scaled else "the data's original units"
+    print(f"wrote reconstructions of shape {recon.shape} ({units}) to {path}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .io import read_json
+
+    run = Path(args.run)
+    if not run.is_dir():
+        raise UsageError(f"{run}: no such run folder")
+    config = read_json(run / "config.json", "model config (config.json)")
+    history = read_json(run / "history.json", "history") if (run / "history.json").exists() else []
+    run_data = read_json(run / DATA_FILE, "data") if (run / DATA_FILE).exists() else None
+    metrics = read_json(run / METRICS_FILE, "metrics") if (run / METRICS_FILE).exists() else None
+    info = {
+        "run": str(run),
+        "class": config.get("class"),
+        "aekit_version": config.get("aekit_version"),
+        "params": config.get("params"),
+        "fitted": config.get("fitted"),
+        "data": run_data,
+        "last_epoch": history[-1] if history else None,
+        "metrics": metrics,
+        "files": _run_files(run),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    fitted = info["fitted"] or {}
+    lines = [
+        f"{run}: {info['class']} (aekit {info['aekit_version']}), "
+        f"{fitted.get('n_epochs_')} epochs, stopped: {fitted.get('stop_reason_')}",
+        "parameters: " + ", ".join(f"{k}={v}" for k, v in sorted((info["params"] or {}).items())),
+    ]
+    if run_data:
+        lines.append(
+            f"data: {run_data['source']} ({run_data['n_train']} train / {run_data['n_test']} "
+            f"test rows, {run_data['n_features']} features, scaling {run_data['scaling']['kind']})"
+        )
+    if info["last_epoch"]:
+        last = info["last_epoch"]
+        lines.append(
+            "last epoch: " + ", ".join(f"{k} {_fmt(v)}" for k, v in last.items() if "loss" in k)
+        )
+    if metrics:
+        lines += _metrics_lines(metrics)
+    lines.append("files: " + ", ".join(info["files"]))
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    model, run_data = _load_run(args.run, args.device)
+    run_data = _need_run_data(args.run, run_data)
+    split = "all" if args.data is not None else "test"
+    X, y, _, _ = _rows_for(run_data, args.data, split, args.data_dir)
+    out = Path(args.out_dir or args.run)
+    written = _write_figures(out, model, X, y, run_data.get("label_names"))
+    for p in written:
+        print(p)
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--data",
+        required=required,
+        help="digits, fashion-mnist, mnist, or a .npy/.npz/.csv file or a folder of images",
+    )
+    p.add_argument("--data-dir", help="folder holding the IDX files of mnist / fashion-mnist")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aekit",
+        description="Autoencoders from the shell: train, encode, reconstruct, inspect and plot.",
+    )
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model and write a run folder")
+    t.add_argument("model", choices=sorted(MODELS), help="model family")
+    _add_data_args(t, required=True)
+    t.add_argument(
+        "--scale",
+        default="auto",
+        choices=["auto", "none", "standard", "minmax", "divide"],
+        help="scaling of the data (auto: images to [0, 1], tables standardised)",
+    )
+    t.add_argument("--label-column", help="CSV column (name or index) holding labels")
+    t.add_argument("--test-fraction", type=float, default=0.2, help="held-out test share")
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    t.add_argument("--latent", type=int, help="latent_dim: width of the code")
+    t.add_argument("--hidden", help="hidden widths, e.g. 256,128 ('' for none)")
+    t.add_argument("--epochs", type=int, help="max_epochs")
+    t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--loss", choices=["mse", "bce"])
+    t.add_argument("--architecture", choices=["mlp", "conv"])
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--seed", type=int, help="random_state")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any estimator parameter, e.g. --set lr_schedule=cosine (repeatable)",
+    )
+    t.add_argument("--config", help="TOML file whose keys are estimator parameters")
+    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--no-plots", action="store_true", help="skip the figures")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    t.set_defaults(func=cmd_train)
+
+    for name, func, what in (
+        ("encode", cmd_encode, "codes"),
+        ("reconstruct", cmd_reconstruct, "reconstructions"),
+    ):
+        p = sub.add_parser(name, help=f"write the {what} of data with a trained run")
+        p.add_argument("run", help="run folder")
+        _add_data_args(p, required=False)
+        p.add_argument(
+            "--split",
+            default="all",
+            choices=["all", "train", "test"],
+            help="rows of the data to use (default all, in the source's order)",
+        )
+        p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
+        p.add_argument("--device", help="auto, cpu, cuda, ...")
+        if name == "reconstruct":
+            p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
+        p.set_defaults(func=func)
+
+    i = sub.add_parser("info", help="describe a run folder")
+    i.add_argument("run")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    pl = sub.add_parser("plot", help="write the figures of a run (PNG)")
+    pl.add_argument("run")
+    _add_data_args(pl, required=False)
+    pl.add_argument("--out-dir", help="folder for the PNG files (default: the run folder)")
+    pl.add_argument("--device", help="auto, cpu, cuda, ...")
+    pl.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure while running, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TrainingDivergedError as e:
+        _say(f"aekit: error: {e}")
+        return 1
+    except (AekitError, DataError) as e:
+        if os.environ.get("AEKIT_DEBUG"):
+            raise
+        _say(f"aekit: error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        _say("aekit: interrupted")
+        return 130

@@ -1,0 +1,833 @@
+"""Data in: the bundled and standard image datasets, the user's own files, splits and scaling.
+
+:func:`load_dataset` is the one call most code needs: it reads a source with :func:`read_data`,
+splits it into training and test rows, and scales both with a :class:`Scaler` fitted on the
+training rows only. The scaler is returned, and is JSON-serialisable, so a run folder can store it
+and apply the same scaling to new data later.
+
+Sources
+-------
+``"digits"``
+    scikit-learn's 8x8 digits (1797 images, pixel values 0..16), always available.
+``"mnist"``, ``"fashion-mnist"``
+    The four standard IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``), each gzipped (``.gz``) or not. The
+    first directory holding all four is used, searched in this order:
+
+    1. the ``data_dir`` argument (the files directly in it);
+    2. ``$AEKIT_DATA/<name>`` when ``$AEKIT_DATA`` is set (always the ``<name>`` subfolder, never
+       the files directly in ``$AEKIT_DATA``: MNIST and Fashion-MNIST use the same file names);
+    3. ``~/.cache/aekit/<name>``;
+    4. ``/usr/share/datasets/<name>`` (``apt-get install dataset-fashion-mnist`` on Debian/Ubuntu).
+
+    If none has them and ``download=True``, the missing files are downloaded into the first
+    directory of that list (``data_dir``, else ``$AEKIT_DATA/<name>``, else the cache), each checked
+    against its published MD5 checksum and written atomically.
+a ``.npy`` file
+    2-D (tabular) or 3-D ``(n, H, W)`` / 4-D ``(n, C, H, W)`` images.
+a ``.npz`` file
+    Key ``X`` as for ``.npy``, and an optional ``y`` of integer or string labels.
+a ``.csv`` file
+    Numbers, with an optional header row, and an optional label column (``label_column``).
+a folder of images
+    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_finite, check_not_empty
+from .errors import DataError
+
+__all__ = ["KNOWN_DATASETS", "Dataset", "RawData", "Scaler", "load_dataset", "read_data"]
+
+KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
+
+#: Where Debian's dataset packages put data (``<SYSTEM_DATA_DIR>/<name>``); searched last.
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+#: name -> (mirrors tried in order, {file name: MD5 of the .gz file}); the MD5s are the ones
+#: torchvision publishes (torchvision/datasets/mnist.py).
+DOWNLOADS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "mnist": (
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    ),
+    "fashion-mnist": (
+        (
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ),
+        {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+    ),
+}
+
+_LABEL_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}  # fmt: skip
+
+# IDX type codes (the third byte of the magic number) -> big-endian numpy dtype.
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_SCALES = ("auto", "none", "divide", "standard", "minmax")
+_USAGE = "give a path to a .npy, .npz, .csv file or a folder of images"
+
+
+# ---------------------------------------------------------------------------------------- scaling
+@dataclass(eq=False)
+class Scaler:
+    """The scaling applied to the data; JSON-serialisable, so a run folder can store and reuse it.
+
+    ``transform`` computes ``X / divisor`` ("divide") or ``(X - offset) / scale`` ("standard",
+    "minmax"); "none" only converts to float32.
+
+    Attributes
+    ----------
+    kind : {"none", "divide", "standard", "minmax"}
+    divisor : float or None
+        For "divide": 255 for 8-bit images, 16 for digits.
+    offset : ndarray of shape (n_features,) or None
+        Per-feature mean ("standard") or minimum ("minmax").
+    scale : ndarray of shape (n_features,) or None
+        Per-feature standard deviation ("standard") or max - min ("minmax"); zeros (constant
+        features) are replaced by 1, so those features map to 0.
+    """
+
+    kind: str
+    divisor: float | None = None
+    offset: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    KINDS = ("none", "divide", "standard", "minmax")
+
+    @classmethod
+    def fit(cls, kind: str, X: np.ndarray, divisor: float | None = None) -> Scaler:
+        """Fit a scaler of the given kind on ``X`` of shape (n_samples, n_features)."""
+        if kind not in cls.KINDS:
+            raise DataError(f"unknown scaling {kind!r}; choose one of {', '.join(cls.KINDS)}")
+        if kind == "none":
+            return cls("none")
+        if kind == "divide":
+            if divisor is None or not np.isfinite(divisor) or divisor <= 0:
+                raise DataError(f"scaling 'divide' needs a positive divisor, got {divisor!r}")
+            return cls("divide", divisor=float(divisor))
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise DataError(
+                f"a scaler is fitted on 2-D data (n_samples, n_features), got {X.shape}"
+            )
+        check_not_empty(X, "the data to fit the scaler on")
+        if kind == "standard":
+            offset, scale = X.mean(axis=0), X.std(axis=0)
+        else:
+            offset, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+        # As sklearn's _handle_zeros_in_scale: constant features get scale 1, not 0 or ~1e-17.
+        scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+        return cls(kind, offset=offset, scale=scale)
+
+    def _check(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise DataError(
+                f"the scaler needs 2-D data (n_samples, n_features), got shape {X.shape}"
+            )
+        if self.offset is not None and X.shape[1] != len(self.offset):
+            raise DataError(
+                f"wrong number of features for this scaler: expected {len(self.offset)} (as in "
+                f"the data it was fitted on), got {X.shape[1]}"
+            )
+        return X
+
+    def transform(self, X) -> np.ndarray:
+        """Scale ``X`` of shape (n_samples, n_features); returns a new float32 array."""
+        X = self._check(X)
+        if self.kind == "divide":
+            return X / np.float32(self.divisor)
+        if self.kind in ("standard", "minmax"):
+            return (X - self.offset.astype(np.float32)) / self.scale.astype(np.float32)
+        return X.copy()
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Undo :meth:`transform`: map scaled rows back to the source's units (float32)."""
+        X = self._check(X)
+        if self.kind == "divide":
+            return X * np.float32(self.divisor)
+        if self.kind in ("standard", "minmax"):
+            return X * self.scale.astype(np.float32) + self.offset.astype(np.float32)
+        return X.copy()
+
+    def to_dict(self) -> dict:
+        """The scaler as plain JSON types (str, float, lists of float, None)."""
+        offset, scale, divisor = self.offset, self.scale, self.divisor
+        return {
+            "kind": self.kind,
+            "divisor": None if divisor is None else float(divisor),
+            "offset": None if offset is None else [float(v) for v in offset],
+            "scale": None if scale is None else [float(v) for v in scale],
+        }
+
+    @classmethod
+    def from_dict(cls, d) -> Scaler:
+        """Rebuild a scaler from :meth:`to_dict`'s output; :class:`DataError` if malformed."""
+
+        def bad(why):
+            return DataError(f"malformed scaler (as stored by Scaler.to_dict): {why}")
+
+        if not isinstance(d, dict):
+            raise bad("expected a dict with keys kind, divisor, offset, scale")
+        if extra := set(d) - {"kind", "divisor", "offset", "scale"}:
+            raise bad(f"unknown keys {sorted(extra)}")
+        kind = d.get("kind")
+        if kind not in cls.KINDS:
+            raise bad(f"'kind' must be one of {', '.join(cls.KINDS)}")
+        if kind == "none":
+            return cls("none")
+        if kind == "divide":
+            divisor = d.get("divisor")
+            if type(divisor) not in (int, float) or not math.isfinite(divisor) or divisor <= 0:
+                raise bad("'divide' needs a positive number 'divisor'")
+            return cls("divide", divisor=float(divisor))
+        try:
+            offset, scale = (np.asarray(d.get(k), dtype=np.float64) for k in ("offset", "scale"))
+        except (TypeError, ValueError):
+            offset = scale = np.zeros(0)
+        if offset.ndim != 1 or scale.ndim != 1 or not len(offset):
+            raise bad(f"{kind!r} needs 'offset' and 'scale' as non-empty lists of numbers")
+        if len(offset) != len(scale):
+            raise bad(f"'offset' has {len(offset)} values but 'scale' has {len(scale)}")
+        if not (np.isfinite(offset).all() and np.isfinite(scale).all() and scale.all()):
+            raise bad("'offset' and 'scale' must be finite and 'scale' non-zero")
+        return cls(kind, offset=offset, scale=scale)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Scaler) and self.to_dict() == other.to_dict()
+
+
+# ------------------------------------------------------------------------------------ containers
+@dataclass(eq=False)
+class RawData:
+    """Rows as read from the source, unscaled, in the source's order.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32
+        Images are flattened row-major from (channels, height, width).
+    y : ndarray of shape (n_samples,), int64, or None
+        Labels 0..K-1; ``label_names[k]`` names class k.
+    image_shape : tuple (channels, height, width) or None
+        Set when the rows are images.
+    label_names : list of str or None
+    n_standard_train : int or None
+        For sources with a standard split (mnist, fashion-mnist: 60000): rows ``[:n]`` are the
+        official training set, the rest the official test set.
+    source : str
+        The dataset name or the resolved path.
+    pixel_max : float or None
+        255 for 8-bit images, 16 for digits, None for tabular data and float images.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    image_shape: tuple[int, int, int] | None
+    label_names: list[str] | None
+    n_standard_train: int | None
+    source: str
+    pixel_max: float | None
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Scaled training and test rows (float32, 2-D) with their labels and the fitted scaler.
+
+    Attributes
+    ----------
+    name : str
+        The dataset name, or the file's stem / folder's name.
+    X_train, X_test : ndarray of shape (n_train, n_features), (n_test, n_features), float32
+    y_train, y_test : ndarray of shape (n_train,), (n_test,), int64, or None
+    image_shape : tuple (channels, height, width) or None
+    scaler : Scaler
+        Fitted on the training rows only and applied to both.
+    label_names : list of str or None
+    source : str
+    """
+
+    name: str
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray | None
+    y_test: np.ndarray | None
+    image_shape: tuple[int, int, int] | None
+    scaler: Scaler
+    label_names: list[str] | None
+    source: str
+
+
+# ----------------------------------------------------------------------------------- public API
+def load_dataset(
+    name_or_path,
+    *,
+    data_dir=None,
+    scale: str = "auto",
+    test_fraction: float = 0.2,
+    random_state: int | None = 0,
+    label_column: str | int | None = None,
+    download: bool = True,
+    downloader: Callable[[str, str], None] | None = None,
+) -> Dataset:
+    """Read a dataset, split it into training and test rows, and scale both.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        One of :data:`KNOWN_DATASETS`, or a ``.npy``/``.npz``/``.csv`` file or a folder of images.
+    data_dir, label_column, download, downloader
+        As for :func:`read_data`.
+    scale : {"auto", "none", "divide", "standard", "minmax"}
+        "auto": images with a known pixel maximum (8-bit images, digits) are divided by it, to
+        [0, 1]; float images already in [0, 1] are left as they are; everything else is
+        standardised per feature (mean 0, std 1). "divide" needs a known pixel maximum. The scaler
+        is always fitted on the training rows only.
+    test_fraction : float in [0, 1)
+        Fraction of rows held out as the test set, drawn by
+        ``sklearn.model_selection.train_test_split``, the same for the same ``random_state``;
+        stratified by label when every class has two rows and both parts can hold one of each.
+        0 keeps every row, in the source's order, in ``X_train`` (``X_test`` then has 0 rows).
+        Ignored for sources with a standard split (mnist, fashion-mnist: 60000 training and
+        10000 test rows).
+    random_state : int or None
+        Seed of the split.
+
+    Returns
+    -------
+    Dataset
+    """
+    if scale not in _SCALES:
+        raise DataError(f"unknown scale {scale!r}; choose one of {', '.join(_SCALES)}")
+    if not 0 <= test_fraction < 1:
+        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    raw = read_data(name_or_path, data_dir=data_dir, label_column=label_column,
+                    download=download, downloader=downloader)  # fmt: skip
+    n = len(raw.X)
+    if raw.n_standard_train is not None:
+        train, test = np.arange(raw.n_standard_train), np.arange(raw.n_standard_train, n)
+    elif test_fraction == 0:
+        train, test = np.arange(n), np.arange(0)
+    else:
+        train, test = _split(n, raw.y, test_fraction, random_state, raw.source)
+    X_train, X_test = raw.X[train], raw.X[test]
+
+    kind, divisor = scale, raw.pixel_max
+    if scale == "auto":
+        if raw.image_shape is not None and raw.pixel_max is not None:
+            kind = "divide"
+        elif raw.image_shape is not None and X_train.min() >= 0 and X_train.max() <= 1:
+            kind = "none"
+        else:
+            kind = "standard"
+    elif scale == "divide" and divisor is None:
+        raise DataError(
+            f"scale='divide' divides by the pixel maximum of 8-bit images or digits, but "
+            f"{raw.source} has none (it is not integer image data): use 'minmax' or 'standard'"
+        )
+    scaler = Scaler.fit(kind, X_train, divisor=divisor)
+    y = raw.y
+    path = Path(raw.source)
+    name = _known_name(name_or_path) or (path.name if path.is_dir() else path.stem)
+    return Dataset(
+        name=name,
+        X_train=scaler.transform(X_train),
+        X_test=scaler.transform(X_test),
+        y_train=None if y is None else y[train],
+        y_test=None if y is None else y[test],
+        image_shape=raw.image_shape,
+        scaler=scaler,
+        label_names=raw.label_names,
+        source=raw.source,
+    )
+
+
+def read_data(
+    name_or_path,
+    *,
+    data_dir=None,
+    label_column: str | int | None = None,
+    download: bool = True,
+    downloader: Callable[[str, str], None] | None = None,
+) -> RawData:
+    """Read a source's rows, unscaled and in the source's order.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        One of :data:`KNOWN_DATASETS` (a string, case-insensitive), or a path to a ``.npy``,
+        ``.npz`` or ``.csv`` file or to a folder of images (see the module docstring).
+    data_dir : path-like, optional
+        For mnist and fashion-mnist: the directory holding the four IDX files, searched first.
+    label_column : str or int, optional
+        For CSV files: the column holding the labels, by header name or by 0-based index
+        (negative counts from the end). Its values may be integers or strings.
+    download : bool
+        For mnist and fashion-mnist: download the files when no directory has them.
+    downloader : callable ``(url, dest_path) -> None``, optional
+        Writes the file at ``url`` to ``dest_path``; the default uses urllib with a 60 s timeout.
+
+    Returns
+    -------
+    RawData
+
+    Raises
+    ------
+    DataError
+        For an unknown name, a missing, unreadable or malformed file, or a failed download; the
+        message names the file (and row, column, value where there is one) and the fix.
+    """
+    known = _known_name(name_or_path)
+    if known is not None:
+        if label_column is not None:
+            raise DataError(f"label_column applies to CSV files only, not to {known!r}")
+        if known == "digits":
+            return _read_digits()
+        return _read_idx_dataset(known, data_dir, download, downloader or _urllib_download)
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"unknown dataset {str(name_or_path)!r}; known names: {', '.join(KNOWN_DATASETS)}; "
+            f"or {_USAGE}"
+        )
+    suffix = path.suffix.lower()
+    if label_column is not None and not (path.is_file() and suffix == ".csv"):
+        raise DataError(f"label_column applies to CSV files only, not to {path}")
+    source = str(path.resolve())
+    if path.is_dir():
+        X, y, names, image_shape = _read_image_folder(path)
+        return RawData(X, y, image_shape, names, None, source, 255.0)
+    if suffix == ".csv":
+        X, y, names = _read_csv(path, label_column)
+        return RawData(X, y, None, names, None, source, None)
+    if suffix in (".npy", ".npz"):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"cannot read {path} as a NumPy {suffix} file: {e}") from e
+        y = names = None
+        if suffix == ".npz":
+            with loaded:
+                if "X" not in loaded.files:
+                    raise DataError(
+                        f"{path} has no array named 'X' (keys found: {', '.join(loaded.files)}); "
+                        "save the features as X (and labels as y): np.savez(path, X=X, y=y)"
+                    )
+                try:
+                    arrays = {k: loaded[k] for k in ("X", "y") if k in loaded.files}
+                except ValueError as e:  # object arrays need pickle, which we refuse
+                    raise DataError(f"cannot read {path}: {e}") from e
+            loaded = arrays["X"]
+            if "y" in arrays:
+                y, names = _encode_labels(arrays["y"], f"{path} (y)")
+                if len(y) != len(loaded):
+                    raise DataError(f"{path}: X has {len(loaded)} rows but y has {len(y)} labels")
+        X, image_shape, pixel_max = _from_array(loaded, source)
+        return RawData(X, y, image_shape, names, None, source, pixel_max)
+    raise DataError(
+        f"{path}: unsupported file type {path.suffix!r}; supported: .npy, .npz, .csv, "
+        f"or a folder of {', '.join(_IMAGE_SUFFIXES)} images"
+    )
+
+
+# ------------------------------------------------------------------------------ helpers: sources
+def _known_name(name_or_path) -> str | None:
+    if not isinstance(name_or_path, str):
+        return None  # a Path is always a path
+    key = name_or_path.strip().lower().replace("_", "-")
+    return key if key in KNOWN_DATASETS else None
+
+
+def _read_digits() -> RawData:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.data.astype(np.float32)
+    y = digits.target.astype(np.int64)
+    return RawData(X, y, (1, 8, 8), [str(i) for i in range(10)], None, "digits", 16.0)
+
+
+def _split(n, y, test_fraction, random_state, source):
+    from sklearn.model_selection import train_test_split
+
+    # Stratify when every class has two rows and both parts can hold one of each (sklearn's rule).
+    n_test = math.ceil(test_fraction * n)
+    counts = None if y is None else np.unique(y, return_counts=True)[1]
+    stratified = counts is not None and counts.min() >= 2 and min(n_test, n - n_test) >= len(counts)
+    try:
+        return train_test_split(np.arange(n), test_size=test_fraction, random_state=random_state,
+                                stratify=y if stratified else None)  # fmt: skip
+    except ValueError as e:
+        raise DataError(
+            f"cannot split the {n} rows of {source} with test_fraction={test_fraction}: {e}. "
+            "Use test_fraction=0 to keep every row for training."
+        ) from e
+
+
+def _from_array(X: np.ndarray, source: str):
+    """Flatten an array of rows or images; returns (X float32 2-D, image_shape, pixel_max)."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{source} holds values of type {X.dtype}; expected numbers")
+    if X.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{source} has shape {X.shape}; expected 2-D (n_samples, n_features), "
+            "3-D (n_images, height, width) or 4-D (n_images, channels, height, width)"
+        )
+    check_not_empty(X, source)
+    image_shape = {2: None, 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
+    image_shape = image_shape and tuple(int(s) for s in image_shape)
+    pixel_max = 255.0 if image_shape and X.dtype == np.uint8 else None
+    X = X.reshape(len(X), -1).astype(np.float32)
+    check_finite(X, source)
+    return X, image_shape, pixel_max
+
+
+def _encode_labels(y, source: str):
+    """Map labels (ints or strings) to 0..K-1; the names are the sorted unique values as strings."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise DataError(f"{source}: labels must be integers or strings, got non-integer floats")
+        y = y.astype(np.int64)
+    elif y.dtype.kind == "S":
+        y = y.astype(str)
+    elif y.dtype.kind not in "biuU":
+        raise DataError(f"{source}: labels must be integers or strings, got {y.dtype}")
+    values, codes = np.unique(y, return_inverse=True)
+    return codes.astype(np.int64).reshape(-1), [str(v) for v in values]
+
+
+# ---------------------------------------------------------------------------------- helpers: CSV
+def _read_csv(path: Path, label_column):
+    import csv
+
+    rows, lines = [], []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if row:  # blank lines are skipped
+                    rows.append(row)
+                    lines.append(reader.line_num)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text: {e}") from e
+    except csv.Error as e:
+        raise DataError(f"{path}: malformed CSV: {e}") from e
+    if not rows:
+        raise DataError(f"{path} has no data rows (the file is empty)")
+
+    width, first_line = len(rows[0]), lines[0]
+    hint = label_column % width if isinstance(label_column, int) and width else None
+    header = None
+    if any(not _is_number(c) for j, c in enumerate(rows[0]) if j != hint):
+        header = [c.strip() for c in rows[0]]
+        rows, lines = rows[1:], lines[1:]
+    if not rows:
+        raise DataError(f"{path} has no data rows (only a header)")
+    for row, line in zip(rows, lines, strict=True):
+        if len(row) != width:
+            raise DataError(
+                f"{path}, line {line}: {len(row)} fields, expected {width} "
+                f"(as in line {first_line})"
+            )
+
+    def column(j):
+        return f"column {header[j]!r} (index {j})" if header else f"column index {j}"
+
+    columns = ", ".join(f"{j}: {h!r}" for j, h in enumerate(header)) if header else ""
+    label = None
+    if isinstance(label_column, str):
+        if header is None:
+            raise DataError(
+                f"label_column={label_column!r} names a column, but {path} has no header row; "
+                f"give its 0-based index instead (the file has {width} columns)"
+            )
+        if label_column not in header:
+            raise DataError(
+                f"label_column {label_column!r} not found in {path}; columns: {columns}"
+            )
+        label = header.index(label_column)
+    elif label_column is not None:
+        if isinstance(label_column, bool) or not -width <= label_column < width:
+            raise DataError(
+                f"label_column {label_column!r} is out of range for {path}, which has {width} "
+                f"columns (indices 0..{width - 1})" + (f": {columns}" if header else "")
+            )
+        label = label_column % width
+    keep = [j for j in range(width) if j != label]
+    cells = [[row[j] for j in keep] for row in rows] if label is not None else rows
+    try:
+        X = np.array(cells, dtype=np.float64)
+    except ValueError:
+        # Find the first bad cell, to say where it is.
+        for row, line in zip(rows, lines, strict=True):
+            for j in keep:
+                if not _is_number(row[j]):
+                    what = "empty cell" if not row[j].strip() else f"{row[j]!r} is not a number"
+                    raise DataError(
+                        f"{path}, line {line}, {column(j)}: {what}. Remove or encode "
+                        "non-numeric columns, or pass label_column= for a column of labels."
+                    ) from None
+        X = np.array([[float(row[j]) for j in keep] for row in rows])  # numpy stricter than float()
+    if X.shape[1] == 0:
+        raise DataError(f"{path} has no feature columns (only the label column)")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise DataError(
+            f"{path}, line {lines[i]}, {column(keep[k])}: {rows[i][keep[k]].strip()!r} is NaN or "
+            f"inf ({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
+            "values (for example with sklearn.impute.SimpleImputer) first."
+        )
+    y = names = None
+    if label is not None:
+        values = [row[label].strip() for row in rows]
+        for value, line in zip(values, lines, strict=True):
+            if not value:
+                raise DataError(f"{path}, line {line}, {column(label)}: empty label cell")
+        try:  # numbers sort as numbers ("2" < "10"), other labels as strings
+            y, names = _encode_labels(np.array(values, dtype=np.float64), str(path))
+        except ValueError:
+            y, names = _encode_labels(np.array(values), str(path))
+    return X.astype(np.float32), y, names
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------- helpers: images
+def _read_image_folder(folder: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    def images_in(d: Path) -> list[Path]:
+        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+
+    top = images_in(folder)
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = [(d.name, files) for d in subdirs if (files := images_in(d))]
+    if top and classes:
+        raise DataError(
+            f"{folder} holds both images ({top[0].name}, ...) and class subfolders "
+            f"({classes[0][0]}, ...); put all images directly in the folder (no labels) or all "
+            "in one subfolder per class"
+        )
+    if not top and not classes:
+        raise DataError(
+            f"no images ({', '.join(_IMAGE_SUFFIXES)}) found in {folder} or its subfolders"
+        )
+    files = top or [f for _, fs in classes for f in fs]
+    y = names = None
+    if classes:
+        y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
+        names = [name for name, _ in classes]
+
+    # First pass reads only the headers: the common size and whether everything is grayscale.
+    size, gray = None, True
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                mode, this_size = im.mode, im.size
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise DataError(f"cannot decode image {f}: {e}") from e
+        gray = gray and mode in ("1", "L", "LA")
+        if size is None:
+            size, first = this_size, f
+        elif this_size != size:
+            raise DataError(
+                f"images have different sizes: {first} is {size[0]}x{size[1]} but {f} is "
+                f"{this_size[0]}x{this_size[1]} (width x height); resize them to one size first"
+            )
+    channels = 1 if gray else 3
+    width, height = size
+    out = np.empty((len(files), height, width, channels), dtype=np.uint8)
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                out[i] = np.asarray(im.convert("L" if gray else "RGB")).reshape(height, width, -1)
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise DataError(f"cannot decode image {f}: {e}") from e
+    X = out.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32)
+    return X, y, names, (channels, height, width)
+
+
+# ---------------------------------------------------------------------------------- helpers: IDX
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not): magic 0x00 0x00 <type> <ndim>, big-endian uint32 dims."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read {path}: {e}; delete the damaged file and get it again") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES or data[3] < 1:
+        raise DataError(
+            f"{path} is not an IDX file: it starts with bytes {data[:4].hex(' ')!r}, expected "
+            "00 00, a type code (08 for unsigned bytes) and the number of dimensions"
+        )
+    ndim, dtype = data[3], np.dtype(_IDX_TYPES[data[2]])
+    header = 4 + 4 * ndim
+    dims = struct.unpack(f">{ndim}I", data[4:header]) if len(data) >= header else None
+    expected = header + math.prod(dims) * dtype.itemsize if dims else header
+    if len(data) != expected:
+        promise = f"shape {dims} of {dtype.name}" if dims else f"{ndim} dimensions"
+        raise DataError(
+            f"{path} is truncated or damaged: its header promises {promise}, {expected} bytes "
+            f"(uncompressed), but it holds {len(data)} bytes; delete it and get it again"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _search_dirs(name: str, data_dir) -> list[Path]:
+    dirs = [] if data_dir is None else [Path(data_dir).expanduser()]
+    if os.environ.get("AEKIT_DATA"):
+        dirs.append(Path(os.environ["AEKIT_DATA"]).expanduser() / name)
+    return [*dirs, Path.home() / ".cache" / "aekit" / name, SYSTEM_DATA_DIR / name]
+
+
+def _read_idx_dataset(name: str, data_dir, download: bool, downloader) -> RawData:
+    dirs = _search_dirs(name, data_dir)
+    found = next((d for d in dirs if all(_find_idx(d, s) for s in _IDX_FILES)), None)
+    if found is None:
+        if not download:
+            raise DataError(
+                _not_found_message(name, dirs, " (download=False: nothing was downloaded)")
+            )
+        found = dirs[0]
+        _download(name, found, dirs, downloader)
+    train_x, train_y, test_x, test_y = (_read_idx(_find_idx(found, s)) for s in _IDX_FILES)
+    for images, labels, stem in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(
+                f"{found}: {stem}-images has shape {images.shape} and {stem}-labels has shape "
+                f"{labels.shape}; expected (n, height, width) images and n labels"
+            )
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataError(f"{found}: train images are {train_x.shape[1:]}, t10k {test_x.shape[1:]}")
+    names = _LABEL_NAMES[name]
+    y = np.concatenate([train_y, test_y]).astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        raise DataError(f"{found}: labels range {y.min()}..{y.max()}, expected 0..{len(names) - 1}")
+    X = np.concatenate([train_x, test_x]).reshape(len(y), -1).astype(np.float32)
+    check_not_empty(X, str(found))
+    check_finite(X, str(found))
+    image_shape = (1, *(int(s) for s in train_x.shape[1:]))
+    pixel_max = 255.0 if train_x.dtype == np.uint8 else None
+    return RawData(X, y, image_shape, list(names), len(train_x), str(found.resolve()), pixel_max)
+
+
+def _urllib_download(url: str, dest_path: str) -> None:
+    import shutil
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response, open(dest_path, "wb") as f:
+        shutil.copyfileobj(response, f)
+
+
+def _download(name: str, dest: Path, dirs: list[Path], downloader) -> None:
+    """Fetch the missing files into ``dest``, checking each one's MD5; write each atomically."""
+    import http.client
+
+    mirrors, checksums = DOWNLOADS[name]
+    for stem in _IDX_FILES:
+        if _find_idx(dest, stem):
+            continue
+        file, failures = f"{stem}.gz", []
+        for mirror in mirrors:
+            url = mirror + file
+            tmp = None
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{file}.", suffix=".part")
+                os.close(fd)
+                print(f"aekit: downloading {url} to {dest}", file=sys.stderr)
+                downloader(url, tmp)
+                with open(tmp, "rb") as f:
+                    md5 = hashlib.md5(f.read(), usedforsecurity=False).hexdigest()
+                if md5 != checksums[file]:
+                    failures.append(
+                        f"{url}: checksum mismatch: MD5 {md5}, expected {checksums[file]}"
+                    )
+                    continue
+                os.replace(tmp, dest / file)
+                tmp = None
+                break
+            except (OSError, http.client.HTTPException) as e:  # URLError is an OSError
+                failures.append(f"{url}: {e}")
+            finally:
+                if tmp is not None and os.path.exists(tmp):
+                    os.remove(tmp)
+        else:
+            why = ", and downloading it failed:\n  " + "\n  ".join(failures)
+            raise DataError(_not_found_message(name, dirs, why))
+
+
+def _not_found_message(name: str, dirs: list[Path], why: str) -> str:
+    def state(d: Path) -> str:
+        if not d.is_dir():
+            return "does not exist"
+        missing = [s for s in _IDX_FILES if not _find_idx(d, s)]
+        return "missing " + ", ".join(missing)
+
+    searched = "\n".join(f"  {d} ({state(d)})" for d in dirs)
+    mirror = DOWNLOADS[name][0][0]
+    apt = (
+        " On Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist` installs them into "
+        f"{SYSTEM_DATA_DIR / name}."
+        if name == "fashion-mnist"
+        else ""
+    )
+    return (
+        f"{name} was not found{why}\nSearched:\n{searched}\n"
+        f"Put the four files {', '.join(_IDX_FILES)} (each gzipped as .gz or not; from "
+        f"{mirror}) in one of those directories, for example {dirs[-2]}, or in a directory "
+        f"given by --data-dir (data_dir=), or in $AEKIT_DATA/{name} with $AEKIT_DATA set.{apt}"
+    )

@@ -1,0 +1,36 @@
+"""Reconstruction losses in per-sample units: summed over features, one value per row.
+
+Training averages these over the batch, so every loss aekit reports is "per sample" (squared error
+per image, nats per sample), as in the papers; divide by the number of features for per-feature
+(per-pixel) values.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+RECONSTRUCTION_LOSSES = ("mse", "bce")
+
+
+def reconstruction_loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-sample reconstruction loss, shape ``(n,)``.
+
+    Parameters
+    ----------
+    output : Tensor, shape (n, n_features)
+        For ``"bce"`` the decoder's logits (the sigmoid is folded into the loss for stability:
+        ``max(l, 0) - l*x + log(1 + exp(-|l|))``); for ``"mse"`` the reconstruction itself.
+    target : Tensor, shape (n, n_features)
+        The clean input; in [0, 1] for ``"bce"``.
+    loss : {"mse", "bce"}
+        ``"mse"``: ``sum_j (output_j - target_j)^2`` (squared error per sample).
+        ``"bce"``: ``-sum_j [x_j log s(l_j) + (1 - x_j) log(1 - s(l_j))]``.
+    """
+    if loss == "mse":
+        return (output - target).pow(2).flatten(1).sum(1)
+    if loss == "bce":
+        return (
+            F.binary_cross_entropy_with_logits(output, target, reduction="none").flatten(1).sum(1)
+        )
+    raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")

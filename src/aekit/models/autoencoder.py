@@ -1,0 +1,226 @@
+"""The basic undercomplete autoencoder: a funnel of layers to a narrow code and back.
+
+``z = f(x)``, ``x_hat = g(z)``, trained to minimise the reconstruction loss ``L(x, g(f(x)))``:
+squared error ``sum_j (x_j - x_hat_j)^2`` with a linear (or sigmoid) output, or binary
+cross-entropy with a sigmoid output for data in [0, 1] (computed from the logits). With no hidden
+layers and linear activations it learns the principal subspace of the data (Baldi and Hornik 1989),
+so its error matches PCA's at the same code size; nonlinear layers let it beat PCA (Hinton and
+Salakhutdinov 2006).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..base import BaseAutoencoder
+from ..errors import ParameterError
+from ..losses import reconstruction_loss
+from ..nn import build_encoder_decoder
+from ..training import Phase
+
+OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
+
+
+class AutoencoderModule(nn.Module):
+    """Encoder, decoder and the reconstruction objective (the base of every deterministic family).
+
+    Parameters
+    ----------
+    encoder, decoder : nn.Module
+        ``(n, n_features) -> (n, latent_dim)`` and back to pre-activation outputs.
+    loss : {"mse", "bce"}
+    output_activation : {"linear", "sigmoid"}
+        Applied to the decoder's output for ``"mse"``; ``"bce"`` always means a sigmoid output,
+        folded into the loss.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, loss: str, output_activation: str):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.loss = loss
+        self.sigmoid_output = loss == "bce" or output_activation == "sigmoid"
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.sigmoid_output else out
+
+    def _loss_input(self, z: torch.Tensor) -> torch.Tensor:
+        """What the loss compares with x: logits for BCE (stable form), the output for MSE."""
+        return self.decoder(z) if self.loss == "bce" else self.decode(z)
+
+    def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor | None = None):
+        """Per-sample loss of reconstructing ``target`` (default ``x``) from ``x``, shape (n,)."""
+        target = x if target is None else target
+        return reconstruction_loss(self._loss_input(self.encode(x)), target, self.loss)
+
+    def objective(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Mean per-sample reconstruction loss over the batch."""
+        return {"loss": self.reconstruction_loss(x).mean()}
+
+    def score_samples(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.reconstruction_loss(x)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("reconstruction", self.objective, list(self.parameters()))]
+
+
+class Autoencoder(BaseAutoencoder):
+    """Undercomplete autoencoder, a scikit-learn transformer.
+
+    Parameters
+    ----------
+    latent_dim : int, default=2
+        Width of the code (``transform``'s output).
+    hidden : tuple of int, default=(256, 128)
+        Hidden layer widths from the input inwards (``()`` for none). With
+        ``architecture="conv"``: the feature maps of each stride-2 convolution.
+    decoder_hidden : tuple of int, optional
+        The decoder's widths from the code outwards; by default the mirror of ``hidden``.
+    activation : str, default="relu"
+        relu, sigmoid, tanh, elu, gelu, leaky_relu or linear. The code layer is linear.
+    architecture : {"mlp", "conv"}, default="mlp"
+    input_shape : (C, H, W), optional
+        Image shape of each row; learned from 4-D input ``(n, C, H, W)`` when not given. Needed for
+        ``"conv"``, used for pictures otherwise.
+    tied : bool, default=False
+        Decoder weights are the transposed encoder weights (MLP only).
+    loss : {"mse", "bce"}, default="mse"
+        Squared error summed over features, or binary cross-entropy with a sigmoid output for data
+        in [0, 1] (checked).
+    output_activation : {"linear", "sigmoid"}, default="linear"
+        Output of an ``"mse"`` model (``"bce"`` always uses a sigmoid).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        ``"sgd"`` uses momentum 0.9.
+    lr : float, default=1e-3
+    lr_schedule : {"none", "cosine", "step", "plateau"}, default="none"
+    weight_decay : float, default=0.0
+    batch_size : int, default=128
+    max_epochs : int, default=100
+    validation_fraction : float, default=0.1
+        Share of the rows held out (a seeded random permutation) to report ``val_loss`` and drive
+        early stopping, when ``fit`` gets no ``validation_data``. 0 turns it off.
+    early_stopping : bool, default=False
+        Stop when the validation loss (the training loss without validation rows) has not improved
+        by ``min_delta`` for ``patience`` epochs.
+    patience : int, default=10
+    min_delta : float, default=0.0
+        In the loss's per-sample unit.
+    restore_best : bool, default=True
+        After early stopping, restore the weights of the best epoch.
+    random_state : int, RandomState or None, default=None
+        Seeds the weights, the validation split, the batch order and any noise. The same int gives
+        bit-identical results on the same machine, torch version and thread count.
+    device : str, default="auto"
+        "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
+    verbose : int, default=0
+        1: progress on stderr (a bar on a terminal, a line per epoch otherwise).
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+    encoder_, decoder_ : torch.nn.Module
+        ``(n, n_features) -> (n, latent_dim)`` and ``(n, latent_dim) -> (n, n_features)``
+        (the decoder returns pre-activation outputs: logits for ``loss="bce"``).
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss`` and ``val_loss`` (mean per-sample loss), ``lr``,
+        ``seconds``, ``samples_per_second``, ``best_epoch``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    input_shape_ : tuple or None
+    device_ : torch.device
+    n_epochs_ : int
+        Epochs trained over the model's life (``fit`` plus ``partial_fit``).
+    stop_reason_ : str
+        "max_epochs", "early_stopping", "callback" or "interrupted".
+
+    Examples
+    --------
+    >>> from aekit import Autoencoder
+    >>> from aekit.datasets import load_dataset
+    >>> data = load_dataset("digits")
+    >>> ae = Autoencoder(latent_dim=2, hidden=(64, 32), random_state=0).fit(data.X_train)
+    >>> codes = ae.transform(data.X_test)        # (360, 2) float32
+    >>> ae.score(data.X_test)                    # minus the mean squared error per image
+    -...
+    """
+
+    def __init__(
+        self,
+        latent_dim=2,
+        hidden=(256, 128),
+        decoder_hidden=None,
+        activation="relu",
+        architecture="mlp",
+        input_shape=None,
+        tied=False,
+        loss="mse",
+        output_activation="linear",
+        optimizer="adam",
+        lr=1e-3,
+        lr_schedule="none",
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=100,
+        validation_fraction=0.1,
+        early_stopping=False,
+        patience=10,
+        min_delta=0.0,
+        restore_best=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.decoder_hidden = decoder_hidden
+        self.activation = activation
+        self.architecture = architecture
+        self.input_shape = input_shape
+        self.tied = tied
+        self.loss = loss
+        self.output_activation = output_activation
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.min_delta = min_delta
+        self.restore_best = restore_best
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.loss not in ("mse", "bce"):
+            raise ParameterError(
+                f"Autoencoder: loss={self.loss!r} is invalid; expected 'mse' or 'bce'"
+            )
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise ParameterError(
+                f"Autoencoder: output_activation={self.output_activation!r} is invalid; expected "
+                "'linear' or 'sigmoid'"
+            )
+
+    def _build_module(self) -> AutoencoderModule:
+        encoder, decoder = build_encoder_decoder(
+            n_features=self.n_features_in_,
+            latent_dim=int(self.latent_dim),
+            hidden=self.hidden,
+            decoder_hidden=self.decoder_hidden,
+            activation=self.activation,
+            architecture=self.architecture,
+            input_shape=self.input_shape_,
+            tied=bool(self.tied),
+        )
+        return AutoencoderModule(encoder, decoder, self.loss, self.output_activation)

@@ -1,0 +1,182 @@
+"""Pictures: learning curves, the latent map, reconstructions.
+
+Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot): no global state, no
+display needed, safe in threads and servers. Each ``plot_*`` function draws into ``ax`` when given
+(a user's own axes in a notebook) and returns the figure. :func:`save_figure` writes PNG files
+atomically. Inputs are arrays and history lists, so this module never imports a model family.
+"""
+
+from __future__ import annotations
+
+import io as _io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import atomic_write_bytes
+
+
+def _new_axes(ax, figsize=(6, 4.5)):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG to ``path``, atomically."""
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_learning_curves(history: Sequence[dict[str, Any]], ax=None, unit: str = "per sample"):
+    """Training and validation loss per epoch (every ``*loss`` key of the history), log scale
+    when the losses span more than a factor of 20."""
+    fig, ax = _new_axes(ax)
+    epochs = [h["epoch"] for h in history]
+    keys = [k for k in (history[0] if history else {}) if k.endswith("loss")]
+    values = []
+    for key in keys:
+        ys = [h.get(key, np.nan) for h in history]
+        values += [y for y in ys if np.isfinite(y)]
+        ax.plot(epochs, ys, label=key.replace("_", " "), marker="." if len(epochs) < 30 else None)
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"loss ({unit})")
+    ax.set_title("Learning curves")
+    if keys:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def latent_2d(Z: np.ndarray) -> tuple[np.ndarray, str]:
+    """Codes as 2-D points for a map: the codes themselves for 2-D, their first two principal
+    components for more, the code against the row index for 1-D. Returns ``(points, how)``."""
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.shape[1] == 2:
+        return Z, "code"
+    if Z.shape[1] == 1:
+        return np.column_stack([Z[:, 0], np.arange(len(Z))]), "code (1-D) against row"
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=0).fit_transform(Z), "first 2 PCs of the code"
+
+
+def plot_latent(Z, y=None, label_names: Sequence[str] | None = None, ax=None, max_points=10000):
+    """Scatter of the codes (see :func:`latent_2d`), coloured by label when labels are given.
+
+    At most ``max_points`` points are drawn (a seeded subsample) to keep the file light.
+    """
+    fig, ax = _new_axes(ax, figsize=(6.5, 5.5))
+    Z = np.asarray(Z)
+    idx = np.arange(len(Z))
+    if len(Z) > max_points:
+        idx = np.sort(np.random.default_rng(0).choice(len(Z), max_points, replace=False))
+    P, how = latent_2d(Z[idx])
+    if y is None:
+        ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6)
+    else:
+        y = np.asarray(y)[idx]
+        classes = np.unique(y)
+        cmap = _category_colors(len(classes))
+        for i, c in enumerate(classes):
+            m = y == c
+            name = label_names[int(c)] if label_names is not None else str(c)
+            ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.7, color=cmap[i], label=name)
+        if len(classes) <= 20:
+            ax.legend(markerscale=3, fontsize="small", loc="best", framealpha=0.8)
+    ax.set_xlabel(f"{how} 1" if how != "code (1-D) against row" else "code")
+    ax.set_ylabel(f"{how} 2" if how != "code (1-D) against row" else "row")
+    ax.set_title(f"Latent space ({how})")
+    return fig
+
+
+def _category_colors(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _as_image(row: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    c, h, w = shape
+    img = np.asarray(row, dtype=np.float64).reshape(c, h, w)
+    img = img[0] if c == 1 else np.moveaxis(img, 0, -1)
+    return np.clip(img, 0, 1)
+
+
+def plot_image_rows(rows: Sequence[np.ndarray], image_shape, titles: Sequence[str], ax=None):
+    """A grid of images: one row of the figure per array in ``rows`` (same number of images each),
+    labelled with ``titles``; values are clipped to [0, 1]."""
+    n_rows, n_cols = len(rows), len(rows[0])
+    if ax is not None:
+        fig = ax.figure
+        ax.set_axis_off()
+        axes = ax.inset_axes  # draw inside the user's axes
+        grid = [
+            [
+                axes([j / n_cols, 1 - (i + 1) / n_rows, 1 / n_cols, 1 / n_rows])
+                for j in range(n_cols)
+            ]
+            for i in range(n_rows)
+        ]
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(1.1 * n_cols, 1.25 * n_rows), layout="constrained")
+        flat = fig.subplots(n_rows, n_cols, squeeze=False)
+        grid = [list(r) for r in flat]
+    gray = image_shape[0] == 1
+    for i, images in enumerate(rows):
+        for j in range(n_cols):
+            a = grid[i][j]
+            a.imshow(
+                _as_image(images[j], image_shape), cmap="gray" if gray else None, vmin=0, vmax=1
+            )
+            a.set_xticks([])
+            a.set_yticks([])
+            if j == 0:
+                a.set_ylabel(titles[i], fontsize="small")
+    return fig
+
+
+def plot_reconstructions(X, X_hat, image_shape, n: int = 10, ax=None):
+    """The first ``n`` test images (top) over their reconstructions (bottom)."""
+    n = min(n, len(X))
+    return plot_image_rows([X[:n], X_hat[:n]], image_shape, ["original", "reconstruction"], ax)
+
+
+def write_run_figures(
+    out_dir: str | Path,
+    *,
+    history: Sequence[dict[str, Any]],
+    codes: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+    label_names: Sequence[str] | None = None,
+    X: np.ndarray | None = None,
+    X_hat: np.ndarray | None = None,
+    image_shape: Sequence[int] | None = None,
+) -> list[Path]:
+    """Write the standard figures of a run into ``out_dir``; returns the paths written.
+
+    ``learning_curves.png`` (when there is a history), ``latent.png`` (when codes are given) and
+    ``reconstructions.png`` (for image data).
+    """
+    out_dir = Path(out_dir)
+    written = []
+    if history:
+        written.append(save_figure(plot_learning_curves(history), out_dir / "learning_curves.png"))
+    if codes is not None:
+        fig = plot_latent(codes, y, label_names)
+        written.append(save_figure(fig, out_dir / "latent.png"))
+    if X is not None and X_hat is not None and image_shape is not None:
+        fig = plot_reconstructions(X, X_hat, image_shape)
+        written.append(save_figure(fig, out_dir / "reconstructions.png"))
+    return written

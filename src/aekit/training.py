@@ -1,0 +1,435 @@
+"""THE training loop: every model in aekit trains through :class:`Trainer`.
+
+A model declares what differs between families, and nothing else:
+
+* its **phases**: a list of :class:`Phase`, each an objective and the parameters it updates. Each
+  batch runs every phase in turn, each with its own optimiser (one phase for an autoencoder; the
+  reconstruction, discriminator and generator phases of an adversarial autoencoder);
+* an optional **validation** function giving the same losses, in the same units, on held-out rows.
+
+The loop owns the rest: shuffled batches by indexing in-memory arrays (no per-sample ``Dataset``),
+optimisers and learning-rate schedules, per-epoch history, early stopping and the best weights,
+non-finite loss detection, Ctrl-C, callbacks, progress on stderr, and its own state for exact
+resumption. It knows ``nn.Module``s and phases, never estimators.
+
+Objectives return a dict of scalar tensors: ``"loss"`` (minimised, per-sample units: summed over
+features, averaged over the batch) and any other metrics to log. Randomness inside objectives
+(noise, sampling) must come from the generator they are given.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TrainingDivergedError
+
+Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("none", "cosine", "step", "plateau")
+
+
+@dataclass
+class Phase:
+    """One optimisation step per batch: minimise ``objective(batch, generator)["loss"]``.
+
+    Parameters
+    ----------
+    name : str
+        Identifies the phase (and its optimiser state in checkpoints).
+    objective : callable
+        ``objective(x, generator) -> {"loss": scalar, **metrics}``.
+    parameters : sequence of Parameter
+        What this phase's optimiser updates.
+    lr : float, optional
+        This phase's learning rate (default: the trainer's).
+    loss_key : str
+        The name under which this phase's loss is logged in the history.
+    """
+
+    name: str
+    objective: Objective
+    parameters: Sequence[nn.Parameter]
+    lr: float | None = None
+    loss_key: str = "loss"
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation settings shared by all phases (the estimator's parameters of the same names)."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    lr_schedule: str = "none"
+    max_epochs: int = 100
+    batch_size: int = 128
+    early_stopping: bool = False
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+    verbose: int = 0
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float):
+    """``adam``, ``adamw`` or ``sgd`` (with momentum)."""
+    params = list(params)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(name: str, optimizer, max_epochs: int, patience: int):
+    """Per-epoch learning-rate schedule: ``cosine`` (to 0 over ``max_epochs``), ``step`` (x0.1 at
+    each third of ``max_epochs``), ``plateau`` (x0.1 after ``max(2, patience // 2)`` epochs without
+    improvement of the monitored loss), or ``none``."""
+    if name == "none":
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, max_epochs // 3))
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.1, patience=max(2, patience // 2)
+        )
+    raise ValueError(f"unknown lr_schedule {name!r}; choose one of {', '.join(LR_SCHEDULES)}")
+
+
+class ArrayBatches:
+    """Mini-batches of rows of an in-memory (or memory-mapped) array, by indexing.
+
+    On the CPU, rows are gathered from the numpy array (no copy of the whole array, so memory-mapped
+    files larger than memory work). On an accelerator the whole array is copied to the device once
+    when it fits in a quarter of the free memory, and batches are then gathered there.
+    """
+
+    def __init__(self, X: np.ndarray, batch_size: int, device: torch.device):
+        self.n = len(X)
+        self.batch_size = max(1, int(batch_size))
+        self.device = device
+        self._np = X
+        self._on_device: torch.Tensor | None = None
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if X.nbytes < free // 4:
+                self._on_device = torch.tensor(X, device=device)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def rows(self, idx: np.ndarray) -> torch.Tensor:
+        if self._on_device is not None:
+            return self._on_device[torch.as_tensor(idx, device=self.device)]
+        batch = torch.from_numpy(self._np[idx])
+        if self.device.type == "cpu":
+            return batch
+        return batch.pin_memory().to(self.device, non_blocking=True)
+
+    def epoch(self, generator: torch.Generator | None):
+        """Yield batches in an order drawn from ``generator`` (``None``: the original order)."""
+        if generator is None:
+            order = np.arange(self.n)
+        else:
+            order = torch.randperm(self.n, generator=generator).numpy()
+        for start in range(0, self.n, self.batch_size):
+            yield self.rows(order[start : start + self.batch_size])
+
+
+class _Progress:
+    """Progress on stderr: a self-overwriting bar on a terminal, else a line per epoch."""
+
+    def __init__(self, verbose: int, total_epochs: int):
+        self.enabled = verbose > 0
+        self.tty = self.enabled and sys.stderr.isatty()
+        self.total = total_epochs
+
+    def batch(self, epoch: int, step: int, n_steps: int, loss: float | None, rate: float):
+        if not self.tty:
+            return
+        width = 24
+        done = int(width * step / max(1, n_steps))
+        loss_txt = f" loss {loss:.4g}" if loss is not None else ""
+        sys.stderr.write(
+            f"\repoch {epoch}/{self.total} [{'#' * done}{'.' * (width - done)}]"
+            f"{loss_txt} {rate:,.0f} samples/s   "
+        )
+        sys.stderr.flush()
+
+    def epoch_end(self, logs: dict[str, Any], rate: float):
+        if not self.enabled:
+            return
+        parts = [f"epoch {logs['epoch']}/{self.total}"]
+        parts += [f"{k} {v:.5g}" for k, v in logs.items() if k.endswith("loss")]
+        parts.append(f"{rate:,.0f} samples/s")
+        line = "  ".join(parts)
+        # On a terminal, overwrite the bar and clear the rest of the line; elsewhere, plain lines.
+        sys.stderr.write(f"\r{line}\x1b[K\n" if self.tty else f"{line}\n")
+        sys.stderr.flush()
+
+
+@dataclass
+class _Best:
+    """The best monitored value so far and the weights that gave it (kept in memory)."""
+
+    value: float = math.inf
+    epoch: int = 0
+    wait: int = 0
+    state: dict | None = field(default=None, repr=False)
+
+
+class Trainer:
+    """Runs a module's phases over mini-batches, epoch after epoch, with state that can be saved.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Everything that is trained (its ``train()``/``eval()`` modes are switched here).
+    phases : list of Phase
+    config : TrainerConfig
+    device : torch.device
+    seed : int
+        Seeds the two generators the trainer owns: one on the CPU for the order of the batches, one
+        on ``device`` handed to the objectives for their noise.
+    validate : callable, optional
+        ``validate(x) -> {"loss": ..., **metrics}`` on a batch of held-out rows, under
+        ``torch.no_grad()`` in eval mode; logged with a ``val_`` prefix. Defaults to the first
+        phase's objective.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        phases: Sequence[Phase],
+        config: TrainerConfig,
+        *,
+        device: torch.device,
+        seed: int,
+        validate: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+    ):
+        if not phases:
+            raise ValueError("a model needs at least one training phase")
+        self.module = module
+        self.phases = list(phases)
+        self.config = config
+        self.device = device
+        self.validate = validate
+        self.shuffle_generator = torch.Generator().manual_seed(seed)
+        self.noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.optimizers = {
+            p.name: make_optimizer(
+                config.optimizer,
+                p.parameters,
+                p.lr if p.lr is not None else config.lr,
+                config.weight_decay,
+                config.momentum,
+            )
+            for p in self.phases
+        }
+        self.schedulers = {
+            name: make_scheduler(config.lr_schedule, opt, config.max_epochs, config.patience)
+            for name, opt in self.optimizers.items()
+        }
+        self.epoch = 0  # epochs completed over the module's whole life
+        self.best = _Best()
+        self.stop_training = False  # callbacks may set this
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        X: np.ndarray,
+        X_val: np.ndarray | None = None,
+        *,
+        epochs: int,
+        history: list[dict[str, Any]],
+        callbacks: Sequence[Any] = (),
+        early_stopping: bool | None = None,
+    ) -> str:
+        """Train for up to ``epochs`` more epochs, appending one dict per epoch to ``history``.
+
+        Returns why training stopped: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
+        ``"interrupted"`` (Ctrl-C: the best weights are restored and the history kept). A loss that
+        turns NaN or infinite restores the best weights and raises
+        :class:`~aekit.errors.TrainingDivergedError` naming the epoch, step and learning rate.
+        """
+        cfg = self.config
+        early_stopping = cfg.early_stopping if early_stopping is None else early_stopping
+        batches = ArrayBatches(X, cfg.batch_size, self.device)
+        val_batches = None
+        if X_val is not None and len(X_val):
+            val_batches = ArrayBatches(X_val, max(cfg.batch_size, 1024), self.device)
+        progress = _Progress(cfg.verbose, self.epoch + epochs)
+        self.stop_training = False
+        if self.best.state is None:  # "best so far" before any epoch: the starting weights
+            self.best.state = self._snapshot()
+        self._call(callbacks, "on_train_begin")
+        reason = "max_epochs"
+        try:
+            for _ in range(epochs):
+                logs = self._train_epoch(batches, progress)
+                if val_batches is not None:
+                    logs.update(self._validate_epoch(val_batches))
+                monitor = logs.get("val_loss", logs["loss"])
+                for sched in self.schedulers.values():
+                    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        sched.step(monitor)
+                    elif sched is not None:
+                        sched.step()
+                improved = monitor < self.best.value - cfg.min_delta
+                if improved:
+                    self.best = _Best(monitor, self.epoch, 0, self._snapshot())
+                else:
+                    self.best.wait += 1
+                logs["best_epoch"] = self.best.epoch
+                history.append(logs)
+                progress.epoch_end(logs, logs["samples_per_second"])
+                self._call(callbacks, "on_epoch_end", logs)
+                if early_stopping and self.best.wait >= cfg.patience:
+                    reason = "early_stopping"
+                    break
+                if self.stop_training:
+                    reason = "callback"
+                    break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            self.restore_best()
+            if cfg.verbose:
+                sys.stderr.write(
+                    f"\ninterrupted: kept the best weights (epoch {self.best.epoch}) "
+                    f"and the history of {len(history)} epoch(s)\n"
+                )
+        except TrainingDivergedError:
+            self.restore_best()
+            raise
+        if reason == "early_stopping" and cfg.restore_best:
+            self.restore_best()
+        self._call(callbacks, "on_train_end", reason)
+        return reason
+
+    def _train_epoch(self, batches: ArrayBatches, progress: _Progress) -> dict[str, Any]:
+        self.module.train()
+        start = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        step_losses: list[torch.Tensor] = []
+        seen = 0
+        n_steps = len(batches)
+        for step, x in enumerate(batches.epoch(self.shuffle_generator), start=1):
+            n = x.shape[0]
+            for phase in self.phases:
+                opt = self.optimizers[phase.name]
+                opt.zero_grad(set_to_none=True)
+                out = phase.objective(x, self.noise_generator)
+                loss = out["loss"]
+                loss.backward()
+                opt.step()
+                step_losses.append(loss.detach())
+                for key, value in out.items():
+                    name = phase.loss_key if key == "loss" else key
+                    v = value.detach() * n
+                    sums[name] = sums[name] + v if name in sums else v
+            seen += n
+            if progress.tty:
+                elapsed = time.perf_counter() - start
+                progress.batch(self.epoch + 1, step, n_steps, None, seen / max(elapsed, 1e-9))
+        # One synchronisation per epoch: the step losses are checked here, not at every step.
+        losses = torch.stack(step_losses).cpu()
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0, 0])
+            step, phase = divmod(first, len(self.phases))
+            lr = self.optimizers[self.phases[phase].name].param_groups[0]["lr"]
+            raise TrainingDivergedError(
+                f"the {self.phases[phase].name} loss became {float(losses[first])} at epoch "
+                f"{self.epoch + 1}, step {step + 1} (learning rate {lr:g}). The best weights so "
+                f"far (epoch {self.best.epoch}) were kept. Lower the learning rate, scale the "
+                "data (very large values make losses overflow), or clip extreme values.",
+                epoch=self.epoch + 1,
+                step=step + 1,
+                lr=lr,
+            )
+        self.epoch += 1
+        seconds = time.perf_counter() - start
+        logs: dict[str, Any] = {"epoch": self.epoch}
+        logs.update({k: float(v) / seen for k, v in sums.items()})
+        logs["lr"] = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
+        logs["seconds"] = seconds
+        logs["samples_per_second"] = seen / max(seconds, 1e-9)
+        return logs
+
+    @torch.no_grad()
+    def _validate_epoch(self, batches: ArrayBatches) -> dict[str, float]:
+        self.module.eval()
+        validate = self.validate
+        if validate is None:
+            objective = self.phases[0].objective
+            generator = torch.Generator(device=self.device).manual_seed(0)
+
+            def validate(x):
+                return objective(x, generator)
+
+        sums: dict[str, torch.Tensor] = {}
+        seen = 0
+        for x in batches.epoch(None):
+            for key, value in validate(x).items():
+                v = value.detach() * x.shape[0]
+                sums[key] = sums[key] + v if key in sums else v
+            seen += x.shape[0]
+        return {f"val_{k}": float(v) / seen for k, v in sums.items()}
+
+    # -- best weights, callbacks -------------------------------------------------------------
+
+    def _snapshot(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def restore_best(self) -> None:
+        """Load the best weights seen so far (by the monitored loss) into the module."""
+        if self.best.state is not None:
+            self.module.load_state_dict(self.best.state)
+
+    def _call(self, callbacks: Sequence[Any], hook: str, *args) -> None:
+        for cb in callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    # -- saving and restoring the trainer's own state -----------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: optimisers, schedules, generators,
+        epoch count and the early-stopping bookkeeping (not the best weights themselves)."""
+        return {
+            "epoch": self.epoch,
+            "best": {"value": self.best.value, "epoch": self.best.epoch, "wait": self.best.wait},
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
+            "shuffle_generator": self.shuffle_generator.get_state(),
+            "noise_generator": self.noise_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        b = state["best"]
+        self.best = _Best(float(b["value"]), int(b["epoch"]), int(b["wait"]), None)
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(copy.deepcopy(state["optimizers"][k]))
+        for k, s in self.schedulers.items():
+            if s is not None and k in state["schedulers"]:
+                s.load_state_dict(state["schedulers"][k])
+        self.shuffle_generator.set_state(state["shuffle_generator"].to(torch.uint8))
+        self.noise_generator.set_state(state["noise_generator"].to(torch.uint8))
