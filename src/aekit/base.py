@@ -323,7 +323,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Build the module from ``seed`` (on the CPU, so a seed means the same weights on any
         device), move it to the device, and create the trainer."""
         self.device_ = device if device is not None else resolve_device(self.device)
-        module = self._build_module()
+        # Constructing torch layers draws their default initialisation from the global generator;
+        # fork_rng puts the global state back, and the weights come from our own generator.
+        with torch.random.fork_rng(devices=[]):
+            module = self._build_module()
         reset_parameters(module, torch.Generator().manual_seed(seed))
         self._attach_module(module.to(self.device_))
         self._trainer = Trainer(

@@ -1,0 +1,98 @@
+"""Metrics agree with direct computations; figures are real PNG files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
+
+from aekit.metrics import (
+    evaluate_reconstruction,
+    knn_accuracy,
+    pca_reconstruction,
+    reconstruction_errors,
+)
+from aekit.plotting import latent_2d, plot_latent, plot_learning_curves, write_run_figures
+
+
+def test_reconstruction_errors_units():
+    X = np.array([[0.0, 1.0], [1.0, 1.0]])
+    X_hat = np.array([[0.5, 1.0], [1.0, 0.0]])
+    m = reconstruction_errors(X, X_hat)
+    assert m["squared_error_per_sample"] == pytest.approx((0.25 + 1.0) / 2)
+    assert m["mse_per_feature"] == pytest.approx((0.25 + 1.0) / 4)
+    expected_bce = -(np.log(0.5) + np.log(1 - 1e-7) + np.log(1 - 1e-7) + np.log(1e-7)) / 4
+    assert m["bce_per_feature"] == pytest.approx(expected_bce)
+    assert "bce_per_feature" not in reconstruction_errors(X * 3, X_hat)
+
+
+def test_pca_baseline_is_sklearns_pca(digits):
+    _, R, _ = pca_reconstruction(digits.X_train, digits.X_test, 5)
+    pca = PCA(5).fit(digits.X_train)
+    np.testing.assert_allclose(R, pca.inverse_transform(pca.transform(digits.X_test)), atol=1e-5)
+
+
+def test_knn_accuracy_is_sklearns(digits):
+    acc = knn_accuracy(digits.X_train, digits.y_train, digits.X_test, digits.y_test, k=5)
+    ref = KNeighborsClassifier(5).fit(digits.X_train, digits.y_train)
+    assert acc == ref.score(digits.X_test, digits.y_test)
+
+
+def test_evaluate_reconstruction_of_a_duck_typed_model(digits):
+    """metrics works on anything with transform/reconstruct: PCA itself scores as the baseline."""
+
+    class PCAModel:
+        def __init__(self, X):
+            self.p = PCA(3).fit(X)
+
+        def transform(self, X):
+            return self.p.transform(X)
+
+        def reconstruct(self, X):
+            return self.p.inverse_transform(self.p.transform(X))
+
+    m = evaluate_reconstruction(
+        PCAModel(digits.X_train), digits.X_train, digits.X_test, digits.y_train, digits.y_test
+    )
+    assert m["model"]["squared_error_per_sample"] == pytest.approx(
+        m["pca"]["squared_error_per_sample"], rel=1e-5
+    )
+    assert m["latent_dim"] == 3 and m["n_test"] == 360
+
+
+def test_latent_2d_projection():
+    Z = np.random.default_rng(0).normal(size=(50, 5))
+    P, how = latent_2d(Z)
+    assert P.shape == (50, 2) and "PCs" in how
+    P1, how1 = latent_2d(Z[:, :1])
+    assert P1.shape == (50, 2) and "1-D" in how1
+    assert latent_2d(Z[:, :2])[0] is not None
+
+
+def test_plots_draw_into_a_users_axes():
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plot_latent(np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3, ax=ax)
+    assert out is fig and len(ax.collections) == 3
+    hist = [{"epoch": i, "loss": 1.0 / i, "val_loss": 1.1 / i} for i in range(1, 6)]
+    fig2 = plot_learning_curves(hist)
+    assert [line.get_label() for line in fig2.axes[0].get_lines()] == ["loss", "val loss"]
+
+
+def test_run_figures_are_png_files(fitted_ae, digits, tmp_path):
+    X = digits.X_test[:50]
+    paths = write_run_figures(
+        tmp_path,
+        history=fitted_ae.history_,
+        codes=fitted_ae.transform(X),
+        y=digits.y_test[:50],
+        label_names=digits.label_names,
+        X=X[:10],
+        X_hat=fitted_ae.reconstruct(X[:10]),
+        image_shape=(1, 8, 8),
+    )
+    assert [p.name for p in paths] == ["learning_curves.png", "latent.png", "reconstructions.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
