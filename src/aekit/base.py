@@ -213,8 +213,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         except ValueError as e:
             if not reset and "features, but" in str(e):
+                prefix = "" if source == "X" else f"{source}: "
                 raise DataError(
-                    f"{source}: {e} Give data with the same columns, in the same order, as at "
+                    f"{prefix}{e} Give data with the same columns, in the same order, as at "
                     "fit time (and the same preprocessing)."
                 ) from None
             raise

@@ -211,6 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cls = getattr(models, MODELS[args.model])
     params, chosen = resolve_params(cls, args)
+    cls(**params)._check_params()  # fail on a bad value before loading any data
     out = Path(args.out)
     if (out / base.CONFIG_FILE).exists() and not args.overwrite:
         raise UsageError(
@@ -355,11 +356,19 @@ def _need_run_data(run: str, run_data):
     return run_data
 
 
+def _apply(method, X, source: str):
+    """``method(X)``, with data errors prefixed by where the data came from."""
+    try:
+        return method(X)
+    except DataError as e:
+        raise DataError(f"{source}: {e}") from None
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
     X, _, _, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
-    codes = model.transform(X)
+    codes = _apply(model.transform, X, args.data or run_data["source"])
     path = _write_array(args.out, codes, "codes")
     print(f"wrote codes of shape {codes.shape} to {path}")
     return 0
@@ -369,7 +378,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
     X, _, scaler, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
-    recon = model.reconstruct(X)
+    recon = _apply(model.reconstruct, X, args.data or run_data["source"])
     if not args.scaled:
         recon = scaler.inverse_transform(recon)
     path = _write_array(args.out, recon, "reconstructions")

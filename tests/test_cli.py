@@ -1,0 +1,304 @@
+"""The command line, mostly in-process (``main(argv)``), a few real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit.cli import main, parse_value
+from aekit.datasets import Scaler
+
+FAST = ["--epochs", "3", "--hidden", "16", "--no-plots", "-q", "--seed", "0"]
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """One real CLI run on digits with figures, shared by the read-only tests below."""
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    code = main(
+        ["train", "ae", "--data", "digits", "--latent", "2", "--hidden", "32", "--epochs", "15",
+         "--seed", "0", "--out", str(out), "-q", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_complete_run(digits_run):
+    files = sorted(p.name for p in digits_run.iterdir())
+    assert files == [
+        "config.json", "data.json", "history.json", "latent.png", "learning_curves.png",
+        "metrics.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
+        "reconstructions.png",
+    ]  # fmt: skip
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["params"]["loss"] == "bce"  # chosen for image data in [0, 1]
+    assert config["params"]["input_shape"] == [1, 8, 8]
+    assert config["metadata"]["label_names"][:2] == ["0", "1"]
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert set(metrics["model"]) >= {"squared_error_per_sample", "knn5_accuracy"}
+    assert metrics["pca"]["knn5_accuracy"] > 0.5
+    data = json.loads((digits_run / "data.json").read_text())
+    assert data["scaling"] == {"kind": "divide", "divisor": 16.0, "offset": None, "scale": None}
+
+
+def test_train_output_and_bce_note(tmp_path, capsys):
+    code, out, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", tmp_path / "r"], capsys
+    )
+    assert code == 0
+    assert out.startswith("trained Autoencoder on digits: 1437 train / 360 test rows, 64 features")
+    assert "PCA-2" in out and f"wrote {tmp_path / 'r'}/" in out
+    assert "loss='bce'" in err
+    code, out, _ = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", tmp_path / "r", "--overwrite",
+         "--loss", "mse", "--json"], capsys,
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["epochs"] == 3 and result["stop_reason"] == "max_epochs"
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["params"]["loss"] == "mse"
+
+
+def test_progress_goes_to_stderr_results_to_stdout(tmp_path, capsys):
+    argv = ["train", "ae", "--data", "digits", "--epochs", "2", "--hidden", "8", "--no-plots"]
+    code, out, err = run([*argv, "--out", tmp_path / "r"], capsys)
+    assert code == 0
+    assert "epoch 1/2" in err and "epoch" not in out.split("\n")[0][:5]
+
+
+def test_encode_applies_the_runs_scaling(digits_run, tmp_path, capsys):
+    model = aekit.load(digits_run)
+    ds = aekit.load_dataset("digits")
+    code, out, _ = run(
+        ["encode", digits_run, "--split", "test", "--out", tmp_path / "c.npy"], capsys
+    )
+    assert code == 0 and "(360, 2)" in out
+    assert np.array_equal(np.load(tmp_path / "c.npy"), model.transform(ds.X_test))
+    code, _, _ = run(["encode", digits_run, "--out", tmp_path / "all.csv"], capsys)
+    assert code == 0 and np.loadtxt(tmp_path / "all.csv", delimiter=",").shape == (1797, 2)
+    # raw digits (0..16) from a file: the run's divide-by-16 is applied
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().data[:7]
+    np.save(tmp_path / "raw.npy", raw)
+    code, _, _ = run(
+        ["encode", digits_run, "--data", tmp_path / "raw.npy", "--out", tmp_path / "r.npy"], capsys
+    )
+    assert code == 0
+    np.testing.assert_allclose(np.load(tmp_path / "r.npy"), model.transform(raw / 16), atol=1e-6)
+
+
+def test_reconstruct_returns_original_units(digits_run, tmp_path, capsys):
+    model = aekit.load(digits_run)
+    ds = aekit.load_dataset("digits")
+    code, out, _ = run(
+        ["reconstruct", digits_run, "--split", "test", "--out", tmp_path / "r.npy"], capsys
+    )
+    assert code == 0 and "original units" in out
+    recon = np.load(tmp_path / "r.npy")
+    np.testing.assert_allclose(recon, 16 * model.reconstruct(ds.X_test), rtol=1e-6)
+
+
+def test_tabular_csv_run_standardises_and_reapplies(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=100, scale=20, size=(200, 5))
+    header = "a,b,c,d,e,label"
+    rows = [",".join(f"{v:.6f}" for v in r) + f",{'yes' if r[0] > 100 else 'no'}" for r in X]
+    (tmp_path / "t.csv").write_text("\n".join([header, *rows]) + "\n")
+    code, _, _ = run(
+        ["train", "ae", "--data", tmp_path / "t.csv", "--label-column", "label", *FAST, "--out",
+         tmp_path / "run"], capsys,
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert data["scaling"]["kind"] == "standard" and data["label_names"] == ["no", "yes"]
+    new = X[:10] + 1.0
+    (tmp_path / "new.csv").write_text(
+        "\n".join([header, *[",".join(f"{v:.6f}" for v in r) + ",no" for r in new]]) + "\n"
+    )
+    code, _, _ = run(
+        ["encode", tmp_path / "run", "--data", tmp_path / "new.csv", "--out", tmp_path / "z.npy"],
+        capsys,
+    )
+    assert code == 0
+    model = aekit.load(tmp_path / "run")
+    scaler = Scaler.from_dict(data["scaling"])
+    expected = model.transform(scaler.transform(new.astype(np.float32)))
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), expected, atol=1e-5)
+
+
+def test_config_file_set_and_flags_precedence(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text("latent_dim = 3\nhidden = [16]\nlr = 0.01\nmax_epochs = 2\n")
+    code, _, _ = run(
+        ["train", "ae", "--data", "digits", "--config", tmp_path / "c.toml",
+         "--set", "latent_dim=4", "--set", "lr_schedule=cosine", "--latent", "5",
+         "--no-plots", "-q", "--out", tmp_path / "r"], capsys,
+    )  # fmt: skip
+    assert code == 0
+    params = json.loads((tmp_path / "r" / "config.json").read_text())["params"]
+    assert params["latent_dim"] == 5  # flag beats --set beats the file
+    assert params["hidden"] == [16] and params["lr"] == 0.01 and params["max_epochs"] == 2
+    assert params["lr_schedule"] == "cosine"
+
+
+def test_info_and_plot(digits_run, tmp_path, capsys):
+    code, out, _ = run(["info", digits_run], capsys)
+    assert code == 0 and "Autoencoder" in out and "15 epochs" in out and "PCA-2" in out
+    code, out, _ = run(["info", digits_run, "--json"], capsys)
+    info = json.loads(out)
+    assert info["class"] == "Autoencoder" and info["fitted"]["n_epochs_"] == 15
+    code, out, _ = run(["plot", digits_run, "--out-dir", tmp_path / "figs"], capsys)
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "latent.png", "learning_curves.png", "reconstructions.png"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "nosuchset"], "unknown dataset 'nosuchset'; known names: digits"),
+        (["--data", "digits", "--set", "nosuch=1"], "unknown parameter 'nosuch' (--set)"),
+        (["--data", "digits", "--set", "lr"], "expected key=value"),
+        (["--data", "digits", "--set", "latent_dim=0"], "latent_dim=0 is invalid"),
+        (["--data", "digits", "--config", "missing.toml"], "missing.toml: config file not found"),
+        (["--data", "TABLE", "--loss", "bce", "--scale", "standard"], "needs values in [0, 1]"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "table.npy", np.random.default_rng(0).normal(size=(30, 3)))
+    argv = [a.replace("TABLE", str(tmp_path / "table.npy")) for a in argv]
+    code, _, err = run(["train", "ae", *argv, *FAST, "--out", tmp_path / "r"], capsys)
+    assert code == 2, err
+    assert message in err and err.startswith("aekit: error: ")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a,b\n1,2\n3,x\n", "line 3"),
+        ("a,b\n1,2\n3,4,5\n", "line 3"),
+        ("a,b\n", "no data rows"),
+        ("a,b\n1,2\nnan,4\n", "NaN"),
+    ],
+    ids=["non-numeric", "ragged", "empty", "nan"],
+)
+def test_bad_csv_exits_2_naming_the_file_and_line(content, message, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text(content)
+    code, _, err = run(
+        ["train", "ae", "--data", tmp_path / "bad.csv", *FAST, "--out", tmp_path / "r"], capsys
+    )
+    assert code == 2 and message in err and "bad.csv" in err and "Traceback" not in err
+
+
+def test_mixed_image_sizes_exit_2(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "imgs" / "a.png")
+    Image.new("L", (9, 8)).save(tmp_path / "imgs" / "b.png")
+    code, _, err = run(
+        ["train", "ae", "--data", tmp_path / "imgs", *FAST, "--out", tmp_path / "r"], capsys
+    )
+    assert code == 2 and "a.png" in err and "b.png" in err
+
+
+def test_wrong_feature_count_at_encode_exits_2(digits_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((4, 10)))
+    code, _, err = run(
+        ["encode", digits_run, "--data", tmp_path / "x.npy", "--out", tmp_path / "c.npy"], capsys
+    )
+    assert code == 2 and "x.npy: X has 10 features, but Autoencoder is expecting 64" in err
+
+
+def test_existing_run_is_not_overwritten_without_flag(digits_run, capsys):
+    before = (digits_run / "model.safetensors").read_bytes()
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--out", digits_run], capsys)
+    assert code == 2 and "--overwrite" in err
+    assert (digits_run / "model.safetensors").read_bytes() == before
+
+
+def test_missing_run_and_bad_output_suffix(digits_run, tmp_path, capsys):
+    code, _, err = run(["encode", tmp_path / "nope", "--out", tmp_path / "c.npy"], capsys)
+    assert code == 2 and "no such model folder" in err
+    code, _, err = run(["encode", digits_run, "--out", tmp_path / "c.txt"], capsys)
+    assert code == 2 and ".npy or .csv" in err
+
+
+def test_divergence_exits_1_and_keeps_the_best_weights(tmp_path, capsys):
+    X = np.random.default_rng(0).normal(size=(256, 8)) * 1e18
+    np.save(tmp_path / "huge.npy", X)
+    code, _, err = run(
+        ["train", "ae", "--data", tmp_path / "huge.npy", "--scale", "none", "--lr", "10",
+         "--epochs", "5", "--hidden", "16", "-q", "--out", tmp_path / "r"], capsys,
+    )  # fmt: skip
+    assert code == 1
+    assert "learning rate 10" in err and "saved the best weights" in err
+    assert aekit.load(tmp_path / "r").n_features_in_ == 8
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "nosuchmodel", "--data", "digits", "--out", "x"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_parse_value():
+    assert parse_value("64,32") == (64, 32)
+    assert parse_value("(64, 32)") == (64, 32)
+    assert parse_value("[8]") == (8,)
+    assert parse_value("0.001") == 0.001 and parse_value("1e-3") == 0.001
+    assert parse_value("true") is True and parse_value("None") is None
+    assert parse_value("cosine") == "cosine"
+
+
+# --- real processes (each pays for importing torch) ---------------------------------------------
+
+
+def _aekit(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "aekit", *map(str, args)], capture_output=True, text=True, **kw
+    )
+
+
+@pytest.mark.subprocess
+def test_help_is_fast_because_torch_is_not_imported():
+    code = "import sys, aekit.cli; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"
+    res = _aekit("--help")
+    assert res.returncode == 0 and "train" in res.stdout and "encode" in res.stdout
+
+
+@pytest.mark.subprocess
+def test_real_process_train_encode_and_exit_codes(tmp_path):
+    res = _aekit("train", "ae", "--data", "digits", *FAST, "--out", tmp_path / "r")
+    assert res.returncode == 0, res.stderr
+    assert "trained Autoencoder" in res.stdout
+    res = _aekit("encode", tmp_path / "r", "--out", tmp_path / "c.npy")
+    assert res.returncode == 0 and np.load(tmp_path / "c.npy").shape == (1797, 2)
+    res = _aekit("train", "ae", "--data", "nosuch", "--out", tmp_path / "x")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+@pytest.mark.subprocess
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "aekit"
+    if not script.exists():
+        pytest.skip("aekit is not installed as a package in this environment (PYTHONPATH run)")
+    res = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("aekit ")
