@@ -20,7 +20,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	@touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/aekit train ae --data digits --latent 2 --hidden 64,32 --epochs 100 \
+	$(VENV)/bin/aekit train ae --data digits --latent 2 --hidden 64,32 --epochs 100 --lr 3e-3 \
 		--set random_state=0 --out runs/demo --overwrite
 
 test: $(VENV)/.installed-test

@@ -806,7 +806,7 @@ def _download(name: str, dest: Path, dirs: list[Path], downloader) -> None:
                 if tmp is not None and os.path.exists(tmp):
                     os.remove(tmp)
         else:
-            why = ", and downloading it failed:\n  " + "\n  ".join(failures)
+            why = ", and downloading it failed (" + "; ".join(failures) + ")"
             raise DataError(_not_found_message(name, dirs, why))
 
 
@@ -817,7 +817,7 @@ def _not_found_message(name: str, dirs: list[Path], why: str) -> str:
         missing = [s for s in _IDX_FILES if not _find_idx(d, s)]
         return "missing " + ", ".join(missing)
 
-    searched = "\n".join(f"  {d} ({state(d)})" for d in dirs)
+    searched = "; ".join(f"{d} ({state(d)})" for d in dirs)
     mirror = DOWNLOADS[name][0][0]
     apt = (
         " On Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist` installs them into "
@@ -826,7 +826,7 @@ def _not_found_message(name: str, dirs: list[Path], why: str) -> str:
         else ""
     )
     return (
-        f"{name} was not found{why}\nSearched:\n{searched}\n"
+        f"{name} was not found{why}. Searched: {searched}. "
         f"Put the four files {', '.join(_IDX_FILES)} (each gzipped as .gz or not; from "
         f"{mirror}) in one of those directories, for example {dirs[-2]}, or in a directory "
         f"given by --data-dir (data_dir=), or in $AEKIT_DATA/{name} with $AEKIT_DATA set.{apt}"
