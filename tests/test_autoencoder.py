@@ -366,3 +366,15 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_finite_check_with_values_whose_sum_overflows():
+    """The finite check's fast path sums the data; huge finite values overflow that sum but are
+    not an error here (they reach training, whose own check reports divergence)."""
+    from aekit._validation import check_finite
+
+    check_finite(np.full((4, 3), 3e38, dtype=np.float32))
+    X = np.full((4, 3), 3e38, dtype=np.float32)
+    X[2, 1] = -np.inf
+    with pytest.raises(DataError, match=r"infinite value \(inf\) at row 2, column 1"):
+        check_finite(X)

@@ -92,3 +92,15 @@ def test_reset_parameters_is_seeded_and_matches_pytorch_defaults():
     assert lin.weight.abs().max() > 0.9 / math.sqrt(100)  # uses the whole range
     convt = a[2]  # PyTorch's fan_in for a transposed conv: out_channels * kernel area = 2 * 16
     assert convt.bias.abs().max() <= 1 / math.sqrt(32) + 1e-7
+
+
+def test_mean_reduction_is_the_mean_of_per_sample_losses():
+    from aekit.losses import reconstruction_loss
+
+    out, target = torch.randn(7, 5), torch.rand(7, 5)
+    for loss in ("mse", "bce"):
+        per_sample = reconstruction_loss(out, target, loss)
+        assert per_sample.shape == (7,)
+        mean = reconstruction_loss(out, target, loss, reduction="mean")
+        assert torch.allclose(mean, per_sample.mean())
+    assert torch.allclose(reconstruction_loss(out, target, "mse"), ((out - target) ** 2).sum(1))

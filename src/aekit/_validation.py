@@ -18,11 +18,14 @@ def check_finite(X: np.ndarray, source: str = "X") -> None:
     """
     if X.dtype.kind not in "fc":
         return
-    # np.isfinite over the whole array is one pass; only on failure do we look for the position.
-    finite = np.isfinite(X)
-    if finite.all():
+    # Fast path, one pass without a temporary array: NaN and inf propagate into the sum. A finite
+    # sum means every value is finite; an overflowing sum only sends us to the exact check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(X)):
+            return
+    bad = ~np.isfinite(X)
+    if not bad.any():
         return
-    bad = ~finite
     pos = _first_index(bad)
     value = X[pos]
     kind = "NaN" if np.isnan(value) else "infinite value (inf)"
@@ -37,9 +40,9 @@ def check_finite(X: np.ndarray, source: str = "X") -> None:
 
 def check_unit_interval(X: np.ndarray, source: str = "X", reason: str = "loss='bce'") -> None:
     """Raise :class:`DataError` if any value lies outside [0, 1], naming the first one."""
-    outside = (X < 0) | (X > 1)
-    if not outside.any():
+    if X.size == 0 or (X.min() >= 0 and X.max() <= 1):
         return
+    outside = (X < 0) | (X > 1)
     pos = _first_index(outside)
     where = f"row {pos[0]}, column {pos[1]}" if len(pos) == 2 else f"index {pos}"
     raise DataError(

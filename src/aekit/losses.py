@@ -13,8 +13,10 @@ from torch.nn import functional as F
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
 
-def reconstruction_loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-sample reconstruction loss, shape ``(n,)``.
+def reconstruction_loss(
+    output: torch.Tensor, target: torch.Tensor, loss: str, reduction: str = "none"
+) -> torch.Tensor:
+    """Per-sample reconstruction loss, shape ``(n,)``, or its mean over the batch.
 
     Parameters
     ----------
@@ -26,11 +28,18 @@ def reconstruction_loss(output: torch.Tensor, target: torch.Tensor, loss: str) -
     loss : {"mse", "bce"}
         ``"mse"``: ``sum_j (output_j - target_j)^2`` (squared error per sample).
         ``"bce"``: ``-sum_j [x_j log s(l_j) + (1 - x_j) log(1 - s(l_j))]``.
+    reduction : {"none", "mean"}
+        ``"mean"``: the mean over the batch of the per-sample losses, computed as the total sum
+        divided by ``n`` (one fused reduction: the training objective's fast path).
     """
+    if loss not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    if reduction == "mean":
+        if loss == "mse":
+            return F.mse_loss(output, target, reduction="sum") / output.shape[0]
+        return F.binary_cross_entropy_with_logits(output, target, reduction="sum") / output.shape[0]
+    if reduction != "none":
+        raise ValueError(f"unknown reduction {reduction!r}; choose 'none' or 'mean'")
     if loss == "mse":
         return (output - target).pow(2).flatten(1).sum(1)
-    if loss == "bce":
-        return (
-            F.binary_cross_entropy_with_logits(output, target, reduction="none").flatten(1).sum(1)
-        )
-    raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    return F.binary_cross_entropy_with_logits(output, target, reduction="none").flatten(1).sum(1)

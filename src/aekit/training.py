@@ -325,12 +325,14 @@ class Trainer:
     def _train_epoch(self, batches: ArrayBatches, progress: _Progress) -> dict[str, Any]:
         self.module.train()
         start = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
+        # Per-step values are only collected here (no arithmetic per step: tiny tensor ops cost
+        # as much as a small model's batch); they are weighted and summed once at the end.
+        records: dict[str, list[torch.Tensor]] = {}
         step_losses: list[torch.Tensor] = []
-        seen = 0
+        sizes: list[int] = []
         n_steps = len(batches)
         for step, x in enumerate(batches.epoch(self.shuffle_generator), start=1):
-            n = x.shape[0]
+            sizes.append(x.shape[0])
             for phase in self.phases:
                 opt = self.optimizers[phase.name]
                 opt.zero_grad(set_to_none=True)
@@ -338,15 +340,14 @@ class Trainer:
                 loss = out["loss"]
                 loss.backward()
                 opt.step()
-                step_losses.append(loss.detach())
                 for key, value in out.items():
                     name = phase.loss_key if key == "loss" else key
-                    v = value.detach() * n
-                    sums[name] = sums[name] + v if name in sums else v
-            seen += n
+                    records.setdefault(name, []).append(value.detach())
+                step_losses.append(records[phase.loss_key][-1])
             if progress.tty:
                 elapsed = time.perf_counter() - start
-                progress.batch(self.epoch + 1, step, n_steps, None, seen / max(elapsed, 1e-9))
+                rate = sum(sizes) / max(elapsed, 1e-9)
+                progress.batch(self.epoch + 1, step, n_steps, None, rate)
         # One synchronisation per epoch: the step losses are checked here, not at every step.
         losses = torch.stack(step_losses).cpu()
         finite = torch.isfinite(losses)
@@ -366,7 +367,10 @@ class Trainer:
         self.epoch += 1
         seconds = time.perf_counter() - start
         logs: dict[str, Any] = {"epoch": self.epoch}
-        logs.update({k: float(v) / seen for k, v in sums.items()})
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        seen = int(weights.sum())
+        for name, values in records.items():
+            logs[name] = float(torch.stack(values).cpu().double() @ weights) / seen
         logs["lr"] = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
         logs["seconds"] = seconds
         logs["samples_per_second"] = seen / max(seconds, 1e-9)

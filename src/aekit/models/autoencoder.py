@@ -53,14 +53,17 @@ class AutoencoderModule(nn.Module):
         """What the loss compares with x: logits for BCE (stable form), the output for MSE."""
         return self.decoder(z) if self.loss == "bce" else self.decode(z)
 
-    def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor | None = None):
-        """Per-sample loss of reconstructing ``target`` (default ``x``) from ``x``, shape (n,)."""
+    def reconstruction_loss(
+        self, x: torch.Tensor, target: torch.Tensor | None = None, reduction: str = "none"
+    ) -> torch.Tensor:
+        """Loss of reconstructing ``target`` (default ``x``) from ``x``: per sample, shape (n,),
+        or (``reduction="mean"``) its mean over the batch."""
         target = x if target is None else target
-        return reconstruction_loss(self._loss_input(self.encode(x)), target, self.loss)
+        return reconstruction_loss(self._loss_input(self.encode(x)), target, self.loss, reduction)
 
     def objective(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Mean per-sample reconstruction loss over the batch."""
-        return {"loss": self.reconstruction_loss(x).mean()}
+        return {"loss": self.reconstruction_loss(x, reduction="mean")}
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         return -self.reconstruction_loss(x)
