@@ -83,14 +83,21 @@ class TrainerConfig:
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float):
-    """``adam``, ``adamw`` or ``sgd`` (with momentum)."""
+    """``adam``, ``adamw`` or ``sgd`` (with momentum).
+
+    The multi-tensor (``foreach``) implementations are used on every device: PyTorch picks them
+    by default only on CUDA, but they update all parameters in a few kernels on the CPU too
+    (about 10 % faster per step for small models, measured by ``benchmarks/train_speed.py``).
+    """
     params = list(params)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
+        )
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
