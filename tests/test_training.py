@@ -143,3 +143,24 @@ def test_state_dict_round_trip_continues_exactly():
     t1.run(X, epochs=2, history=[])
     t2.run(X, epochs=2, history=[])
     assert torch.equal(net1.weight, net2.weight) and t2.epoch == 5
+
+
+def test_progress_bar_on_a_terminal_overwrites_itself(monkeypatch):
+    class Terminal(_io.StringIO):
+        def isatty(self):
+            return True
+
+    buf = Terminal()
+    monkeypatch.setattr(sys, "stderr", buf)
+    m = TwoParams()
+    trainer = Trainer(
+        m,
+        [Phase("p", m.pull_b, [m.b])],
+        TrainerConfig(verbose=1, batch_size=2),
+        device=torch.device("cpu"),
+        seed=0,
+    )
+    trainer.run(np.zeros((4, 1), np.float32), epochs=2, history=[])
+    text = buf.getvalue()
+    assert "\repoch 1/2 [" in text and "samples/s" in text
+    assert text.count("\n") == 2  # one finished line per epoch, the bar itself overwritten

@@ -275,12 +275,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_plots:
         _write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
     result["files"] = _run_files(out)
-    if model.stop_reason_ == "interrupted":
-        _say("aekit: training was interrupted; the run holds the best weights so far")
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(_train_summary(result))
+    if model.stop_reason_ == "interrupted":
+        _say("aekit: training was interrupted (Ctrl-C); the run holds the best weights so far")
+        return 130
     return 0
 
 
