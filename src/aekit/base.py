@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import math
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -119,7 +120,43 @@ class Checkpoint:
             self.estimator.save(self.path, metadata=self.metadata)
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+@dataclass(kw_only=True, repr=False, eq=False)
+class NetworkParams:
+    """The parameters every family shares: the network spec, the optimisation, the control.
+
+    They are declared once, as dataclass fields. Each estimator class is a keyword-only dataclass
+    (``@dataclass(kw_only=True, repr=False, eq=False)``) that adds its own fields, so its
+    generated ``__init__`` has an explicit signature and stores exactly its parameters, as
+    scikit-learn requires, without every family repeating two dozen shared parameters. The
+    meaning of each is documented on :class:`aekit.Autoencoder`.
+    """
+
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (256, 128)
+    decoder_hidden: tuple[int, ...] | None = None
+    activation: str = "relu"
+    architecture: str = "mlp"
+    input_shape: tuple[int, int, int] | None = None
+    tied: bool = False
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    lr_schedule: str = "none"
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 100
+    validation_fraction: float = 0.1
+    early_stopping: bool = False
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+    random_state: Any = None
+    device: str = "auto"
+    verbose: int = 0
+
+
+class BaseAutoencoder(
+    NetworkParams, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared implementation of the scikit-learn contract for aekit's models (see module doc)."""
 
     # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.

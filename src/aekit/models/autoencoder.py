@@ -10,6 +10,8 @@ Salakhutdinov 2006).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -72,6 +74,7 @@ class AutoencoderModule(nn.Module):
         return [Phase("reconstruction", self.objective, list(self.parameters()))]
 
 
+@dataclass(kw_only=True, repr=False, eq=False)
 class Autoencoder(BaseAutoencoder):
     """Undercomplete autoencoder, a scikit-learn transformer.
 
@@ -153,55 +156,8 @@ class Autoencoder(BaseAutoencoder):
     -...
     """
 
-    def __init__(
-        self,
-        latent_dim=2,
-        hidden=(256, 128),
-        decoder_hidden=None,
-        activation="relu",
-        architecture="mlp",
-        input_shape=None,
-        tied=False,
-        loss="mse",
-        output_activation="linear",
-        optimizer="adam",
-        lr=1e-3,
-        lr_schedule="none",
-        weight_decay=0.0,
-        batch_size=128,
-        max_epochs=100,
-        validation_fraction=0.1,
-        early_stopping=False,
-        patience=10,
-        min_delta=0.0,
-        restore_best=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-    ):
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.decoder_hidden = decoder_hidden
-        self.activation = activation
-        self.architecture = architecture
-        self.input_shape = input_shape
-        self.tied = tied
-        self.loss = loss
-        self.output_activation = output_activation
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.min_delta = min_delta
-        self.restore_best = restore_best
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    loss: str = "mse"
+    output_activation: str = "linear"
 
     def _check_params(self) -> None:
         super()._check_params()
