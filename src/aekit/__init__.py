@@ -14,6 +14,9 @@ from ._version import __version__
 # public name -> module that defines it
 _PUBLIC = {
     "Autoencoder": "aekit.models.autoencoder",
+    "SparseAutoencoder": "aekit.models.sparse",
+    "DenoisingAutoencoder": "aekit.models.denoising",
+    "ContractiveAutoencoder": "aekit.models.contractive",
     "load": "aekit.base",
     "Checkpoint": "aekit.base",
     "load_dataset": "aekit.datasets",
@@ -27,6 +30,9 @@ _PUBLIC = {
 __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
     "__version__",
     "Autoencoder",
+    "SparseAutoencoder",
+    "DenoisingAutoencoder",
+    "ContractiveAutoencoder",
     "load",
     "Checkpoint",
     "load_dataset",
@@ -49,6 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TrainingDivergedError,
     )
     from .models.autoencoder import Autoencoder
+    from .models.contractive import ContractiveAutoencoder
+    from .models.denoising import DenoisingAutoencoder
+    from .models.sparse import SparseAutoencoder
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,7 @@ from . import io
 from ._validation import check_finite, check_unit_interval
 from ._version import __version__
 from .errors import DataError, ModelFileError, ParameterError
-from .nn import ACTIVATIONS, reset_parameters
+from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
 from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
 
 FORMAT = "aekit-model"
@@ -138,6 +138,7 @@ class NetworkParams:
     architecture: str = "mlp"
     input_shape: tuple[int, int, int] | None = None
     tied: bool = False
+    code_activation: str | None = None
     optimizer: str = "adam"
     lr: float = 1e-3
     lr_schedule: str = "none"
@@ -208,6 +209,7 @@ class BaseAutoencoder(
         ):
             bad("input_shape", "None or (channels, height, width)")
         choice("activation", tuple(ACTIVATIONS))
+        choice("code_activation", (None, *ACTIVATIONS))
         choice("architecture", ("mlp", "conv"))
         choice("optimizer", OPTIMIZERS)
         choice("lr_schedule", LR_SCHEDULES)
@@ -223,6 +225,25 @@ class BaseAutoencoder(
 
     def _phases(self, module):
         return module.phases()
+
+    def _build_networks(self, code_activation: str | None = None):
+        """Encoder and decoder from the shared spec (``code_activation`` overrides the
+        parameter, for families whose objective needs a particular code, e.g. sigmoid)."""
+        return build_encoder_decoder(
+            n_features=self.n_features_in_,
+            latent_dim=int(self.latent_dim),
+            hidden=self.hidden,
+            decoder_hidden=self.decoder_hidden,
+            activation=self.activation,
+            architecture=self.architecture,
+            input_shape=self.input_shape_,
+            tied=bool(self.tied),
+            code_activation=code_activation or self.code_activation,
+        )
+
+    def _init_from_data(self, module, X: np.ndarray) -> None:
+        """Set data-dependent module state before training (a family's hook; e.g. the data
+        range for salt-and-pepper noise). Saved with the weights, so not called on load."""
 
     def _check_values(self, X: np.ndarray, source: str = "X") -> None:
         """Checks on the values that depend on the model's settings (families extend this)."""
@@ -310,7 +331,7 @@ class BaseAutoencoder(
         seed = seed_from(self.random_state)
         if X_val is None:
             X, X_val = self._split_validation(X, seed)
-        self._initialize(seed)
+        self._initialize(seed, X=X)
         self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping)
         return self
 
@@ -331,7 +352,7 @@ class BaseAutoencoder(
             X_val = self._validate_X(validation_data, reset=False, source="validation_data")
             self._check_values(X_val, "validation_data")
         if first:
-            self._initialize(seed_from(self.random_state))
+            self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False)
         return self
 
@@ -357,15 +378,20 @@ class BaseAutoencoder(
             verbose=int(self.verbose),
         )
 
-    def _initialize(self, seed: int, device: torch.device | None = None) -> None:
+    def _initialize(
+        self, seed: int, device: torch.device | None = None, X: np.ndarray | None = None
+    ) -> None:
         """Build the module from ``seed`` (on the CPU, so a seed means the same weights on any
-        device), move it to the device, and create the trainer."""
+        device), set its data-dependent state from ``X``, move it to the device, and create the
+        trainer."""
         self.device_ = device if device is not None else resolve_device(self.device)
         # Constructing torch layers draws their default initialisation from the global generator;
         # fork_rng puts the global state back, and the weights come from our own generator.
         with torch.random.fork_rng(devices=[]):
             module = self._build_module()
         reset_parameters(module, torch.Generator().manual_seed(seed))
+        if X is not None:
+            self._init_from_data(module, X)
         self._attach_module(module.to(self.device_))
         self._trainer = Trainer(
             self.module_,
@@ -408,11 +434,12 @@ class BaseAutoencoder(
     # -- using a fitted model ----------------------------------------------------------------
 
     @torch.no_grad()
-    def _batched(self, fn, X: np.ndarray) -> np.ndarray:
+    def _batched(self, fn, X: np.ndarray, rows: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
+        """``fn`` over fixed-size chunks of rows, in eval mode, without autograd; numpy out."""
         self.module_.eval()
         outs = []
-        for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-            x = torch.from_numpy(np.ascontiguousarray(X[start : start + INFERENCE_BATCH_SIZE]))
+        for start in range(0, len(X), rows):
+            x = torch.from_numpy(np.ascontiguousarray(X[start : start + rows]))
             outs.append(fn(x.to(self.device_)).detach().cpu().numpy())
         return np.concatenate(outs)
 

@@ -26,7 +26,12 @@ from ._version import __version__
 from .errors import AekitError, DataError, TrainingDivergedError
 
 # CLI model name -> estimator class name (in aekit's registry)
-MODELS = {"ae": "Autoencoder"}
+MODELS = {
+    "ae": "Autoencoder",
+    "sparse": "SparseAutoencoder",
+    "denoising": "DenoisingAutoencoder",
+    "contractive": "ContractiveAutoencoder",
+}
 
 DATA_FILE = "data.json"
 METRICS_FILE = "metrics.json"
@@ -292,7 +297,12 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     y = y[:max_rows] if y is not None else None
     codes = model.transform(X) if len(X) else None
     shape = getattr(model, "input_shape_", None)
-    X_hat = model.reconstruct(X[:10]) if shape is not None and len(X) else None
+    images = shape is not None and len(X) > 0
+    X_hat = model.reconstruct(X[:10]) if images else None
+    noisy = denoised = None
+    if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
+        noisy = model.corrupt(X[:10], random_state=0)
+        denoised = model.denoise(noisy)
     return write_run_figures(
         out,
         history=model.history_,
@@ -302,6 +312,8 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         X=X[:10],
         X_hat=X_hat,
         image_shape=shape,
+        X_noisy=noisy,
+        X_denoised=denoised,
     )
 
 
@@ -377,6 +389,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
+    if args.command == "denoise" and not hasattr(model, "denoise"):
+        raise UsageError(
+            f"{args.run} holds a {type(model).__name__}, not a denoising model; train one with "
+            "`aekit train denoising ...`, or use `aekit reconstruct`"
+        )
     run_data = _need_run_data(args.run, run_data)
     X, _, scaler, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
     recon = _apply(model.reconstruct, X, args.data or run_data["source"])
@@ -384,7 +401,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         recon = scaler.inverse_transform(recon)
     path = _write_array(args.out, recon, "reconstructions")
     units = "the model's scaled units" if args.scaled else "the data's original units"
-    print(f"wrote reconstructions of shape {recon.shape} ({units}) to {path}")
+    what = "denoised data" if args.command == "denoise" else "reconstructions"
+    print(f"wrote {what} of shape {recon.shape} ({units}) to {path}")
     return 0
 
 
@@ -507,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, what in (
         ("encode", cmd_encode, "codes"),
         ("reconstruct", cmd_reconstruct, "reconstructions"),
+        ("denoise", cmd_reconstruct, "denoised data"),
     ):
         p = sub.add_parser(name, help=f"write the {what} of data with a trained run")
         p.add_argument("run", help="run folder")
@@ -519,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
         p.add_argument("--device", help="auto, cpu, cuda, ...")
-        if name == "reconstruct":
+        if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
 

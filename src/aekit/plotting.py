@@ -153,6 +153,13 @@ def plot_reconstructions(X, X_hat, image_shape, n: int = 10, ax=None):
     return plot_image_rows([X[:n], X_hat[:n]], image_shape, ["original", "reconstruction"], ax)
 
 
+def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=None):
+    """Noisy inputs (top), the model's denoised outputs (middle), the clean originals (bottom)."""
+    n = min(n, len(X_clean))
+    rows = [X_noisy[:n], X_denoised[:n], X_clean[:n]]
+    return plot_image_rows(rows, image_shape, ["noisy", "denoised", "clean"], ax)
+
+
 def write_run_figures(
     out_dir: str | Path,
     *,
@@ -163,11 +170,14 @@ def write_run_figures(
     X: np.ndarray | None = None,
     X_hat: np.ndarray | None = None,
     image_shape: Sequence[int] | None = None,
+    X_noisy: np.ndarray | None = None,
+    X_denoised: np.ndarray | None = None,
 ) -> list[Path]:
     """Write the standard figures of a run into ``out_dir``; returns the paths written.
 
     ``learning_curves.png`` (when there is a history), ``latent.png`` (when codes are given) and
-    ``reconstructions.png`` (for image data).
+    ``reconstructions.png`` (for image data), ``denoising.png`` (noisy / denoised / clean, when
+    ``X_noisy`` and ``X_denoised`` are given for image data).
     """
     out_dir = Path(out_dir)
     written = []
@@ -179,4 +189,7 @@ def write_run_figures(
     if X is not None and X_hat is not None and image_shape is not None:
         fig = plot_reconstructions(X, X_hat, image_shape)
         written.append(save_figure(fig, out_dir / "reconstructions.png"))
+    if X is not None and X_noisy is not None and X_denoised is not None and image_shape is not None:
+        fig = plot_denoising(X_noisy, X_denoised, X, image_shape)
+        written.append(save_figure(fig, out_dir / "denoising.png"))
     return written

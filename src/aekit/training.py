@@ -55,6 +55,9 @@ class Phase:
         This phase's learning rate (default: the trainer's).
     loss_key : str
         The name under which this phase's loss is logged in the history.
+    after_step : callable, optional
+        Called with no arguments, under ``torch.no_grad()``, after each optimiser step: a
+        projection onto a constraint set (bounded decoder norms, clipped critic weights).
     """
 
     name: str
@@ -62,6 +65,7 @@ class Phase:
     parameters: Sequence[nn.Parameter]
     lr: float | None = None
     loss_key: str = "loss"
+    after_step: Callable[[], None] | None = None
 
 
 @dataclass
@@ -347,6 +351,9 @@ class Trainer:
                 loss = out["loss"]
                 loss.backward()
                 opt.step()
+                if phase.after_step is not None:
+                    with torch.no_grad():
+                        phase.after_step()
                 for key, value in out.items():
                     name = phase.loss_key if key == "loss" else key
                     records.setdefault(name, []).append(value.detach())

@@ -2,5 +2,17 @@
 :func:`aekit.load`."""
 
 from .autoencoder import Autoencoder, AutoencoderModule
+from .contractive import ContractiveAutoencoder, ContractiveModule
+from .denoising import DenoisingAutoencoder, DenoisingModule
+from .sparse import SparseAutoencoder, SparseModule
 
-__all__ = ["Autoencoder", "AutoencoderModule"]
+__all__ = [
+    "Autoencoder",
+    "AutoencoderModule",
+    "ContractiveAutoencoder",
+    "ContractiveModule",
+    "DenoisingAutoencoder",
+    "DenoisingModule",
+    "SparseAutoencoder",
+    "SparseModule",
+]

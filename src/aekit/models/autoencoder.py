@@ -18,7 +18,6 @@ from torch import nn
 from ..base import BaseAutoencoder
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
-from ..nn import build_encoder_decoder
 from ..training import Phase
 
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
@@ -88,7 +87,10 @@ class Autoencoder(BaseAutoencoder):
     decoder_hidden : tuple of int, optional
         The decoder's widths from the code outwards; by default the mirror of ``hidden``.
     activation : str, default="relu"
-        relu, sigmoid, tanh, elu, gelu, leaky_relu or linear. The code layer is linear.
+        relu, sigmoid, tanh, elu, gelu, leaky_relu or linear.
+    code_activation : str or None, default=None
+        Activation of the code layer (None: a linear code). ``"sigmoid"`` with ``hidden=()``
+        and ``tied=True`` gives the classic ``y = s(W x + b)``, ``z = s(W^T y + b')``.
     architecture : {"mlp", "conv"}, default="mlp"
     input_shape : (C, H, W), optional
         Image shape of each row; learned from 4-D input ``(n, C, H, W)`` when not given. Needed for
@@ -172,14 +174,5 @@ class Autoencoder(BaseAutoencoder):
             )
 
     def _build_module(self) -> AutoencoderModule:
-        encoder, decoder = build_encoder_decoder(
-            n_features=self.n_features_in_,
-            latent_dim=int(self.latent_dim),
-            hidden=self.hidden,
-            decoder_hidden=self.decoder_hidden,
-            activation=self.activation,
-            architecture=self.architecture,
-            input_shape=self.input_shape_,
-            tied=bool(self.tied),
-        )
+        encoder, decoder = self._build_networks()
         return AutoencoderModule(encoder, decoder, self.loss, self.output_activation)

@@ -1,0 +1,160 @@
+"""Sparse autoencoders: a penalty that keeps most code units near zero for each input.
+
+Two penalties on the code ``s = f(x)`` (Ng, *Sparse autoencoder*, CS294A lecture notes, 2011;
+Goodfellow et al., *Deep Learning*, section 14.2.1):
+
+* ``penalty="l1"``: ``L = L_rec + lambda * mean_batch ||s||_1``.
+  With a linear code the decoder could undo any shrinking of the code by growing (``s / c``
+  decoded by ``c W``), so the penalty would buy nothing. Unless the weights are tied, each column
+  of the decoder's first layer (the weights leaving one code unit) is therefore projected back to
+  norm at most 1 after every step, so the penalty yields real sparsity.
+* ``penalty="kl"``: sigmoid code units, the average activation of unit ``j`` over the batch
+  ``rho_hat_j``, and ``L = L_rec + beta * sum_j KL(rho || rho_hat_j)`` with
+  ``KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat))``,
+  pushing every unit's mean activation to the target ``rho`` (``sparsity_target``).
+
+The code may be wider than the input (overcomplete): only a sparsity penalty makes that useful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ParameterError
+from ..losses import reconstruction_loss
+from ..training import Phase
+from .autoencoder import Autoencoder, AutoencoderModule
+
+PENALTIES = ("l1", "kl")
+DEFAULT_WEIGHTS = {"kl": 3.0, "l1": 0.1}
+_EPS = 1e-6
+
+
+def kl_sparsity(s: torch.Tensor, rho: float) -> torch.Tensor:
+    """``sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the mean of unit ``j`` over the batch."""
+    rho_hat = s.mean(0).clamp(_EPS, 1 - _EPS)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def hoyer_sparsity(Z: torch.Tensor) -> torch.Tensor:
+    """Hoyer's sparsity of each row, ``(sqrt(d) - ||z||_1 / ||z||_2) / (sqrt(d) - 1)``: 0 for a
+    constant row, 1 for a single non-zero unit; unchanged by rescaling. Shape ``(n,)``."""
+    d = Z.shape[1]
+    ratio = Z.abs().sum(1) / Z.norm(dim=1).clamp_min(1e-12)
+    return (d**0.5 - ratio) / (d**0.5 - 1)
+
+
+def first_linear(decoder: nn.Module) -> nn.Linear:
+    """The decoder layer that reads the code (its first ``nn.Linear``)."""
+    return next(m for m in decoder.modules() if isinstance(m, nn.Linear))
+
+
+class SparseModule(AutoencoderModule):
+    """An autoencoder whose objective adds a sparsity penalty on the code."""
+
+    def __init__(self, encoder, decoder, loss, output_activation, *, penalty, weight, target,
+                 bound_decoder: bool):  # fmt: skip
+        super().__init__(encoder, decoder, loss, output_activation)
+        self.penalty, self.weight, self.target = penalty, float(weight), float(target)
+        self.bound_decoder = bound_decoder
+
+    def sparsity_penalty(self, s: torch.Tensor) -> torch.Tensor:
+        if self.penalty == "l1":
+            return s.abs().sum(1).mean()
+        return kl_sparsity(s, self.target)
+
+    def objective(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``L_rec + weight * penalty``; logs the unweighted penalty and the mean |activation|."""
+        s = self.encode(x)
+        rec = reconstruction_loss(self._loss_input(s), x, self.loss, reduction="mean")
+        penalty = self.sparsity_penalty(s)
+        return {
+            "loss": rec + self.weight * penalty,
+            "reconstruction": rec,
+            "penalty": penalty,
+            "mean_activation": s.detach().abs().mean(),
+        }
+
+    def _project_decoder(self) -> None:
+        """Columns of the decoder's first layer back to norm <= 1 (see the module docstring)."""
+        w = first_linear(self.decoder).weight  # (out, latent): column j leaves code unit j
+        w.div_(w.norm(dim=0, keepdim=True).clamp_min(1.0))
+
+    def phases(self) -> list[Phase]:
+        after = self._project_decoder if self.bound_decoder else None
+        return [Phase("reconstruction", self.objective, list(self.parameters()), after_step=after)]
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class SparseAutoencoder(Autoencoder):
+    """Sparse autoencoder (L1 penalty on the code, or KL sparsity target), a scikit-learn
+    transformer. Takes every parameter of :class:`~aekit.Autoencoder`, and:
+
+    Parameters
+    ----------
+    penalty : {"l1", "kl"}, default="l1"
+        ``"l1"``: ``sparsity_weight * mean_batch ||s||_1``, with the decoder's code-reading
+        columns kept at norm <= 1 (unless ``tied``). ``"kl"``: sigmoid code units and
+        ``sparsity_weight * sum_j KL(sparsity_target || mean activation of unit j)``.
+    sparsity_weight : float or None, default=None
+        The penalty's weight (``lambda`` or ``beta``), in the loss's per-sample unit. None: 3.0
+        for ``"kl"`` (the ``beta`` of Ng's notes), 0.1 for ``"l1"``. Both are data-dependent:
+        tune them (for example with GridSearchCV) against the reconstruction error you accept.
+    sparsity_target : float, default=0.05
+        ``rho``, the target mean activation of each unit (``penalty="kl"`` only).
+
+    Notes
+    -----
+    ``transform`` gives the code; ``score`` is minus the clean reconstruction loss, without the
+    penalty. ``history_`` adds ``reconstruction``, ``penalty`` (unweighted) and
+    ``mean_activation`` (mean |s| over the epoch's codes). With ``penalty="kl"`` the code
+    activation is sigmoid (``code_activation`` must be None or "sigmoid").
+    """
+
+    penalty: str = "l1"
+    sparsity_weight: float | None = None
+    sparsity_target: float = 0.05
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        name = type(self).__name__
+        if self.penalty not in PENALTIES:
+            raise ParameterError(
+                f"{name}: penalty={self.penalty!r} is invalid; expected 'l1' or 'kl'"
+            )
+        w = self.sparsity_weight
+        if w is not None and not (
+            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0
+        ):
+            raise ParameterError(f"{name}: sparsity_weight={self.sparsity_weight!r} must be >= 0")
+        if not (isinstance(self.sparsity_target, int | float) and 0 < self.sparsity_target < 1):
+            raise ParameterError(
+                f"{name}: sparsity_target={self.sparsity_target!r} must lie in (0, 1)"
+            )
+        if self.penalty == "kl" and self.code_activation not in (None, "sigmoid"):
+            raise ParameterError(
+                f"{name}: penalty='kl' needs sigmoid code units (activations in (0, 1)); "
+                f"code_activation={self.code_activation!r} is not allowed, use None or 'sigmoid'"
+            )
+
+    def _weight(self) -> float:
+        if self.sparsity_weight is not None:
+            return float(self.sparsity_weight)
+        return DEFAULT_WEIGHTS[self.penalty]
+
+    def _build_module(self) -> SparseModule:
+        code = "sigmoid" if self.penalty == "kl" else None
+        encoder, decoder = self._build_networks(code_activation=code)
+        return SparseModule(
+            encoder,
+            decoder,
+            self.loss,
+            self.output_activation,
+            penalty=self.penalty,
+            weight=self._weight(),
+            target=self.sparsity_target,
+            bound_decoder=self.penalty == "l1" and not self.tied,
+        )
