@@ -182,12 +182,13 @@ def test_global_random_states_untouched(random_state):
 def test_validation_split_is_a_seeded_permutation_not_the_last_rows():
     X = np.arange(200, dtype=np.float32).reshape(100, 2)
     ae = Autoencoder(validation_fraction=0.2, random_state=0)
-    train, val = ae._split_validation(X, seed=0)
+    train, val = ae._split_validation(len(X), seed=0)
     assert len(val) == 20 and len(train) == 80
-    assert not np.array_equal(val, X[-20:])
-    assert sorted(np.concatenate([train, val])[:, 0].tolist()) == X[:, 0].tolist()
-    _, val2 = ae._split_validation(X, seed=0)
+    assert sorted(val.tolist()) != list(range(80, 100))
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    _, val2 = ae._split_validation(len(X), seed=0)
     assert np.array_equal(val, val2)
+    assert ae._split_validation(4, seed=0) == (None, None)  # too few rows to hold any out
 
 
 # --- training control ---------------------------------------------------------------------------
@@ -266,7 +267,7 @@ def test_ctrl_c_stops_cleanly_keeping_history_and_best_weights():
     assert ae.stop_reason_ == "interrupted"
     assert len(ae.history_) == 3 and ae.n_epochs_ == 3
     best = min(h["val_loss"] for h in ae.history_)
-    val = ae._split_validation(X, seed=0)[1]
+    val = X[ae._split_validation(len(X), seed=0)[1]]
     assert -ae.score(val) == pytest.approx(best, rel=1e-5)
 
 

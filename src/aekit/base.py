@@ -208,6 +208,10 @@ class BaseAutoencoder(
             and (len(self.input_shape) != 3 or not all(int(s) >= 1 for s in self.input_shape))
         ):
             bad("input_shape", "None or (channels, height, width)")
+        for param in ("tied", "early_stopping", "restore_best"):
+            if not isinstance(getattr(self, param), bool | np.bool_):
+                bad(param, "True or False")
+        positive_int("verbose", 0)
         choice("activation", tuple(ACTIVATIONS))
         choice("code_activation", (None, *ACTIVATIONS))
         choice("architecture", ("mlp", "conv"))
@@ -258,6 +262,12 @@ class BaseAutoencoder(
         ndim = getattr(X, "ndim", None)
         if ndim in (3, 4):
             X = np.asarray(X)
+            if ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
+                raise DataError(
+                    f"{source} has shape {X.shape}, which looks like channels-last images "
+                    "(n, height, width, channels); aekit takes (n, channels, height, width): "
+                    "pass X.transpose(0, 3, 1, 2)"
+                )
             shape = tuple(int(s) for s in (X.shape[1:] if ndim == 4 else (1, *X.shape[1:])))
             X = X.reshape(len(X), -1)
         try:
@@ -324,15 +334,14 @@ class BaseAutoencoder(
         self._check_params()
         X = self._validate_X(X, reset=True)
         self._check_values(X)
-        X_val = None
-        if validation_data is not None:
-            X_val = self._validate_X(validation_data, reset=False, source="validation_data")
-            self._check_values(X_val, "validation_data")
+        X_val = self._validation_rows(validation_data)
         seed = seed_from(self.random_state)
+        index = val_index = None
         if X_val is None:
-            X, X_val = self._split_validation(X, seed)
+            index, val_index = self._split_validation(len(X), seed)
         self._initialize(seed, X=X)
-        self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping)
+        self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,
+                    index=index, val_index=val_index)  # fmt: skip
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
@@ -347,21 +356,33 @@ class BaseAutoencoder(
             self._check_params()
         X = self._validate_X(X, reset=first)
         self._check_values(X)
-        X_val = None
-        if validation_data is not None:
-            X_val = self._validate_X(validation_data, reset=False, source="validation_data")
-            self._check_values(X_val, "validation_data")
+        X_val = self._validation_rows(validation_data)
         if first:
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False)
         return self
 
-    def _split_validation(self, X: np.ndarray, seed: int):
-        n_val = int(len(X) * self.validation_fraction)
-        if n_val < 1 or n_val >= len(X):
-            return X, None
-        perm = np.random.default_rng(seed).permutation(len(X))
-        return X[perm[n_val:]], X[perm[:n_val]]
+    def _validation_rows(self, validation_data) -> np.ndarray | None:
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple):
+            raise DataError(
+                "validation_data takes the validation rows X_val alone, not a tuple such as "
+                "(X_val, y_val): an autoencoder's target is its input"
+            )
+        X_val = self._validate_X(validation_data, reset=False, source="validation_data")
+        self._check_values(X_val, "validation_data")
+        return X_val
+
+    def _split_validation(self, n: int, seed: int):
+        """Row indices ``(train, validation)`` from a seeded permutation (never the last rows),
+        or ``(None, None)`` when ``validation_fraction`` leaves no row on one side. Indices, not
+        copies, so a memory-mapped X is not loaded whole."""
+        n_val = int(n * self.validation_fraction)
+        if n_val < 1 or n_val >= n:
+            return None, None
+        perm = np.random.default_rng(seed).permutation(n)
+        return perm[n_val:], perm[:n_val]
 
     def _trainer_config(self) -> TrainerConfig:
         return TrainerConfig(
@@ -388,6 +409,7 @@ class BaseAutoencoder(
         # Constructing torch layers draws their default initialisation from the global generator;
         # fork_rng puts the global state back, and the weights come from our own generator.
         with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # seeds any layer reset_parameters below does not cover
             module = self._build_module()
         reset_parameters(module, torch.Generator().manual_seed(seed))
         if X is not None:
@@ -410,11 +432,15 @@ class BaseAutoencoder(
         self.encoder_ = module.encoder
         self.decoder_ = module.decoder
 
-    def _train(self, X, X_val, epochs, callbacks, *, early_stopping: bool) -> None:
+    def _train(
+        self, X, X_val, epochs, callbacks, *, early_stopping: bool, index=None, val_index=None
+    ) -> None:
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if isinstance(cb, Checkpoint):
                 cb.estimator = self
+        self._check_params()
+        self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
         try:
             self.stop_reason_ = self._trainer.run(
                 X,
@@ -423,6 +449,8 @@ class BaseAutoencoder(
                 history=self.history_,
                 callbacks=callbacks,
                 early_stopping=early_stopping,
+                index=index,
+                val_index=val_index,
             )
         finally:
             self._sync_from_trainer()
@@ -439,7 +467,10 @@ class BaseAutoencoder(
         self.module_.eval()
         outs = []
         for start in range(0, len(X), rows):
-            x = torch.from_numpy(np.ascontiguousarray(X[start : start + rows]))
+            chunk = np.ascontiguousarray(X[start : start + rows])
+            if not chunk.flags.writeable:  # a read-only memory map: torch wants writable memory
+                chunk = chunk.copy()
+            x = torch.from_numpy(chunk)
             outs.append(fn(x.to(self.device_)).detach().cpu().numpy())
         return np.concatenate(outs)
 

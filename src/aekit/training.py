@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import TrainingDivergedError
+from .errors import ParameterError, TrainingDivergedError
 
 Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
 
@@ -105,16 +105,29 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
+class CosineFactor:
+    """Learning-rate factor ``(1 + cos(pi * min(t, T) / T)) / 2``: a cosine from 1 down to 0 over
+    ``T`` epochs, then held at 0 (``partial_fit`` past ``T`` does not climb back up, as
+    ``CosineAnnealingLR`` would). A class rather than a lambda, so trainers pickle."""
+
+    def __init__(self, T: int):
+        self.T = max(1, int(T))
+
+    def __call__(self, epoch: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(epoch, self.T) / self.T))
+
+
 def make_scheduler(name: str, optimizer, max_epochs: int, patience: int):
-    """Per-epoch learning-rate schedule: ``cosine`` (to 0 over ``max_epochs``), ``step`` (x0.1 at
-    each third of ``max_epochs``), ``plateau`` (x0.1 after ``max(2, patience // 2)`` epochs without
-    improvement of the monitored loss), or ``none``."""
+    """Per-epoch learning-rate schedule: ``cosine`` (to 0 over ``max_epochs``, then 0), ``step``
+    (x0.1 after a third and after two thirds of ``max_epochs``), ``plateau`` (x0.1 after
+    ``max(2, patience // 2)`` epochs without improvement of the monitored loss), or ``none``."""
     if name == "none":
         return None
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, CosineFactor(max_epochs))
     if name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, max_epochs // 3))
+        milestones = sorted({max(1, round(max_epochs / 3)), max(1, round(2 * max_epochs / 3))})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=0.1, patience=max(2, patience // 2)
@@ -125,32 +138,50 @@ def make_scheduler(name: str, optimizer, max_epochs: int, patience: int):
 class ArrayBatches:
     """Mini-batches of rows of an in-memory (or memory-mapped) array, by indexing.
 
-    On the CPU, rows are gathered from the numpy array (no copy of the whole array, so memory-mapped
-    files larger than memory work). On an accelerator the whole array is copied to the device once
-    when it fits in a quarter of the free memory, and batches are then gathered there.
+    ``index`` restricts the batches to those rows (a validation split without copying the data).
+    On the CPU, rows are gathered from the numpy array per batch, so a memory-mapped file larger
+    than memory is never loaded whole. On a CUDA device the whole array is copied to the device
+    once when it fits in a quarter of the free memory, and batches are gathered there; otherwise
+    batches go through pinned memory.
     """
 
-    def __init__(self, X: np.ndarray, batch_size: int, device: torch.device):
-        self.n = len(X)
+    def __init__(
+        self,
+        X: np.ndarray,
+        batch_size: int,
+        device: torch.device,
+        index: np.ndarray | None = None,
+        _on_device: torch.Tensor | None = None,
+    ):
+        self.index = None if index is None else np.asarray(index)
+        self.n = len(X) if index is None else len(self.index)
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self._np = X
-        self._on_device: torch.Tensor | None = None
-        if device.type == "cuda":
+        self._on_device = _on_device
+        if _on_device is None and device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             if X.nbytes < free // 4:
                 self._on_device = torch.tensor(X, device=device)
+
+    def subset(self, index: np.ndarray, batch_size: int) -> ArrayBatches:
+        """Batches over other rows of the same array, sharing its device copy."""
+        return ArrayBatches(self._np, batch_size, self.device, index, self._on_device)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
     def rows(self, idx: np.ndarray) -> torch.Tensor:
+        if self.index is not None:
+            idx = self.index[idx]
         if self._on_device is not None:
             return self._on_device[torch.as_tensor(idx, device=self.device)]
-        batch = torch.from_numpy(self._np[idx])
+        batch = torch.from_numpy(self._np[idx])  # fancy indexing copies: writable, contiguous
         if self.device.type == "cpu":
             return batch
-        return batch.pin_memory().to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch.to(self.device)  # MPS and others: pinned memory is CUDA-only
 
     def epoch(self, generator: torch.Generator | None):
         """Yield batches in an order drawn from ``generator`` (``None``: the original order)."""
@@ -235,6 +266,9 @@ class Trainer:
     ):
         if not phases:
             raise ValueError("a model needs at least one training phase")
+        keys = [p.loss_key for p in phases]
+        if len(set(keys)) != len(keys) or len({p.name for p in phases}) != len(phases):
+            raise ValueError(f"phases need distinct names and loss_keys, got {keys}")
         self.module = module
         self.phases = list(phases)
         self.config = config
@@ -260,6 +294,27 @@ class Trainer:
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
 
+    def reconfigure(self, config: TrainerConfig) -> None:
+        """Take new settings between runs (``set_params`` then ``partial_fit``): batch size,
+        learning rate, weight decay, early stopping, verbosity. The optimiser and the schedule's
+        kind are fixed once training has started."""
+        old = self.config
+        if (config.optimizer, config.lr_schedule) != (old.optimizer, old.lr_schedule):
+            raise ParameterError(
+                "optimizer and lr_schedule cannot change once training has started (was "
+                f"{old.optimizer!r}/{old.lr_schedule!r}, now {config.optimizer!r}/"
+                f"{config.lr_schedule!r}); call fit to train from scratch"
+            )
+        for phase in self.phases:
+            opt, sched = self.optimizers[phase.name], self.schedulers[phase.name]
+            for group in opt.param_groups:
+                group["weight_decay"] = config.weight_decay
+                if phase.lr is None and config.lr != old.lr:
+                    group["lr"] = group["lr"] * config.lr / old.lr  # keep the schedule's factor
+            if phase.lr is None and config.lr != old.lr and hasattr(sched, "base_lrs"):
+                sched.base_lrs = [config.lr for _ in sched.base_lrs]
+        self.config = config
+
     # -- the loop ------------------------------------------------------------------------------
 
     def run(
@@ -271,8 +326,13 @@ class Trainer:
         history: list[dict[str, Any]],
         callbacks: Sequence[Any] = (),
         early_stopping: bool | None = None,
+        index: np.ndarray | None = None,
+        val_index: np.ndarray | None = None,
     ) -> str:
         """Train for up to ``epochs`` more epochs, appending one dict per epoch to ``history``.
+
+        The training rows are ``X`` (or ``X[index]``); the validation rows ``X_val``, or
+        ``X[val_index]`` (a split of one array without copying it).
 
         Returns why training stopped: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
         ``"interrupted"`` (Ctrl-C: the best weights are restored and the history kept). A loss that
@@ -281,10 +341,13 @@ class Trainer:
         """
         cfg = self.config
         early_stopping = cfg.early_stopping if early_stopping is None else early_stopping
-        batches = ArrayBatches(X, cfg.batch_size, self.device)
+        batches = ArrayBatches(X, cfg.batch_size, self.device, index)
         val_batches = None
-        if X_val is not None and len(X_val):
-            val_batches = ArrayBatches(X_val, max(cfg.batch_size, 1024), self.device)
+        val_size = max(cfg.batch_size, 1024)
+        if val_index is not None and len(val_index):
+            val_batches = batches.subset(val_index, val_size)
+        elif X_val is not None and len(X_val):
+            val_batches = ArrayBatches(X_val, val_size, self.device)
         progress = _Progress(cfg.verbose, self.epoch + epochs)
         self.stop_training = False
         if self.best.state is None:  # "best so far" before any epoch: the starting weights
@@ -297,13 +360,25 @@ class Trainer:
                 if val_batches is not None:
                     logs.update(self._validate_epoch(val_batches))
                 monitor = logs.get("val_loss", logs["loss"])
+                if not math.isfinite(monitor):
+                    lr = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
+                    raise TrainingDivergedError(
+                        f"the validation loss is {monitor} at epoch {self.epoch} (learning rate "
+                        f"{lr:g}) while the training loss is finite: the validation rows hold "
+                        "values the model cannot reconstruct (far outside the training data's "
+                        "range?). Check validation_data and its scaling. The best weights so "
+                        f"far (epoch {self.best.epoch}) were kept.",
+                        epoch=self.epoch,
+                        step=0,
+                        lr=lr,
+                    )
                 for sched in self.schedulers.values():
                     if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         sched.step(monitor)
                     elif sched is not None:
                         sched.step()
                 improved = monitor < self.best.value - cfg.min_delta
-                if improved:
+                if improved:  # the weights and the optimiser state, restored together
                     self.best = _Best(monitor, self.epoch, 0, self._snapshot())
                 else:
                     self.best.wait += 1
@@ -342,6 +417,7 @@ class Trainer:
         step_losses: list[torch.Tensor] = []
         sizes: list[int] = []
         n_steps = len(batches)
+        shown = 0.0
         for step, x in enumerate(batches.epoch(self.shuffle_generator), start=1):
             sizes.append(x.shape[0])
             for phase in self.phases:
@@ -358,10 +434,16 @@ class Trainer:
                     name = phase.loss_key if key == "loss" else key
                     records.setdefault(name, []).append(value.detach())
                 step_losses.append(records[phase.loss_key][-1])
-            if progress.tty:
-                elapsed = time.perf_counter() - start
-                rate = sum(sizes) / max(elapsed, 1e-9)
-                progress.batch(self.epoch + 1, step, n_steps, None, rate)
+            if step == 1:  # every phase must log under its own names
+                for name, values in records.items():
+                    if len(values) != 1:
+                        raise ValueError(
+                            f"two phases log {name!r}: give each phase's metrics distinct names"
+                        )
+            if progress.tty and (now := time.perf_counter()) - shown >= 0.1:
+                shown = now  # at most 10 updates a second: reading the loss synchronises
+                rate = sum(sizes) / max(now - start, 1e-9)
+                progress.batch(self.epoch + 1, step, n_steps, float(step_losses[0]), rate)
         # One synchronisation per epoch: the step losses are checked here, not at every step.
         losses = torch.stack(step_losses).cpu()
         finite = torch.isfinite(losses)
@@ -413,12 +495,27 @@ class Trainer:
     # -- best weights, callbacks -------------------------------------------------------------
 
     def _snapshot(self) -> dict:
-        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        return {
+            "module": {k: v.detach().clone() for k, v in self.module.state_dict().items()},
+            "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in self.optimizers.items()},
+            "schedulers": {
+                k: copy.deepcopy(s.state_dict()) for k, s in self.schedulers.items() if s
+            },
+        }
 
     def restore_best(self) -> None:
-        """Load the best weights seen so far (by the monitored loss) into the module."""
-        if self.best.state is not None:
-            self.module.load_state_dict(self.best.state)
+        """Return to the best epoch so far (by the monitored loss): its weights, and its optimiser
+        and schedule state, so that training can continue from there (after a divergence, the
+        optimiser's moment estimates would otherwise hold inf and freeze the weights)."""
+        state = self.best.state
+        if state is None:
+            return
+        self.module.load_state_dict(state["module"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(copy.deepcopy(state["optimizers"][k]))
+        for k, sched in self.schedulers.items():
+            if sched is not None:
+                sched.load_state_dict(copy.deepcopy(state["schedulers"][k]))
 
     def _call(self, callbacks: Sequence[Any], hook: str, *args) -> None:
         for cb in callbacks:
