@@ -251,7 +251,9 @@ def test_non_finite_loss_stops_with_epoch_step_lr_and_keeps_best_weights():
     ae = Autoencoder(latent_dim=2, hidden=(16,), lr=10.0, max_epochs=5, random_state=0)
     with pytest.raises(TrainingDivergedError, match=r"epoch \d+, step \d+ \(learning rate 10\)"):
         ae.fit(X)
-    assert all(torch.isfinite(p).all() for p in ae.module_.parameters())
+    # the best weights so far: those before the blow-up (here the initial ones, epoch 0)
+    initial = Autoencoder(latent_dim=2, hidden=(16,), max_epochs=0, random_state=0).fit(X)
+    assert all(torch.equal(p, q) for p, q in zip(_weights(ae), _weights(initial), strict=True))
     assert np.isfinite(ae.transform(X[:5])).all()
 
 
@@ -379,3 +381,109 @@ def test_finite_check_with_values_whose_sum_overflows():
     X[2, 1] = -np.inf
     with pytest.raises(DataError, match=r"infinite value \(inf\) at row 2, column 1"):
         check_finite(X)
+
+
+def test_training_continues_after_a_divergence():
+    """After a non-finite loss, the best epoch's optimiser state is restored with its weights:
+    lowering the learning rate and continuing trains every weight again (Adam's moments would
+    otherwise hold inf and freeze them)."""
+    from aekit import TrainingDivergedError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(256, 8)).astype(np.float32)
+    ae = Autoencoder(latent_dim=2, hidden=(16,), lr=1e-3, max_epochs=3, random_state=0).fit(X)
+    ae.set_params(lr=10.0)
+    with pytest.raises(TrainingDivergedError):
+        ae.partial_fit(X * 1e18)
+    before = _weights(ae)
+    ae.set_params(lr=1e-3)
+    ae.partial_fit(X)
+    changed = [not torch.equal(p, q) for p, q in zip(before, _weights(ae), strict=True)]
+    assert all(changed)
+    assert np.isfinite(ae.history_[-1]["loss"])
+
+
+def test_non_finite_validation_loss_is_an_error():
+    from aekit import TrainingDivergedError
+
+    X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    X_val = np.full((10, 4), 3e38, dtype=np.float32)  # squared error overflows float32
+    ae = Autoencoder(hidden=(8,), max_epochs=5, early_stopping=True, patience=2, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="validation loss is inf at epoch 1"):
+        ae.fit(X, validation_data=X_val)
+
+
+def test_set_params_takes_effect_in_partial_fit():
+    model, X = make_fitted(lr=0.01, batch_size=128)
+    model.set_params(lr=1e-5, batch_size=7)
+    model.partial_fit(X)
+    assert model.history_[-1]["lr"] == pytest.approx(1e-5)
+    assert model._trainer.config.batch_size == 7
+    model.set_params(optimizer="sgd")
+    with pytest.raises(ParameterError, match="cannot change once training has started"):
+        model.partial_fit(X)
+
+
+def test_cosine_stays_at_zero_and_step_decays_at_thirds():
+    model, X = make_fitted(lr_schedule="cosine", max_epochs=4, lr=0.01)
+    for _ in range(3):
+        model.partial_fit(X)
+    lrs = [h["lr"] for h in model.history_]
+    assert lrs[3] > 0 and lrs[4:] == [0.0, 0.0, 0.0]  # held at 0, not climbing back
+    step, _ = make_fitted(lr_schedule="step", max_epochs=9, lr=0.01)
+    assert [round(h["lr"], 6) for h in step.history_] == [0.01] * 3 + [0.001] * 3 + [0.0001] * 3
+
+
+def test_read_only_memory_map_input(tmp_path):
+    X = np.random.default_rng(0).random((300, 6), dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ae = Autoencoder(hidden=(8,), max_epochs=2, random_state=0).fit(mm)
+    ref = Autoencoder(hidden=(8,), max_epochs=2, random_state=0).fit(X)
+    assert np.array_equal(ae.transform(mm), ref.transform(X))
+
+
+def test_more_input_errors():
+    X = np.random.default_rng(0).random((20, 8, 8, 3), dtype=np.float32)
+    with pytest.raises(DataError, match=r"channels-last.*X.transpose\(0, 3, 1, 2\)"):
+        Autoencoder(max_epochs=1).fit(X)
+    X2 = np.zeros((20, 4), dtype=np.float32)
+    with pytest.raises(DataError, match="not a tuple"):
+        Autoencoder(max_epochs=1).fit(X2, validation_data=(X2, X2))
+    with pytest.raises(ParameterError, match="tied='no' is invalid; expected True or False"):
+        Autoencoder(tied="no", max_epochs=1).fit(X2)
+
+
+def test_every_default_initialisation_is_seeded():
+    """Layers that reset_parameters does not know are seeded too (from random_state, not from
+    the global generator)."""
+
+    class WithExtra(Autoencoder):
+        def _build_module(self):
+            module = super()._build_module()
+            module.extra = torch.nn.Parameter(torch.randn(5))
+            return module
+
+    X = np.random.default_rng(0).random((30, 4), dtype=np.float32)
+    torch.manual_seed(1)
+    a = WithExtra(hidden=(4,), max_epochs=0, random_state=0).fit(X)
+    torch.manual_seed(2)
+    b = WithExtra(hidden=(4,), max_epochs=0, random_state=0).fit(X)
+    assert torch.equal(a.module_.extra, b.module_.extra)
+
+
+def test_every_estimator_class_declares_its_parameters_as_dataclass_fields():
+    """A family that forgot @dataclass(kw_only=True) would silently drop its own parameters from
+    get_params, clone and save."""
+    import dataclasses
+
+    import aekit.models  # noqa: F401 (registers every family)
+    from aekit.base import _REGISTRY
+
+    classes = [c for c in _REGISTRY.values() if c.__module__.startswith("aekit.")]
+    assert len(classes) >= 4
+    for cls in classes:
+        own = {k for k, v in vars(cls).get("__annotations__", {}).items() if "ClassVar" not in v}
+        assert own, f"{cls.__name__} declares no parameters of its own"
+        assert own <= {f.name for f in dataclasses.fields(cls)}, f"{cls.__name__} not decorated"
+        assert own <= set(cls().get_params()), cls

@@ -220,3 +220,65 @@ def test_split_and_join_tensors_round_trip():
     assert back["state"][0]["step"] is tensors["opt.state.0.step"]
     assert list(back["state"]) == [0] and back["best"] == math.inf
     assert back["param_groups"][0]["betas"] == [0.9, 0.999]
+
+
+@pytest.mark.parametrize("fail_at", range(1, 7))
+def test_a_save_killed_at_any_moment_leaves_the_previous_save_loadable(
+    fail_at, tmp_path, monkeypatch
+):
+    """Interrupt the second save at its k-th file operation (a write or a rename of the previous
+    version): the folder still loads, as the first save; a third save then succeeds."""
+    from aekit import io as aio
+
+    a, X = make_fitted(max_epochs=2)
+    a.save(tmp_path / "m")
+    first = a.transform(X)
+    a.partial_fit(X)
+    calls = {"n": 0}
+    real_write, real_replace = aio.atomic_write_bytes, os.replace
+
+    def counting(real):
+        def wrapped(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(aio, "atomic_write_bytes", counting(real_write))
+    monkeypatch.setattr(aio.os, "replace", counting(real_replace))
+    with pytest.raises(KeyboardInterrupt):
+        a.save(tmp_path / "m")
+    monkeypatch.undo()
+    loaded = aekit.load(tmp_path / "m")
+    assert np.array_equal(loaded.transform(X), first) and loaded.n_epochs_ == 2
+    a.save(tmp_path / "m")
+    again = aekit.load(tmp_path / "m")
+    assert again.n_epochs_ == 3 and np.array_equal(again.transform(X), a.transform(X))
+    assert not any(p.name.endswith(".prev") for p in (tmp_path / "m").iterdir())
+
+
+def test_optimizer_state_saved_on_a_gpu_loads_on_the_cpu(tmp_path):
+    """A CUDA generator state cannot seed a CPU generator: loading keeps the weights and the
+    optimiser state, and reseeds the noise generator."""
+    model, X = make_fitted()
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "optimizer.json").read_text())
+    meta["state"]["device_type"] = "cuda"
+    (tmp_path / "m" / "optimizer.json").write_text(json.dumps(meta))
+    loaded = aekit.load(tmp_path / "m")
+    assert np.array_equal(loaded.transform(X), model.transform(X))
+    loaded.partial_fit(X)
+    assert loaded.n_epochs_ == model.n_epochs_ + 1
+
+
+def test_feature_names_survive_save_and_load(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=["a", "b", "c"])
+    model = Autoencoder(hidden=(4,), max_epochs=2, random_state=0).fit(X)
+    model.save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m")
+    assert list(loaded.feature_names_in_) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.transform(X[["c", "b", "a"]])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -97,27 +98,44 @@ def seed_from(random_state) -> int:
 class Checkpoint:
     """Callback that saves the model every ``every`` epochs, so a killed run loses little.
 
-    Each save writes every file atomically (see :meth:`BaseAutoencoder.save`); ``aekit.load`` on
-    the folder then gives the model as of the last completed save, and ``partial_fit`` continues it
-    with the saved optimiser state.
+    With ``min_seconds``, a save is skipped until that many seconds have passed since the last
+    one (saving costs little next to a long epoch, but a lot next to many short ones). Saves
+    are crash-safe (see :meth:`BaseAutoencoder.save`): ``aekit.load`` on the folder gives the model
+    as of the last completed save, and ``partial_fit`` continues it with the saved optimiser
+    state.
 
     Examples
     --------
     >>> model.fit(X, callbacks=[Checkpoint("runs/ckpt", every=5)])  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path, every: int = 1, metadata: dict | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        every: int = 1,
+        metadata: dict | None = None,
+        min_seconds: float = 0.0,
+    ):
         if every < 1:
             raise ParameterError(f"every={every} must be >= 1")
         self.path = Path(path)
         self.every = int(every)
         self.metadata = metadata
+        self.min_seconds = float(min_seconds)
         self.estimator: BaseAutoencoder | None = None  # bound by fit()
+        self._last = -math.inf
 
     def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
-        if self.estimator is not None and trainer.epoch % self.every == 0:
-            self.estimator._sync_from_trainer()
-            self.estimator.save(self.path, metadata=self.metadata)
+        now = time.monotonic()
+        if (
+            self.estimator is None
+            or trainer.epoch % self.every
+            or now - self._last < self.min_seconds
+        ):
+            return
+        self.estimator._sync_from_trainer()
+        self.estimator.save(self.path, metadata=self.metadata)
+        self._last = now
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -229,6 +247,17 @@ class BaseAutoencoder(
 
     def _phases(self, module):
         return module.phases()
+
+    def _preflight(self, X) -> None:
+        """Raise now what ``fit(X)`` would raise before its first epoch (parameters, device,
+        data, network shape), without training and without changing this estimator."""
+        probe = clone(self)
+        probe._check_params()
+        resolve_device(probe.device)
+        X = probe._validate_X(X, reset=True)
+        probe._check_values(X)
+        with torch.random.fork_rng(devices=[]):
+            probe._build_module()
 
     def _build_networks(self, code_activation: str | None = None):
         """Encoder and decoder from the shared spec (``code_activation`` overrides the
@@ -541,22 +570,17 @@ class BaseAutoencoder(
         """Save to folder ``path``: ``config.json``, ``model.safetensors``, the optimiser state
         (``optimizer.safetensors`` + ``optimizer.json``) and ``history.json``.
 
-        Each file is written atomically; ``config.json`` goes last, and every file carries the same
-        ``save_id`` so that :func:`load` detects a folder mixing two saves. No pickle is used.
+        The files carry one ``save_id`` and are replaced as a set
+        (:func:`aekit.io.write_generation`): each atomically, ``config.json`` last, the previous
+        versions kept until the set is complete. A save interrupted at any moment (a kill during
+        a checkpoint) leaves the previous complete save loadable. No pickle is used.
         ``metadata`` (JSON types) is stored in the config, for example label names.
         """
         check_is_fitted(self)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_id = uuid.uuid4().hex
-        tag = {"format": FORMAT, "save_id": save_id}
+        tag = {"format": FORMAT, "save_id": uuid.uuid4().hex}
         state = self._trainer.state_dict()
         state["device_type"] = self.device_.type
         meta, tensors = io.split_tensors(state, "trainer")
-        io.save_tensors(path / OPTIMIZER_FILE, tensors, metadata=tag)
-        io.write_json(path / OPTIMIZER_META_FILE, {**tag, "state": meta})
-        io.write_json(path / HISTORY_FILE, self.history_)
-        io.save_tensors(path / WEIGHTS_FILE, self.module_.state_dict(), metadata=tag)
         merged = {**getattr(self, "_metadata", {}), **(metadata or {})}
         self._metadata = merged
         config = {
@@ -569,8 +593,16 @@ class BaseAutoencoder(
             "fitted": self._fitted_to_json(),
             "metadata": merged,
         }
-        io.write_json(path / CONFIG_FILE, config)
-        return path
+        return io.write_generation(
+            path,
+            [
+                (OPTIMIZER_FILE, io.tensors_bytes(tensors, metadata=tag)),
+                (OPTIMIZER_META_FILE, io.json_bytes({**tag, "state": meta})),
+                (HISTORY_FILE, io.json_bytes({**tag, "history": self.history_})),
+                (WEIGHTS_FILE, io.tensors_bytes(self.module_.state_dict(), metadata=tag)),
+                (CONFIG_FILE, io.json_bytes(config)),
+            ],
+        )
 
     def _fitted_to_json(self) -> dict[str, Any]:
         names = getattr(self, "feature_names_in_", None)
@@ -583,7 +615,9 @@ class BaseAutoencoder(
             "device_": str(self.device_),
         }
 
-    def _restore(self, path: Path, config: dict[str, Any], device_given: bool) -> None:
+    def _restore(
+        self, path: Path, config: dict[str, Any], files: dict[str, Path], device_given: bool
+    ) -> None:
         fitted = config["fitted"]
         self.n_features_in_ = int(fitted["n_features_in_"])
         shape = fitted.get("input_shape_")
@@ -596,12 +630,10 @@ class BaseAutoencoder(
             if device_given:
                 raise
             device = torch.device("cpu")  # saved on a GPU, loaded where there is none
-        weights, wmeta = io.load_tensors(path / WEIGHTS_FILE, "weights (model.safetensors)")
-        if wmeta.get("save_id") != config.get("save_id"):
-            raise ModelFileError(
-                f"{path}: {WEIGHTS_FILE} and {CONFIG_FILE} come from different saves (a save was "
-                "interrupted, or files were copied from two folders); save the model again"
-            )
+        weights, wmeta = io.load_tensors(
+            files.get(WEIGHTS_FILE, path / WEIGHTS_FILE), "weights (model.safetensors)"
+        )
+        _same_save(path, WEIGHTS_FILE, wmeta.get("save_id"), config)
         self._initialize(seed_from(self.random_state), device=device)
         try:
             self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
@@ -611,28 +643,28 @@ class BaseAutoencoder(
                 f"{CONFIG_FILE} ({str(e).splitlines()[0]})"
             ) from None
         self.module_.eval()
-        history = path / HISTORY_FILE
-        self.history_ = io.read_json(history, "training history") if history.exists() else []
+        self.history_ = []
+        if HISTORY_FILE in files:
+            saved = io.read_json(files[HISTORY_FILE], "training history")
+            if not isinstance(saved, dict) or not isinstance(saved.get("history"), list):
+                raise ModelFileError(f"{files[HISTORY_FILE]}: not an aekit training history")
+            _same_save(path, HISTORY_FILE, saved.get("save_id"), config)
+            self.history_ = saved["history"]
         self.n_epochs_ = int(fitted.get("n_epochs_", len(self.history_)))
         self.stop_reason_ = fitted.get("stop_reason_")
         self._metadata = dict(config.get("metadata") or {})
-        self._restore_trainer(path, config)
+        self._restore_trainer(path, config, files)
 
-    def _restore_trainer(self, path: Path, config: dict[str, Any]) -> None:
-        """Load the optimiser state if it is there and matches; otherwise training would continue
-        with a fresh optimiser, which :func:`load` documents."""
-        if not (path / OPTIMIZER_FILE).exists() or not (path / OPTIMIZER_META_FILE).exists():
+    def _restore_trainer(self, path: Path, config: dict[str, Any], files: dict[str, Path]) -> None:
+        """Load the optimiser state if it is there; without it, training continues with a fresh
+        optimiser, which :func:`load` documents."""
+        if OPTIMIZER_FILE not in files or OPTIMIZER_META_FILE not in files:
             self._trainer.epoch = self.n_epochs_
             return
-        meta = io.read_json(path / OPTIMIZER_META_FILE, "optimizer state")
-        tensors, tmeta = io.load_tensors(path / OPTIMIZER_FILE, "optimizer state")
-        if meta.get("save_id") != config.get("save_id") or tmeta.get("save_id") != meta.get(
-            "save_id"
-        ):
-            raise ModelFileError(
-                f"{path}: the optimizer files and {CONFIG_FILE} come from different saves; save "
-                "the model again"
-            )
+        meta = io.read_json(files[OPTIMIZER_META_FILE], "optimizer state")
+        tensors, tmeta = io.load_tensors(files[OPTIMIZER_FILE], "optimizer state")
+        _same_save(path, OPTIMIZER_META_FILE, meta.get("save_id"), config)
+        _same_save(path, OPTIMIZER_FILE, tmeta.get("save_id"), config)
         state = io.join_tensors(meta["state"], tensors)
         if state.get("device_type") != self.device_.type:
             # Generator states are device-specific; reseed the noise generator deterministically.
@@ -643,6 +675,17 @@ class BaseAutoencoder(
             raise ModelFileError(
                 f"{path / OPTIMIZER_META_FILE}: unusable optimizer state ({e})"
             ) from None
+
+
+MODEL_FILES = [OPTIMIZER_FILE, OPTIMIZER_META_FILE, HISTORY_FILE, WEIGHTS_FILE, CONFIG_FILE]
+
+
+def _same_save(path: Path, name: str, save_id: str | None, config: dict[str, Any]) -> None:
+    if save_id != config.get("save_id"):
+        raise ModelFileError(
+            f"{path}: {name} and {CONFIG_FILE} come from different saves (files copied from two "
+            "folders, or edited); save the model again"
+        )
 
 
 def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
@@ -674,7 +717,9 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
         path = path.parent
     if not path.is_dir():
         raise ModelFileError(f"{path}: no such model folder")
-    config = io.read_json(path / CONFIG_FILE, "model config (config.json)")
+    # The last complete save: after an interrupted save, some files are still NAME.prev.
+    files = io.resolve_generation(path, MODEL_FILES) or {CONFIG_FILE: path / CONFIG_FILE}
+    config = io.read_json(files[CONFIG_FILE], "model config (config.json)")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(
             f'{path / CONFIG_FILE}: not an aekit model config (it lacks "format": "{FORMAT}")'
@@ -709,5 +754,5 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
         ) from None
     if "fitted" not in config:
         raise ModelFileError(f"{path / CONFIG_FILE}: no 'fitted' section; the file is incomplete")
-    model._restore(path, config, device_given=device is not None)
+    model._restore(path, config, files, device_given=device is not None)
     return model

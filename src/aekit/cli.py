@@ -14,6 +14,7 @@ figures.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -150,14 +151,37 @@ def _load_split(spec: dict[str, Any], scale: str | None = None):
     )
 
 
-def _rows_for(run_data: dict[str, Any], source: str | None, split: str, data_dir: str | None):
-    """Raw rows to encode or reconstruct: ``source`` (default the run's own data), the chosen
-    split, scaled with the run's stored scaling. Returns ``(X_scaled, y, scaler, image_shape)``."""
+def _label_column_for(source: str, run_data: dict[str, Any], explicit: str | None):
+    """The label column to drop from new data: ``--label-column`` if given; else the run's own
+    label column when the new source is a CSV file that has it (by name, or by index when the file
+    has one column more than the model's features); else none."""
+    if explicit is not None:
+        return explicit
+    column = run_data["spec"].get("label_column")
+    if column is None or not str(source).lower().endswith(".csv"):
+        return None
+    try:
+        with open(source, newline="") as f:
+            fields = [c.strip() for c in next(csv.reader(f), [])]
+    except OSError:
+        return None  # read_data reports the file problem itself
+    if str(column) in fields:
+        return column
+    if str(column).lstrip("-").isdigit() and len(fields) == run_data["n_features"] + 1:
+        return column
+    return None
+
+
+def _rows_for(args: argparse.Namespace, run_data: dict[str, Any], split: str):
+    """Raw rows to encode, reconstruct or plot: ``--data`` (default the run's own data), the
+    chosen split, scaled with the run's stored scaling. Returns ``(X_scaled, y, scaler)``."""
     from .datasets import Scaler, read_data
 
     spec = dict(run_data["spec"])
+    source, data_dir = args.data, args.data_dir
     if source is not None and source != spec["source"]:
-        spec.update(source=source, data_dir=data_dir)
+        label = _label_column_for(source, run_data, args.label_column)
+        spec.update(source=source, data_dir=data_dir, label_column=label)
     elif data_dir is not None:
         spec["data_dir"] = data_dir
     scaler = Scaler.from_dict(run_data["scaling"])
@@ -165,13 +189,12 @@ def _rows_for(run_data: dict[str, Any], source: str | None, split: str, data_dir
         raw = read_data(
             spec["source"], data_dir=spec.get("data_dir"), label_column=spec.get("label_column")
         )
-        X, y, shape = raw.X, raw.y, raw.image_shape
+        X, y = raw.X, raw.y
     else:
         ds = _load_split(spec, scale="none")
         X = ds.X_train if split == "train" else ds.X_test
         y = ds.y_train if split == "train" else ds.y_test
-        shape = ds.image_shape
-    return scaler.transform(X), y, scaler, shape
+    return scaler.transform(X), y, scaler
 
 
 def _write_array(path: str | Path, array, what: str) -> Path:
@@ -198,6 +221,19 @@ def _write_array(path: str | Path, array, what: str) -> Path:
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+RUN_FIGURES = ("learning_curves.png", "latent.png", "reconstructions.png", "denoising.png")
+
+
+def _clear_run(out: Path) -> None:
+    """Remove what an earlier run wrote in ``out`` (--overwrite), so no stale file survives."""
+    from .base import MODEL_FILES
+    from .io import PREVIOUS
+
+    for name in (*MODEL_FILES, DATA_FILE, METRICS_FILE, *RUN_FIGURES):
+        for path in (out / name, out / (name + PREVIOUS)):
+            path.unlink(missing_ok=True)
 
 
 def _run_files(out: Path) -> list[str]:
@@ -235,6 +271,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["input_shape"] = tuple(ds.image_shape)
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
+    model._preflight(ds.X_train)  # fail before touching --out
+    if args.overwrite:
+        _clear_run(out)
     metadata = {"label_names": ds.label_names, "data_source": ds.source}
     run_data = {
         "spec": spec,
@@ -249,7 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / DATA_FILE, run_data)
     started = time.perf_counter()
-    checkpoint = Checkpoint(out, every=args.checkpoint_every, metadata=metadata)
+    checkpoint = Checkpoint(
+        out, every=args.checkpoint_every, metadata=metadata, min_seconds=args.checkpoint_seconds
+    )
     try:
         model.fit(ds.X_train, callbacks=[checkpoint])
     except TrainingDivergedError as e:
@@ -380,11 +421,19 @@ def _apply(method, X, source: str):
 def cmd_encode(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
-    X, _, _, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
+    X, _, _ = _rows_for(args, run_data, args.split)
     codes = _apply(model.transform, X, args.data or run_data["source"])
     path = _write_array(args.out, codes, "codes")
-    print(f"wrote codes of shape {codes.shape} to {path}")
+    _report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
     return 0
+
+
+def _report(args: argparse.Namespace, text: str, **fields) -> None:
+    """One result: a line of text, or with --json the same facts as JSON, on stdout."""
+    if getattr(args, "json", False):
+        print(json.dumps(fields, default=str))
+    else:
+        print(text)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -395,14 +444,15 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             "`aekit train denoising ...`, or use `aekit reconstruct`"
         )
     run_data = _need_run_data(args.run, run_data)
-    X, _, scaler, _ = _rows_for(run_data, args.data, args.split, args.data_dir)
+    X, _, scaler = _rows_for(args, run_data, args.split)
     recon = _apply(model.reconstruct, X, args.data or run_data["source"])
     if not args.scaled:
         recon = scaler.inverse_transform(recon)
     path = _write_array(args.out, recon, "reconstructions")
     units = "the model's scaled units" if args.scaled else "the data's original units"
     what = "denoised data" if args.command == "denoise" else "reconstructions"
-    print(f"wrote {what} of shape {recon.shape} ({units}) to {path}")
+    _report(args, f"wrote {what} of shape {recon.shape} ({units}) to {path}", out=path,
+            shape=recon.shape, scaled=args.scaled)  # fmt: skip
     return 0
 
 
@@ -413,7 +463,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not run.is_dir():
         raise UsageError(f"{run}: no such run folder")
     config = read_json(run / "config.json", "model config (config.json)")
-    history = read_json(run / "history.json", "history") if (run / "history.json").exists() else []
+    saved = read_json(run / "history.json", "history") if (run / "history.json").exists() else {}
+    history = saved.get("history", [])
     run_data = read_json(run / DATA_FILE, "data") if (run / DATA_FILE).exists() else None
     metrics = read_json(run / METRICS_FILE, "metrics") if (run / METRICS_FILE).exists() else None
     info = {
@@ -457,11 +508,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
     split = "all" if args.data is not None else "test"
-    X, y, _, _ = _rows_for(run_data, args.data, split, args.data_dir)
+    X, y, _ = _rows_for(args, run_data, split)
     out = Path(args.out_dir or args.run)
     written = _write_figures(out, model, X, y, run_data.get("label_names"))
-    for p in written:
-        print(p)
+    _report(args, "\n".join(map(str, written)), files=[str(p) for p in written])
     return 0
 
 
@@ -475,6 +525,11 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
         help="digits, fashion-mnist, mnist, or a .npy/.npz/.csv file or a folder of images",
     )
     p.add_argument("--data-dir", help="folder holding the IDX files of mnist / fashion-mnist")
+    p.add_argument(
+        "--label-column",
+        help="CSV column (name or index) holding labels, left out of the features (for new data "
+        "the run's own label column is dropped when the CSV has it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -494,7 +549,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "none", "standard", "minmax", "divide"],
         help="scaling of the data (auto: images to [0, 1], tables standardised)",
     )
-    t.add_argument("--label-column", help="CSV column (name or index) holding labels")
     t.add_argument("--test-fraction", type=float, default=0.2, help="held-out test share")
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
     t.add_argument("--latent", type=int, help="latent_dim: width of the code")
@@ -516,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
+    t.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=30.0,
+        help="and at most once per this many seconds (default 30; 0: every N epochs)",
+    )
     t.add_argument("--threads", type=int, help="torch CPU threads")
     t.add_argument("--no-plots", action="store_true", help="skip the figures")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -538,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
         p.add_argument("--device", help="auto, cpu, cuda, ...")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
@@ -552,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(pl, required=False)
     pl.add_argument("--out-dir", help="folder for the PNG files (default: the run folder)")
     pl.add_argument("--device", help="auto, cpu, cuda, ...")
+    pl.add_argument("--json", action="store_true", help="print the files written as JSON")
     pl.set_defaults(func=cmd_plot)
     return parser
 
@@ -565,9 +627,11 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as e:
         _say(f"aekit: error: {e}")
         return 1
-    except (AekitError, DataError) as e:
+    except (AekitError, DataError, OSError) as e:
         if os.environ.get("AEKIT_DEBUG"):
             raise
+        if isinstance(e, OSError) and e.filename is not None:  # one line: what, and which file
+            e = f"{e.strerror or e}: {e.filename}"
         _say(f"aekit: error: {e}")
         return 2
     except KeyboardInterrupt:

@@ -53,11 +53,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def json_bytes(obj: Any) -> bytes:
+    """Indented JSON. NaN and infinity are written as JSON extensions (``NaN``, ``Infinity``),
+    which Python's ``json`` reads back exactly."""
+    return (json.dumps(obj, indent=2, default=_json_default) + "\n").encode()
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically. NaN and infinity are written as JSON extensions
-    (``NaN``, ``Infinity``), which Python's ``json`` reads back exactly."""
-    text = json.dumps(obj, indent=2, default=_json_default) + "\n"
-    return atomic_write_bytes(path, text.encode())
+    """Write ``obj`` as indented JSON, atomically."""
+    return atomic_write_bytes(path, json_bytes(obj))
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
@@ -80,12 +84,17 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         ) from None
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None):
-    """Write a dict of tensors as safetensors, atomically (tensors are copied to contiguous CPU)."""
+def tensors_bytes(tensors: dict, metadata: dict[str, str] | None = None) -> bytes:
+    """A dict of tensors as safetensors bytes (copied to contiguous CPU tensors)."""
     from safetensors.torch import save
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    return atomic_write_bytes(path, save(flat, metadata=metadata))
+    return save(flat, metadata=metadata)
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None):
+    """Write a dict of tensors as safetensors, atomically."""
+    return atomic_write_bytes(path, tensors_bytes(tensors, metadata))
 
 
 def load_tensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict, dict[str, str]]:
@@ -110,6 +119,81 @@ def load_tensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict, 
             "not an aekit file: save the model again, or copy the whole folder again"
         ) from None
     return tensors, metadata
+
+
+# --- sets of files that belong together ------------------------------------------------------
+
+PREVIOUS = ".prev"
+
+
+def file_save_id(path: Path) -> str | None:
+    """The ``save_id`` an aekit file carries (safetensors metadata, or a JSON object's key);
+    None when the file is missing, unreadable or has none."""
+    try:
+        if path.name.endswith((".safetensors", ".safetensors" + PREVIOUS)):
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                return (f.metadata() or {}).get("save_id")
+        obj = json.loads(path.read_text())
+        return obj.get("save_id") if isinstance(obj, dict) else None
+    except Exception:  # missing, truncated, foreign: no id
+        return None
+
+
+def resolve_generation(folder: Path, names: list[str]) -> dict[str, Path] | None:
+    """The files of the last complete save in ``folder``.
+
+    ``names[-1]`` is the commit file, written last (the config). Each file is taken as ``NAME``
+    or, after an interrupted save, as ``NAME.prev``: whichever carries the commit file's
+    ``save_id``. Files that are absent stay absent from the result. Returns None when there is no
+    commit file.
+    """
+    commit = folder / names[-1]
+    if file_save_id(commit) is None and file_save_id(_prev(commit)) is not None:
+        commit = _prev(commit)  # interrupted between moving the old config and writing the new
+    if not commit.exists():
+        return None
+    want = file_save_id(commit)
+    found = {names[-1]: commit}
+    for name in names[:-1]:
+        path = folder / name
+        if want is not None and file_save_id(path) != want and file_save_id(_prev(path)) == want:
+            path = _prev(path)
+        if path.exists():
+            found[name] = path
+    return found
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + PREVIOUS)
+
+
+def write_generation(folder: str | os.PathLike, files: list[tuple[str, bytes]]) -> Path:
+    """Replace a set of files that belong together (all carrying one ``save_id``; the last one
+    commits the set), so that an interruption at any moment leaves one complete set on disk.
+
+    Each file is written atomically, and the version it replaces is kept as ``NAME.prev`` until
+    the whole set is written; :func:`resolve_generation` picks the complete set. A folder left
+    half-written by an interrupted save is first rolled back to its last complete set.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [name for name, _ in files]
+    current = resolve_generation(folder, names) or {}
+    for name, path in current.items():  # roll back an interrupted save
+        if path.name.endswith(PREVIOUS):
+            os.replace(path, folder / name)
+    for name in names:
+        _prev(folder / name).unlink(missing_ok=True)
+    for name, data in files:
+        target = folder / name
+        if target.exists():
+            os.replace(target, _prev(target))
+        atomic_write_bytes(target, data)
+    for name in names:
+        _prev(folder / name).unlink(missing_ok=True)
+    return folder
 
 
 # --- nested state (optimiser and scheduler state_dicts) as JSON + tensors ----------------------
