@@ -21,6 +21,7 @@ inference, save/load) is here, once.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 import time
@@ -363,15 +364,32 @@ class BaseAutoencoder(
         self._check_params()
         X = self._validate_X(X, reset=True)
         self._check_values(X)
-        X_val = self._validation_rows(validation_data)
+        targets = self._fit_targets(X, y, reset=True)
+        X_val, y_val = self._validation_rows(validation_data)
         seed = seed_from(self.random_state)
-        index = val_index = None
+        index = self._trainable_rows(targets)
+        val_index = None
         if X_val is None:
-            index, val_index = self._split_validation(len(X), seed)
+            index, val_index = self._split_validation(len(X), seed, rows=index)
         self._initialize(seed, X=X)
+        self._pretrain(X, seed, callbacks)
         self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,
-                    index=index, val_index=val_index)  # fmt: skip
+                    index=index, val_index=val_index, y=targets, y_val=y_val)  # fmt: skip
         return self
+
+    # Hooks for families that train in stages or on targets (the stacked models):
+    _stage: ClassVar[str | None] = None  # labels the main training's epochs in history_
+
+    def _fit_targets(self, X: np.ndarray, y, reset: bool) -> np.ndarray | None:
+        """The targets the objectives receive with each batch (None: unsupervised, y ignored)."""
+        return None
+
+    def _trainable_rows(self, targets: np.ndarray | None) -> np.ndarray | None:
+        """Rows the main training uses (None: all; a classifier: the labelled ones)."""
+        return None
+
+    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> None:
+        """Runs between building the module and the main training (greedy pre-training)."""
 
     def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
         """One more epoch over ``X`` without re-initialising (also right after ``aekit.load``).
@@ -385,15 +403,18 @@ class BaseAutoencoder(
             self._check_params()
         X = self._validate_X(X, reset=first)
         self._check_values(X)
-        X_val = self._validation_rows(validation_data)
+        targets = self._fit_targets(X, y, reset=first)
+        X_val, y_val = self._validation_rows(validation_data)
         if first:
             self._initialize(seed_from(self.random_state), X=X)
-        self._train(X, X_val, 1, callbacks, early_stopping=False)
+        self._train(X, X_val, 1, callbacks, early_stopping=False,
+                    index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
 
-    def _validation_rows(self, validation_data) -> np.ndarray | None:
+    def _validation_rows(self, validation_data):
+        """``(X_val, None)`` from ``validation_data`` (``(None, None)`` without it)."""
         if validation_data is None:
-            return None
+            return None, None
         if isinstance(validation_data, tuple):
             raise DataError(
                 "validation_data takes the validation rows X_val alone, not a tuple such as "
@@ -401,16 +422,19 @@ class BaseAutoencoder(
             )
         X_val = self._validate_X(validation_data, reset=False, source="validation_data")
         self._check_values(X_val, "validation_data")
-        return X_val
+        return X_val, None
 
-    def _split_validation(self, n: int, seed: int):
-        """Row indices ``(train, validation)`` from a seeded permutation (never the last rows),
-        or ``(None, None)`` when ``validation_fraction`` leaves no row on one side. Indices, not
-        copies, so a memory-mapped X is not loaded whole."""
-        n_val = int(n * self.validation_fraction)
-        if n_val < 1 or n_val >= n:
-            return None, None
-        perm = np.random.default_rng(seed).permutation(n)
+    def _split_validation(self, n: int, seed: int, rows: np.ndarray | None = None):
+        """Row indices ``(train, validation)`` from a seeded permutation (never the last rows) of
+        ``rows`` (default: all ``n`` rows). Without enough rows for both sides, ``(rows, None)``.
+        Indices, not copies, so a memory-mapped X is not loaded whole."""
+        m = n if rows is None else len(rows)
+        n_val = int(m * self.validation_fraction)
+        if n_val < 1 or n_val >= m:
+            return rows, None
+        perm = np.random.default_rng(seed).permutation(m)
+        if rows is not None:
+            perm = rows[perm]
         return perm[n_val:], perm[:n_val]
 
     def _trainer_config(self) -> TrainerConfig:
@@ -459,11 +483,24 @@ class BaseAutoencoder(
     def _attach_module(self, module: torch.nn.Module) -> None:
         self.module_ = module
         self.encoder_ = module.encoder
-        self.decoder_ = module.decoder
+        if hasattr(module, "decoder"):  # a classifier has a head instead
+            self.decoder_ = module.decoder
+
+    def encoder_module(self) -> torch.nn.Module:
+        """A copy of the trained encoder as a plain ``torch.nn.Module`` (flat rows in, codes out),
+        on the CPU, in training mode: the pre-trained first layers of a user's own network.
+
+        Examples
+        --------
+        >>> net = nn.Sequential(model.encoder_module(), nn.Linear(30, 10))  # doctest: +SKIP
+        """
+        check_is_fitted(self)
+        return copy.deepcopy(self.encoder_).cpu().train()
 
     def _train(
-        self, X, X_val, epochs, callbacks, *, early_stopping: bool, index=None, val_index=None
-    ) -> None:
+        self, X, X_val, epochs, callbacks, *, early_stopping: bool, index=None, val_index=None,
+        y=None, y_val=None,
+    ) -> None:  # fmt: skip
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if isinstance(cb, Checkpoint):
@@ -480,6 +517,9 @@ class BaseAutoencoder(
                 early_stopping=early_stopping,
                 index=index,
                 val_index=val_index,
+                y=y,
+                y_val=y_val,
+                stage=self._stage,
             )
         finally:
             self._sync_from_trainer()

@@ -139,6 +139,7 @@ class ArrayBatches:
     """Mini-batches of rows of an in-memory (or memory-mapped) array, by indexing.
 
     ``index`` restricts the batches to those rows (a validation split without copying the data).
+    With targets ``y`` (one per row of ``X``), each batch is a tuple ``(x, y)`` instead of ``x``.
     On the CPU, rows are gathered from the numpy array per batch, so a memory-mapped file larger
     than memory is never loaded whole. On a CUDA device the whole array is copied to the device
     once when it fits in a quarter of the free memory, and batches are gathered there; otherwise
@@ -152,7 +153,9 @@ class ArrayBatches:
         device: torch.device,
         index: np.ndarray | None = None,
         _on_device: torch.Tensor | None = None,
+        y: np.ndarray | None = None,
     ):
+        self.y = None if y is None else torch.as_tensor(np.asarray(y), device=device)
         self.index = None if index is None else np.asarray(index)
         self.n = len(X) if index is None else len(self.index)
         self.batch_size = max(1, int(batch_size))
@@ -166,14 +169,21 @@ class ArrayBatches:
 
     def subset(self, index: np.ndarray, batch_size: int) -> ArrayBatches:
         """Batches over other rows of the same array, sharing its device copy."""
-        return ArrayBatches(self._np, batch_size, self.device, index, self._on_device)
+        y = None if self.y is None else self.y.cpu().numpy()
+        return ArrayBatches(self._np, batch_size, self.device, index, self._on_device, y)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
-    def rows(self, idx: np.ndarray) -> torch.Tensor:
+    def rows(self, idx: np.ndarray):
         if self.index is not None:
             idx = self.index[idx]
+        x = self._x_rows(idx)
+        if self.y is None:
+            return x
+        return x, self.y[torch.as_tensor(idx, device=self.y.device)]
+
+    def _x_rows(self, idx: np.ndarray) -> torch.Tensor:
         if self._on_device is not None:
             return self._on_device[torch.as_tensor(idx, device=self.device)]
         batch = torch.from_numpy(self._np[idx])  # fancy indexing copies: writable, contiguous
@@ -223,6 +233,10 @@ class _Progress:
         # On a terminal, overwrite the bar and clear the rest of the line; elsewhere, plain lines.
         sys.stderr.write(f"\r{line}\x1b[K\n" if self.tty else f"{line}\n")
         sys.stderr.flush()
+
+
+def _batch_size(batch) -> int:
+    return (batch[0] if isinstance(batch, tuple) else batch).shape[0]
 
 
 @dataclass
@@ -328,11 +342,16 @@ class Trainer:
         early_stopping: bool | None = None,
         index: np.ndarray | None = None,
         val_index: np.ndarray | None = None,
+        y: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        stage: str | None = None,
     ) -> str:
         """Train for up to ``epochs`` more epochs, appending one dict per epoch to ``history``.
 
         The training rows are ``X`` (or ``X[index]``); the validation rows ``X_val``, or
-        ``X[val_index]`` (a split of one array without copying it).
+        ``X[val_index]`` (a split of one array without copying it). With targets ``y`` (and
+        ``y_val`` for ``X_val``), the objectives receive ``(x, y)`` batches. ``stage`` labels each
+        epoch's dict (multi-stage training such as greedy pre-training).
 
         Returns why training stopped: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
         ``"interrupted"`` (Ctrl-C: the best weights are restored and the history kept). A loss that
@@ -341,13 +360,13 @@ class Trainer:
         """
         cfg = self.config
         early_stopping = cfg.early_stopping if early_stopping is None else early_stopping
-        batches = ArrayBatches(X, cfg.batch_size, self.device, index)
+        batches = ArrayBatches(X, cfg.batch_size, self.device, index, y=y)
         val_batches = None
         val_size = max(cfg.batch_size, 1024)
         if val_index is not None and len(val_index):
             val_batches = batches.subset(val_index, val_size)
         elif X_val is not None and len(X_val):
-            val_batches = ArrayBatches(X_val, val_size, self.device)
+            val_batches = ArrayBatches(X_val, val_size, self.device, y=y_val)
         progress = _Progress(cfg.verbose, self.epoch + epochs)
         self.stop_training = False
         if self.best.state is None:  # "best so far" before any epoch: the starting weights
@@ -357,6 +376,8 @@ class Trainer:
         try:
             for _ in range(epochs):
                 logs = self._train_epoch(batches, progress)
+                if stage is not None:
+                    logs = {"stage": stage, **logs}
                 if val_batches is not None:
                     logs.update(self._validate_epoch(val_batches))
                 monitor = logs.get("val_loss", logs["loss"])
@@ -419,7 +440,7 @@ class Trainer:
         n_steps = len(batches)
         shown = 0.0
         for step, x in enumerate(batches.epoch(self.shuffle_generator), start=1):
-            sizes.append(x.shape[0])
+            sizes.append(_batch_size(x))
             for phase in self.phases:
                 opt = self.optimizers[phase.name]
                 opt.zero_grad(set_to_none=True)
@@ -486,10 +507,11 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         seen = 0
         for x in batches.epoch(None):
+            n = _batch_size(x)
             for key, value in validate(x).items():
-                v = value.detach() * x.shape[0]
+                v = value.detach() * n
                 sums[key] = sums[key] + v if key in sums else v
-            seen += x.shape[0]
+            seen += n
         return {f"val_{k}": float(v) / seen for k, v in sums.items()}
 
     # -- best weights, callbacks -------------------------------------------------------------
