@@ -17,6 +17,8 @@ _PUBLIC = {
     "SparseAutoencoder": "aekit.models.sparse",
     "DenoisingAutoencoder": "aekit.models.denoising",
     "ContractiveAutoencoder": "aekit.models.contractive",
+    "StackedAutoencoder": "aekit.models.stacked",
+    "StackedClassifier": "aekit.models.stacked",
     "load": "aekit.base",
     "Checkpoint": "aekit.base",
     "load_dataset": "aekit.datasets",
@@ -33,6 +35,8 @@ __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
     "SparseAutoencoder",
     "DenoisingAutoencoder",
     "ContractiveAutoencoder",
+    "StackedAutoencoder",
+    "StackedClassifier",
     "load",
     "Checkpoint",
     "load_dataset",
@@ -58,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .models.contractive import ContractiveAutoencoder
     from .models.denoising import DenoisingAutoencoder
     from .models.sparse import SparseAutoencoder
+    from .models.stacked import StackedAutoencoder, StackedClassifier
 
 
 def __getattr__(name: str) -> Any:

@@ -249,14 +249,15 @@ class BaseAutoencoder(
     def _phases(self, module):
         return module.phases()
 
-    def _preflight(self, X) -> None:
-        """Raise now what ``fit(X)`` would raise before its first epoch (parameters, device,
+    def _preflight(self, X, y=None) -> None:
+        """Raise now what ``fit(X, y)`` would raise before its first epoch (parameters, device,
         data, network shape), without training and without changing this estimator."""
         probe = clone(self)
         probe._check_params()
         resolve_device(probe.device)
         X = probe._validate_X(X, reset=True)
         probe._check_values(X)
+        probe._fit_targets(X, y, reset=True)
         with torch.random.fork_rng(devices=[]):
             probe._build_module()
 

@@ -32,6 +32,8 @@ MODELS = {
     "sparse": "SparseAutoencoder",
     "denoising": "DenoisingAutoencoder",
     "contractive": "ContractiveAutoencoder",
+    "stacked": "StackedAutoencoder",
+    "stacked-classifier": "StackedClassifier",
 }
 
 DATA_FILE = "data.json"
@@ -223,7 +225,13 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-RUN_FIGURES = ("learning_curves.png", "latent.png", "reconstructions.png", "denoising.png")
+RUN_FIGURES = (
+    "learning_curves.png",
+    "latent.png",
+    "reconstructions.png",
+    "denoising.png",
+    "filters.png",
+)
 
 
 def _clear_run(out: Path) -> None:
@@ -245,6 +253,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from sklearn.base import is_classifier
+
     from . import base, models
     from .base import Checkpoint
     from .io import write_json
@@ -271,7 +281,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         params["input_shape"] = tuple(ds.image_shape)
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
-    model._preflight(ds.X_train)  # fail before touching --out
+    y_train = None
+    if is_classifier(model):
+        if ds.y_train is None:
+            raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
+        y_train = _keep_labels(ds.y_train, args.labeled, args.split_seed)
+    model._preflight(ds.X_train, y_train)  # fail before touching --out
     if args.overwrite:
         _clear_run(out)
     metadata = {"label_names": ds.label_names, "data_source": ds.source}
@@ -292,7 +307,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out, every=args.checkpoint_every, metadata=metadata, min_seconds=args.checkpoint_seconds
     )
     try:
-        model.fit(ds.X_train, callbacks=[checkpoint])
+        model.fit(ds.X_train, y_train, callbacks=[checkpoint])
     except TrainingDivergedError as e:
         model.save(out, metadata=metadata)
         _say(f"aekit: error: {e}")
@@ -314,7 +329,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if model.history_
         else {},
     }
-    if len(ds.X_test):
+    if y_train is not None:
+        result["labeled_train_rows"] = int((y_train >= 0).sum())
+    if len(ds.X_test) and is_classifier(model):
+        metrics = {"n_test": len(ds.X_test), "test_accuracy": model.score(ds.X_test, ds.y_test)}
+        write_json(out / METRICS_FILE, metrics)
+        result["test"] = metrics
+    elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
@@ -339,11 +360,17 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     codes = model.transform(X) if len(X) else None
     shape = getattr(model, "input_shape_", None)
     images = shape is not None and len(X) > 0
-    X_hat = model.reconstruct(X[:10]) if images else None
-    noisy = denoised = None
+    X_hat = model.reconstruct(X[:10]) if images and hasattr(model, "decoder_") else None
+    noisy = denoised = filters = None
     if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)
         denoised = model.denoise(noisy)
+    dense = getattr(model, "architecture", None) == "mlp"
+    if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
+        import torch
+
+        first = next(m for m in model.encoder_.modules() if isinstance(m, torch.nn.Linear))
+        filters = first.weight.detach().cpu().numpy()  # receptive fields of the first layer
     return write_run_figures(
         out,
         history=model.history_,
@@ -355,6 +382,7 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         image_shape=shape,
         X_noisy=noisy,
         X_denoised=denoised,
+        filters=filters,
     )
 
 
@@ -377,6 +405,8 @@ def _train_summary(r: dict[str, Any]) -> str:
 
 
 def _metrics_lines(m: dict[str, Any]) -> list[str]:
+    if "test_accuracy" in m:
+        return [f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} rows)"]
     d = m["latent_dim"]
     rows = [
         ("squared error per sample", "squared_error_per_sample"),
@@ -426,6 +456,24 @@ def cmd_encode(args: argparse.Namespace) -> int:
     path = _write_array(args.out, codes, "codes")
     _report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
     return 0
+
+
+def _keep_labels(y, n_labeled: int | None, seed: int):
+    """``y`` with all but ``n_labeled`` rows (stratified by class) set to -1, unlabelled."""
+    import numpy as np
+
+    if n_labeled is None or n_labeled >= len(y):
+        return y
+    if n_labeled < 1:
+        raise UsageError(f"--labeled {n_labeled}: give a positive number of labelled rows")
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(
+        np.arange(len(y)), train_size=n_labeled, stratify=y, random_state=seed
+    )
+    out = np.full(len(y), -1, dtype=np.int64)
+    out[keep] = y[keep]
+    return out
 
 
 def _report(args: argparse.Namespace, text: str, **fields) -> None:
@@ -551,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--test-fraction", type=float, default=0.2, help="held-out test share")
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    t.add_argument(
+        "--labeled",
+        type=int,
+        help="classifiers: keep only this many training labels (stratified, seeded by "
+        "--split-seed); the other rows are unlabelled and serve pre-training only",
+    )
     t.add_argument("--latent", type=int, help="latent_dim: width of the code")
     t.add_argument("--hidden", help="hidden widths, e.g. 256,128 ('' for none)")
     t.add_argument("--epochs", type=int, help="max_epochs")

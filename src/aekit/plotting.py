@@ -34,26 +34,54 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def _stages(history: Sequence[dict[str, Any]]) -> list[tuple[str | None, list[dict]]]:
+    """Consecutive runs of epochs with the same ``stage`` (one run when there are no stages)."""
+    groups: list[tuple[str | None, list[dict]]] = []
+    for h in history:
+        stage = h.get("stage")
+        if not groups or groups[-1][0] != stage:
+            groups.append((stage, []))
+        groups[-1][1].append(h)
+    return groups
+
+
 def plot_learning_curves(history: Sequence[dict[str, Any]], ax=None, unit: str = "per sample"):
     """Training and validation loss per epoch (every ``*loss`` key of the history), log scale
-    when the losses span more than a factor of 20."""
+    when the losses span more than a factor of 20.
+
+    A history with stages (greedy pre-training, then fine-tuning) gets one panel per stage, as
+    each stage's loss has its own scale; drawn into a user's ``ax``, the stages follow each other
+    on one axis.
+    """
+    groups = _stages(history)
+    if ax is None and len(groups) > 1:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(3.2 * len(groups), 3.6), layout="constrained")
+        for panel, (stage, hist) in zip(fig.subplots(1, len(groups)), groups, strict=True):
+            _draw_curves(panel, hist, unit, title=str(stage))
+        return fig
     fig, ax = _new_axes(ax)
-    epochs = [h["epoch"] for h in history]
+    _draw_curves(ax, history, unit, title="Learning curves")
+    return fig
+
+
+def _draw_curves(ax, history: Sequence[dict[str, Any]], unit: str, title: str) -> None:
+    x = np.arange(1, len(history) + 1)  # epochs in order (stages may restart their count)
     keys = [k for k in (history[0] if history else {}) if k.endswith("loss")]
     values = []
     for key in keys:
         ys = [h.get(key, np.nan) for h in history]
         values += [y for y in ys if np.isfinite(y)]
-        ax.plot(epochs, ys, label=key.replace("_", " "), marker="." if len(epochs) < 30 else None)
+        ax.plot(x, ys, label=key.replace("_", " "), marker="." if len(x) < 30 else None)
     if values and min(values) > 0 and max(values) / min(values) > 20:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"loss ({unit})")
-    ax.set_title("Learning curves")
+    ax.set_title(title)
     if keys:
-        ax.legend()
+        ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    return fig
 
 
 def latent_2d(Z: np.ndarray) -> tuple[np.ndarray, str]:
@@ -153,6 +181,19 @@ def plot_reconstructions(X, X_hat, image_shape, n: int = 10, ax=None):
     return plot_image_rows([X[:n], X_hat[:n]], image_shape, ["original", "reconstruction"], ax)
 
 
+def plot_filters(weights: np.ndarray, image_shape, n: int = 100, ax=None):
+    """The first layer's filters as images: row ``j`` of ``weights`` (shape ``(units,
+    n_features)``) is what unit ``j`` responds to, its receptive field. Each filter is scaled
+    to its own range; the first ``n`` are shown on a square grid."""
+    W = np.asarray(weights, dtype=np.float64)[:n]
+    lo, hi = W.min(1, keepdims=True), W.max(1, keepdims=True)
+    W = (W - lo) / np.where(hi > lo, hi - lo, 1.0)
+    side = int(np.ceil(np.sqrt(len(W))))
+    rows = [W[i * side : (i + 1) * side] for i in range(int(np.ceil(len(W) / side)))]
+    rows[-1] = np.vstack([rows[-1], np.zeros((side - len(rows[-1]), W.shape[1]))])
+    return plot_image_rows(rows, image_shape, [""] * len(rows), ax)
+
+
 def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=None):
     """Noisy inputs (top), the model's denoised outputs (middle), the clean originals (bottom)."""
     n = min(n, len(X_clean))
@@ -172,12 +213,14 @@ def write_run_figures(
     image_shape: Sequence[int] | None = None,
     X_noisy: np.ndarray | None = None,
     X_denoised: np.ndarray | None = None,
+    filters: np.ndarray | None = None,
 ) -> list[Path]:
     """Write the standard figures of a run into ``out_dir``; returns the paths written.
 
     ``learning_curves.png`` (when there is a history), ``latent.png`` (when codes are given) and
     ``reconstructions.png`` (for image data), ``denoising.png`` (noisy / denoised / clean, when
-    ``X_noisy`` and ``X_denoised`` are given for image data).
+    ``X_noisy`` and ``X_denoised`` are given for image data), ``filters.png`` (the first layer's
+    weights, ``filters``, for image data).
     """
     out_dir = Path(out_dir)
     written = []
@@ -192,4 +235,6 @@ def write_run_figures(
     if X is not None and X_noisy is not None and X_denoised is not None and image_shape is not None:
         fig = plot_denoising(X_noisy, X_denoised, X, image_shape)
         written.append(save_figure(fig, out_dir / "denoising.png"))
+    if filters is not None and image_shape is not None:
+        written.append(save_figure(plot_filters(filters, image_shape), out_dir / "filters.png"))
     return written

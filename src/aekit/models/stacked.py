@@ -1,0 +1,414 @@
+"""Stacked autoencoders: greedy layer-wise pre-training, then fine-tuning (Hinton and
+Salakhutdinov 2006; Bengio et al. 2007; Vincent et al. 2010, *Stacked denoising autoencoders*).
+
+1. Greedy pre-training: layer ``k`` is a one-hidden-layer autoencoder of the chosen kind (plain,
+   sparse, denoising or contractive: the family's own estimator) trained on the codes of layers
+   ``1..k-1``; the first on the data. Inner layers reconstruct the codes below them with binary
+   cross-entropy when those are sigmoid units (as in Vincent et al.), squared error otherwise.
+2. Stacking: the trained encoders, in order, form a deep encoder; their decoders, in reverse
+   order, a deep decoder.
+3. Fine-tuning of the whole network end to end: the deep autoencoder with the family's objective
+   (:class:`StackedAutoencoder`), or the deep encoder under a softmax layer with cross-entropy on
+   the labelled rows (:class:`StackedClassifier`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from torch import nn
+from torch.nn import functional as F
+
+from ..base import BaseAutoencoder
+from ..errors import DataError, ParameterError
+from ..nn import build_encoder_decoder
+from ..training import Phase
+from .autoencoder import Autoencoder
+from .contractive import ContractiveAutoencoder
+from .denoising import DenoisingAutoencoder
+from .sparse import SparseAutoencoder
+
+LAYER_MODELS: dict[str, type[Autoencoder]] = {
+    "autoencoder": Autoencoder,
+    "sparse": SparseAutoencoder,
+    "denoising": DenoisingAutoencoder,
+    "contractive": ContractiveAutoencoder,
+}
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class StackedAutoencoder(BaseAutoencoder):
+    """Stacked autoencoder: greedy layer-wise pre-training of a deep autoencoder, then end-to-end
+    fine-tuning; a scikit-learn transformer (``transform`` gives the top code).
+
+    The stack is ``n_features -> hidden[0] -> ... -> hidden[-1] -> latent_dim``: one pre-trained
+    layer per arrow. Takes the parameters of :class:`~aekit.Autoencoder` (``max_epochs`` counts
+    the fine-tuning epochs), and:
+
+    Parameters
+    ----------
+    layer_model : {"autoencoder", "sparse", "denoising", "contractive"}, default="denoising"
+        The kind of each pre-trained layer, and the objective of the fine-tuning.
+    pretrain_epochs : int, default=10
+        Epochs of pre-training per layer.
+    noise, noise_level
+        As in :class:`~aekit.DenoisingAutoencoder` (``layer_model="denoising"``).
+    penalty, sparsity_weight, sparsity_target
+        As in :class:`~aekit.SparseAutoencoder` (``layer_model="sparse"``; ``penalty="kl"``
+        needs ``activation="sigmoid"``: every layer's units are then sparse sigmoid units).
+    contraction_weight, jacobian, n_projections
+        As in :class:`~aekit.ContractiveAutoencoder` (``layer_model="contractive"``).
+
+    Attributes
+    ----------
+    history_ : list of dict
+        Every stage's epochs, each dict labelled with its ``stage``: ``"pretrain 1"``, ...,
+        ``"finetune"``.
+    layers_ : list of estimators
+        The pre-trained one-layer autoencoders, bottom first (not saved by ``save``).
+    """
+
+    loss: str = "mse"
+    output_activation: str = "linear"
+    layer_model: str = "denoising"
+    pretrain_epochs: int = 10
+    noise: str = "masking"
+    noise_level: float = 0.25
+    penalty: str = "l1"
+    sparsity_weight: float | None = None
+    sparsity_target: float = 0.05
+    contraction_weight: float = 0.1
+    jacobian: str = "exact"
+    n_projections: int = 1
+
+    _stage: ClassVar[str | None] = "finetune"
+
+    # -- parameters --------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        self._check_stack_params()
+        self._family({})._check_params()  # the layer kind's own checks, and the shared ones
+
+    def _check_stack_params(self) -> None:
+        name = type(self).__name__
+        if self.layer_model not in LAYER_MODELS:
+            raise ParameterError(
+                f"{name}: layer_model={self.layer_model!r} is invalid; expected one of "
+                + ", ".join(repr(k) for k in LAYER_MODELS)
+            )
+        if self.architecture != "mlp":
+            raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
+        if isinstance(self.pretrain_epochs, bool) or not isinstance(
+            self.pretrain_epochs, int | np.integer
+        ) or self.pretrain_epochs < 0:  # fmt: skip
+            raise ParameterError(f"{name}: pretrain_epochs={self.pretrain_epochs!r} must be >= 0")
+        if self._kl_sparse() and self.activation != "sigmoid":
+            raise ParameterError(
+                f"{name}: layer_model='sparse' with penalty='kl' needs sigmoid units in every "
+                f"layer: set activation='sigmoid' (got {self.activation!r})"
+            )
+
+    def _kl_sparse(self) -> bool:
+        return self.layer_model == "sparse" and self.penalty == "kl"
+
+    def _top_activation(self) -> str | None:
+        """Activation of the top code: sigmoid for KL-sparse stacks, else ``code_activation``."""
+        return "sigmoid" if self._kl_sparse() else self.code_activation
+
+    def _sizes(self) -> list[int]:
+        """Widths of the stack from the input up: one pre-trained layer between each pair."""
+        return [int(self.n_features_in_), *map(int, self.hidden), int(self.latent_dim)]
+
+    def _family(self, overrides: dict[str, Any]) -> Autoencoder:
+        """An estimator of the layer kind carrying this stack's shared and family parameters."""
+        cls = LAYER_MODELS[self.layer_model]
+        mine = self.get_params()
+        params = {k: mine[k] for k in cls().get_params() if k in mine}
+        params["code_activation"] = self._top_activation()
+        params.update(overrides)
+        return cls(**params)
+
+    # -- the deep network --------------------------------------------------------------------
+
+    def _build_module(self):
+        deep = self._family({})
+        deep.n_features_in_, deep.input_shape_ = self.n_features_in_, self.input_shape_
+        return deep._build_module()
+
+    def _init_from_data(self, module, X: np.ndarray) -> None:
+        self._family({})._init_from_data(module, X)
+
+    # -- greedy pre-training -----------------------------------------------------------------
+
+    def _layer_estimator(self, k: int, n_layers: int, seed: int) -> Autoencoder:
+        """Layer ``k`` (0-based) as a one-hidden-layer autoencoder of the chosen kind."""
+        top = k == n_layers - 1
+        sigmoid_inputs = k > 0 and (self.activation == "sigmoid" or self._kl_sparse())
+        return self._family(
+            {
+                "hidden": (),
+                "decoder_hidden": None,
+                "latent_dim": self._sizes()[k + 1],
+                "input_shape": self.input_shape_ if k == 0 else None,
+                "code_activation": self._top_activation() if top else self.activation,
+                # the first layer reconstructs the data; inner layers the codes below them
+                "loss": self.loss if k == 0 else ("bce" if sigmoid_inputs else "mse"),
+                "output_activation": self.output_activation if k == 0 else "linear",
+                "max_epochs": self.pretrain_epochs,
+                "early_stopping": False,
+                "random_state": (seed + 7919 * (k + 1)) % (2**31),
+                "device": str(self.device_),
+            }
+        )
+
+    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> None:
+        """Train each layer on the codes of the layers below, then copy the weights into the
+        deep network (encoders in order, decoders in reverse order)."""
+        self.layers_ = []
+        if not self._pretraining_enabled():
+            return
+        n_layers = len(self._sizes()) - 1
+        codes = X
+        for k in range(n_layers):
+            layer = self._layer_estimator(k, n_layers, seed)
+            layer.fit(codes)
+            self.history_.extend({"stage": f"pretrain {k + 1}", **h} for h in layer.history_)
+            self.layers_.append(layer)
+            if k < n_layers - 1:
+                codes = layer.transform(codes)
+        self._copy_pretrained_weights()
+
+    def _pretraining_enabled(self) -> bool:
+        return True
+
+    @torch.no_grad()
+    def _copy_pretrained_weights(self) -> None:
+        enc = [m for m in self.module_.encoder.modules() if isinstance(m, nn.Linear)]
+        for target, layer in zip(enc, self.layers_, strict=True):
+            (source,) = [m for m in layer.encoder_.modules() if isinstance(m, nn.Linear)]
+            target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
+        decoder = getattr(self.module_, "decoder", None)
+        if decoder is None:
+            return
+        dec = [m for m in decoder if hasattr(m, "bias") and m.bias is not None]
+        for target, layer in zip(dec, reversed(self.layers_), strict=True):
+            (source,) = [m for m in layer.decoder_ if hasattr(m, "bias") and m.bias is not None]
+            if isinstance(target, nn.Linear):  # a TiedLinear shares the encoder's weight
+                target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
+
+
+class ClassifierModule(nn.Module):
+    """A deep encoder under a softmax layer: ``p(y | x) = softmax(W f(x) + b)``."""
+
+    def __init__(self, encoder: nn.Module, width: int, n_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(width, n_classes)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+    def objective(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Mean cross-entropy ``-log p(y | x)`` over the batch (nats per sample), and accuracy."""
+        x, y = batch
+        logits = self.logits(x)
+        return {
+            "loss": F.cross_entropy(logits, y),
+            "accuracy": (logits.argmax(1) == y).float().mean(),
+        }
+
+    def score_samples(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probability of the most likely class (higher: more confident)."""
+        return F.log_softmax(self.logits(x), dim=1).max(1).values
+
+    def phases(self) -> list[Phase]:
+        return [Phase("classification", self.objective, list(self.parameters()))]
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class StackedClassifier(ClassifierMixin, StackedAutoencoder):
+    """A deep network pre-trained greedily as a stack of autoencoders, then fine-tuned as a whole
+    with a softmax output layer and cross-entropy; a scikit-learn classifier.
+
+    The network is ``n_features -> hidden[0] -> ... -> hidden[-1] (-> latent_dim) -> n_classes``;
+    every hidden layer uses ``activation``. Takes the parameters of
+    :class:`StackedAutoencoder` (``max_epochs`` counts the supervised fine-tuning), and:
+
+    Parameters
+    ----------
+    latent_dim : int or None, default=None
+        An extra top layer; None: the top of the stack is ``hidden[-1]``.
+    hidden : tuple of int, default=(500, 500)
+    pretrain : bool, default=True
+        False: the same network from random initialisation, with the same fine-tuning (same
+        optimiser and epochs), for comparison.
+    unlabeled_label : int, str or None, default=-1
+        Rows with this label are unlabelled: pre-training uses every row, fine-tuning only the
+        labelled ones; ``classes_`` never contains it. None: every row is labelled.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels (without the unlabelled marker).
+    head_ : torch.nn.Linear
+        The softmax layer; ``encoder_`` is the fine-tuned deep encoder.
+    """
+
+    hidden: tuple[int, ...] = (500, 500)
+    latent_dim: int | None = None
+    pretrain: bool = True
+    unlabeled_label: Any = -1
+
+    _stage: ClassVar[str | None] = "finetune"
+
+    def _check_params(self) -> None:
+        self._check_stack_params()
+        # latent_dim=None is valid here; the shared checks want an int
+        self._family({"latent_dim": self.latent_dim or 1})._check_params()
+        if not self.hidden and self.latent_dim is None:
+            raise ParameterError("StackedClassifier needs at least one layer: hidden or latent_dim")
+        if not isinstance(self.pretrain, bool | np.bool_):
+            raise ParameterError(f"StackedClassifier: pretrain={self.pretrain!r}: True or False")
+
+    def _sizes(self) -> list[int]:
+        top = [] if self.latent_dim is None else [int(self.latent_dim)]
+        return [int(self.n_features_in_), *map(int, self.hidden), *top]
+
+    def _top_activation(self) -> str | None:
+        # A classifier's top layer is a hidden layer like the others (nonlinear).
+        if self._kl_sparse():
+            return "sigmoid"
+        return self.code_activation or self.activation
+
+    def _pretraining_enabled(self) -> bool:
+        return bool(self.pretrain)
+
+    def _build_module(self) -> ClassifierModule:
+        sizes = self._sizes()
+        encoder, _ = build_encoder_decoder(
+            n_features=sizes[0],
+            latent_dim=sizes[-1],
+            hidden=sizes[1:-1],
+            activation=self.activation,
+            code_activation=self._top_activation(),
+        )
+        return ClassifierModule(encoder, sizes[-1], len(self.classes_))
+
+    def _init_from_data(self, module, X: np.ndarray) -> None:
+        pass  # no data-dependent state in a classifier
+
+    def _attach_module(self, module) -> None:
+        super()._attach_module(module)
+        self.head_ = module.head
+
+    @property
+    def _n_features_out(self) -> int:
+        return self._sizes()[-1]
+
+    # -- targets -----------------------------------------------------------------------------
+
+    def _labelled(self, y: np.ndarray) -> np.ndarray:
+        marker = self.unlabeled_label
+        if marker is None or (y.dtype.kind in "USO") != isinstance(marker, str):
+            return np.ones(len(y), dtype=bool)  # a marker of another type matches no label
+        return y != marker
+
+    def _fit_targets(self, X: np.ndarray, y, reset: bool) -> np.ndarray:
+        if y is None:
+            raise ValueError(
+                "StackedClassifier requires y to be passed, but the target y is None; give the "
+                f"labels (rows labelled {self.unlabeled_label!r} count as unlabelled)"
+            )
+        y = column_or_1d(np.asarray(y), warn=False)
+        if len(y) != len(X):
+            raise DataError(f"y has {len(y)} labels but X has {len(X)} rows")
+        labelled = self._labelled(y)
+        if not labelled.any():
+            raise DataError(
+                f"every row is labelled {self.unlabeled_label!r} (unlabelled): fine-tuning needs "
+                "some labelled rows"
+            )
+        check_classification_targets(y[labelled])
+        if reset:
+            self.classes_ = np.unique(y[labelled])
+            if len(self.classes_) < 2:
+                raise DataError(
+                    f"the labelled rows hold a single class ({self.classes_[0]!r}); a "
+                    "classifier needs at least two"
+                )
+        return self._encode(y, labelled)
+
+    def _encode(self, y: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+        """Class indices, -1 for unlabelled rows; unknown classes are an error."""
+        idx = np.searchsorted(self.classes_, y[labelled])
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != y[labelled]
+        if unknown.any():
+            raise DataError(
+                f"y holds classes not seen at fit time: {sorted(set(y[labelled][unknown]))[:5]}"
+            )
+        out = np.full(len(y), -1, dtype=np.int64)
+        out[labelled] = idx
+        return out
+
+    def _trainable_rows(self, targets: np.ndarray) -> np.ndarray | None:
+        rows = np.flatnonzero(targets >= 0)
+        return None if len(rows) == len(targets) else rows
+
+    def _validation_rows(self, validation_data):
+        if validation_data is None:
+            return None, None
+        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+            raise DataError("validation_data for a classifier is a tuple (X_val, y_val)")
+        X_val = self._validate_X(validation_data[0], reset=False, source="validation_data")
+        y_val = column_or_1d(np.asarray(validation_data[1]), warn=False)
+        if len(y_val) != len(X_val):
+            raise DataError(f"validation_data: {len(y_val)} labels for {len(X_val)} rows")
+        return X_val, self._encode(y_val, np.ones(len(y_val), dtype=bool))
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(lambda x: F.softmax(self.module_.logits(x), dim=1), X)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(lambda x: F.log_softmax(self.module_.logits(x), dim=1), X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def inverse_transform(self, X):
+        raise AttributeError("StackedClassifier has no decoder: it cannot inverse_transform")
+
+    def reconstruct(self, X):
+        raise AttributeError("StackedClassifier has no decoder: it cannot reconstruct")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = None  # a classifier here; transform gives its top features
+        return tags
+
+    def _fitted_to_json(self) -> dict[str, Any]:
+        out = super()._fitted_to_json()
+        out["classes_"] = self.classes_.tolist()
+        return out
+
+    def _restore(self, path, config, files, device_given: bool) -> None:
+        self.classes_ = np.asarray(config["fitted"]["classes_"])
+        super()._restore(path, config, files, device_given)
