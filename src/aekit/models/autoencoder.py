@@ -18,9 +18,10 @@ from torch import nn
 from ..base import BaseAutoencoder
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
+from ..nn import ACTIVATIONS, make_activation
 from ..training import Phase
 
-OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
+OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
 class AutoencoderModule(nn.Module):
@@ -31,9 +32,9 @@ class AutoencoderModule(nn.Module):
     encoder, decoder : nn.Module
         ``(n, n_features) -> (n, latent_dim)`` and back to pre-activation outputs.
     loss : {"mse", "bce"}
-    output_activation : {"linear", "sigmoid"}
-        Applied to the decoder's output for ``"mse"``; ``"bce"`` always means a sigmoid output,
-        folded into the loss.
+    output_activation : str
+        Applied to the decoder's output for ``"mse"`` (any name in :data:`aekit.nn.ACTIVATIONS`);
+        ``"bce"`` always means a sigmoid output, folded into the loss.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, loss: str, output_activation: str):
@@ -41,14 +42,14 @@ class AutoencoderModule(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.loss = loss
-        self.sigmoid_output = loss == "bce" or output_activation == "sigmoid"
+        self.output = make_activation("sigmoid" if loss == "bce" else output_activation)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decoder(z)
-        return torch.sigmoid(out) if self.sigmoid_output else out
+        return self.output(out)
 
     def _loss_input(self, z: torch.Tensor) -> torch.Tensor:
         """What the loss compares with x: logits for BCE (stable form), the output for MSE."""
@@ -100,8 +101,9 @@ class Autoencoder(BaseAutoencoder):
     loss : {"mse", "bce"}, default="mse"
         Squared error summed over features, or binary cross-entropy with a sigmoid output for data
         in [0, 1] (checked).
-    output_activation : {"linear", "sigmoid"}, default="linear"
-        Output of an ``"mse"`` model (``"bce"`` always uses a sigmoid).
+    output_activation : str, default="linear"
+        Output of an ``"mse"`` model: "linear", "sigmoid" (data in [0, 1]) or any other
+        activation name (``"bce"`` always uses a sigmoid).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         ``"sgd"`` uses momentum 0.9.
     lr : float, default=1e-3
@@ -163,14 +165,13 @@ class Autoencoder(BaseAutoencoder):
 
     def _check_params(self) -> None:
         super()._check_params()
+        name = type(self).__name__
         if self.loss not in ("mse", "bce"):
-            raise ParameterError(
-                f"Autoencoder: loss={self.loss!r} is invalid; expected 'mse' or 'bce'"
-            )
+            raise ParameterError(f"{name}: loss={self.loss!r} is invalid; expected 'mse' or 'bce'")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ParameterError(
-                f"Autoencoder: output_activation={self.output_activation!r} is invalid; expected "
-                "'linear' or 'sigmoid'"
+                f"{name}: output_activation={self.output_activation!r} is invalid; expected one "
+                f"of {', '.join(OUTPUT_ACTIVATIONS)}"
             )
 
     def _build_module(self) -> AutoencoderModule:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
@@ -157,9 +158,10 @@ class StackedAutoencoder(BaseAutoencoder):
                 "latent_dim": self._sizes()[k + 1],
                 "input_shape": self.input_shape_ if k == 0 else None,
                 "code_activation": self._top_activation() if top else self.activation,
-                # the first layer reconstructs the data; inner layers the codes below them
+                # The first layer reconstructs the data; inner layers the codes below them, through
+                # the units' own activation, as the deep decoder will (BCE for sigmoid units).
                 "loss": self.loss if k == 0 else ("bce" if sigmoid_inputs else "mse"),
-                "output_activation": self.output_activation if k == 0 else "linear",
+                "output_activation": self.output_activation if k == 0 else self.activation,
                 "max_epochs": self.pretrain_epochs,
                 "early_stopping": False,
                 "random_state": (seed + 7919 * (k + 1)) % (2**31),
@@ -330,9 +332,11 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
                 "StackedClassifier requires y to be passed, but the target y is None; give the "
                 f"labels (rows labelled {self.unlabeled_label!r} count as unlabelled)"
             )
-        y = column_or_1d(np.asarray(y), warn=False)
+        y = column_or_1d(np.asarray(y), warn=True)
         if len(y) != len(X):
             raise DataError(f"y has {len(y)} labels but X has {len(X)} rows")
+        if y.dtype.kind == "f":
+            assert_all_finite(y, input_name="y")
         labelled = self._labelled(y)
         if not labelled.any():
             raise DataError(
@@ -341,10 +345,11 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
             )
         check_classification_targets(y[labelled])
         if reset:
-            self.classes_ = np.unique(y[labelled])
+            hint = getattr(self, "_classes_hint", None)
+            self.classes_ = np.unique(y[labelled]) if hint is None else hint
             if len(self.classes_) < 2:
                 raise DataError(
-                    f"the labelled rows hold a single class ({self.classes_[0]!r}); a "
+                    f"the labelled rows hold one class only ({self.classes_.tolist()[0]!r}); a "
                     "classifier needs at least two"
                 )
         return self._encode(y, labelled)
@@ -355,9 +360,8 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         unknown = self.classes_[idx] != y[labelled]
         if unknown.any():
-            raise DataError(
-                f"y holds classes not seen at fit time: {sorted(set(y[labelled][unknown]))[:5]}"
-            )
+            new = sorted(set(y[labelled][unknown].tolist()))
+            raise DataError(f"y holds classes not seen at fit time: {new[:5]}")
         out = np.full(len(y), -1, dtype=np.int64)
         out[labelled] = idx
         return out
@@ -391,18 +395,21 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         return self._batched(lambda x: F.log_softmax(self.module_.logits(x), dim=1), X)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
+        """One more epoch of supervised fine-tuning (no pre-training). ``classes`` (scikit-learn's
+        incremental-learning convention) fixes ``classes_`` on the first call, so later batches
+        may lack some classes."""
+        self._classes_hint = None if classes is None else np.unique(np.asarray(classes))
+        return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
 
     def inverse_transform(self, X):
         raise AttributeError("StackedClassifier has no decoder: it cannot inverse_transform")
 
     def reconstruct(self, X):
         raise AttributeError("StackedClassifier has no decoder: it cannot reconstruct")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags = None  # a classifier here; transform gives its top features
-        return tags
 
     def _fitted_to_json(self) -> dict[str, Any]:
         out = super()._fitted_to_json()
