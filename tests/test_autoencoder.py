@@ -490,3 +490,29 @@ def test_every_estimator_class_declares_its_parameters_as_dataclass_fields():
         assert own, f"{cls.__name__} declares no parameters of its own"
         assert own <= {f.name for f in dataclasses.fields(cls)}, f"{cls.__name__} not decorated"
         assert own <= set(cls().get_params()), cls
+
+
+def test_restore_best_false_keeps_the_last_epoch(digits):
+    params = dict(latent_dim=2, hidden=(32,), lr=0.02, max_epochs=300, early_stopping=True,
+                  patience=3, random_state=0)  # fmt: skip
+    ae = Autoencoder(restore_best=False, **params).fit(
+        digits.X_train, validation_data=digits.X_test
+    )
+    assert ae.stop_reason_ == "early_stopping"
+    assert -ae.score(digits.X_test) == pytest.approx(ae.history_[-1]["val_loss"], rel=1e-5)
+    assert ae.history_[-1]["val_loss"] > min(h["val_loss"] for h in ae.history_)
+
+
+def test_min_delta_counts_small_improvements_as_none():
+    """With min_delta larger than any improvement, training stops `patience` epochs after the
+    first (which sets the baseline)."""
+    model, _ = make_fitted(max_epochs=50, early_stopping=True, patience=2, min_delta=1e6)
+    assert model.n_epochs_ == 3 and model.stop_reason_ == "early_stopping"
+    assert model.history_[-1]["best_epoch"] == 1
+
+
+def test_plateau_schedule_lowers_the_rate_when_the_loss_stalls(digits):
+    ae = Autoencoder(latent_dim=2, hidden=(32,), lr=0.05, lr_schedule="plateau", patience=4,
+                     max_epochs=40, random_state=0).fit(digits.X_train[:300])  # fmt: skip
+    lrs = [h["lr"] for h in ae.history_]
+    assert lrs[0] == 0.05 and min(lrs) <= 0.005

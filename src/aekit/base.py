@@ -51,9 +51,11 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 OPTIMIZER_META_FILE = "optimizer.json"
 HISTORY_FILE = "history.json"
 
-# Rows per forward pass at inference. Fixed (not the training batch size) so that outputs do not
-# depend on training settings: float32 results change at the 1e-7 level with the batch size.
+# Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
+# of float32, per chunk). It depends on the data's width only, not on training settings, so that
+# outputs do not either: float32 results change at the 1e-7 level with the batch size.
 INFERENCE_BATCH_SIZE = 4096
+INFERENCE_MAX_VALUES = 2**24
 
 _REGISTRY: dict[str, type[BaseAutoencoder]] = {}
 
@@ -77,6 +79,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ParameterError(
             f"device={device!r} but CUDA is not available here (torch.cuda.is_available() is "
             "False); use device='cpu' or device='auto'"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ParameterError(
+            f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), numbered from 0"
         )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ParameterError(f"device={device!r} but MPS is not available here; use device='cpu'")
@@ -535,6 +542,7 @@ class BaseAutoencoder(
     def _batched(self, fn, X: np.ndarray, rows: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
         """``fn`` over fixed-size chunks of rows, in eval mode, without autograd; numpy out."""
         self.module_.eval()
+        rows = max(1, min(rows, INFERENCE_MAX_VALUES // max(1, X.shape[1])))
         outs = []
         for start in range(0, len(X), rows):
             chunk = np.ascontiguousarray(X[start : start + rows])
