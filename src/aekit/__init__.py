@@ -19,6 +19,7 @@ _PUBLIC = {
     "ContractiveAutoencoder": "aekit.models.contractive",
     "StackedAutoencoder": "aekit.models.stacked",
     "StackedClassifier": "aekit.models.stacked",
+    "VAE": "aekit.models.vae",
     "load": "aekit.base",
     "Checkpoint": "aekit.base",
     "load_dataset": "aekit.datasets",
@@ -37,6 +38,7 @@ __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
     "ContractiveAutoencoder",
     "StackedAutoencoder",
     "StackedClassifier",
+    "VAE",
     "load",
     "Checkpoint",
     "load_dataset",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .models.denoising import DenoisingAutoencoder
     from .models.sparse import SparseAutoencoder
     from .models.stacked import StackedAutoencoder, StackedClassifier
+    from .models.vae import VAE
 
 
 def __getattr__(name: str) -> Any:

@@ -268,12 +268,13 @@ class BaseAutoencoder(
         with torch.random.fork_rng(devices=[]):
             probe._build_module()
 
-    def _build_networks(self, code_activation: str | None = None):
+    def _build_networks(self, code_activation: str | None = None, latent_dim: int | None = None):
         """Encoder and decoder from the shared spec (``code_activation`` overrides the
-        parameter, for families whose objective needs a particular code, e.g. sigmoid)."""
+        parameter, for families whose objective needs a particular code, e.g. sigmoid;
+        ``latent_dim`` for an encoder with more outputs, e.g. a mean and a log-variance)."""
         return build_encoder_decoder(
             n_features=self.n_features_in_,
-            latent_dim=int(self.latent_dim),
+            latent_dim=int(latent_dim or self.latent_dim),
             hidden=self.hidden,
             decoder_hidden=self.decoder_hidden,
             activation=self.activation,
@@ -379,6 +380,7 @@ class BaseAutoencoder(
         val_index = None
         if X_val is None:
             index, val_index = self._split_validation(len(X), seed, rows=index)
+        self._n_train_rows = len(X) if index is None else len(index)  # e.g. for a warm-up
         self._initialize(seed, X=X)
         self._pretrain(X, seed, callbacks)
         self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,

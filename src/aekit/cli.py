@@ -34,6 +34,7 @@ MODELS = {
     "contractive": "ContractiveAutoencoder",
     "stacked": "StackedAutoencoder",
     "stacked-classifier": "StackedClassifier",
+    "vae": "VAE",
 }
 
 DATA_FILE = "data.json"
@@ -274,9 +275,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     images_in_unit = (
         ds.image_shape is not None and float(ds.X_train.min()) >= 0 and ds.X_train.max() <= 1
     )
-    if "loss" not in chosen and "loss" in cls().get_params() and images_in_unit:
+    defaults = cls().get_params()
+    if "loss" not in chosen and "loss" in defaults and images_in_unit:
         params["loss"] = "bce"
         _say("note: image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
+    if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
+        params["likelihood"] = "bernoulli"
+        _say("note: image data in [0, 1], so likelihood='bernoulli'; --set likelihood=gaussian "
+             "to override")  # fmt: skip
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
     params.setdefault("verbose", 0 if args.quiet else 1)

@@ -6,8 +6,10 @@ from .contractive import ContractiveAutoencoder, ContractiveModule
 from .denoising import DenoisingAutoencoder, DenoisingModule
 from .sparse import SparseAutoencoder, SparseModule
 from .stacked import ClassifierModule, StackedAutoencoder, StackedClassifier
+from .vae import VAE, VAEModule
 
 __all__ = [
+    "VAE",
     "Autoencoder",
     "AutoencoderModule",
     "ClassifierModule",
@@ -19,4 +21,5 @@ __all__ = [
     "SparseModule",
     "StackedAutoencoder",
     "StackedClassifier",
+    "VAEModule",
 ]

@@ -1,0 +1,327 @@
+"""Variational autoencoders (Kingma and Welling 2014) and the importance-weighted bound (Burda
+et al. 2015, *Importance weighted autoencoders*).
+
+Generative model ``p(z) = N(0, I)``, ``p(x | z)``: Bernoulli with logits ``g(z)`` (binary cross
+entropy, for data in [0, 1]) or Gaussian ``N(g(z), sigma^2 I)`` with one shared variance (learned
+or fixed; a linear decoder then makes the model probabilistic PCA). Inference model
+``q(z | x) = N(mu(x), diag exp(logvar(x)))``, sampled by reparameterisation
+``z = mu + exp(logvar / 2) * eps``.
+
+Training maximises the evidence lower bound (nats per sample)::
+
+    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)),
+    KL = 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j)        (Kingma and Welling, app. B)
+
+or, with ``n_importance_samples = k > 1``, the tighter bound
+``L_k = E[log 1/k sum_i p(x, z_i) / q(z_i | x)]``, computed with ``logsumexp``. ``L_1 <= L_k <=
+L_{k+1} <= log p(x)``; the same estimator with many samples estimates ``log p(x)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+
+from ..base import BaseAutoencoder, seed_from
+from ..errors import DataError, ParameterError
+from ..training import Phase
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+BINARIZE = (None, "dynamic", "static")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag exp(logvar)) || N(0, I))`` per dimension, shape of ``mu``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, diag exp(logvar))`` summed over the last dimension."""
+    return -0.5 * ((z - mu).pow(2) / logvar.exp() + logvar + _LOG_2PI).sum(-1)
+
+
+class VAEModule(nn.Module):
+    """Encoder to ``(mu, logvar)``, decoder to the parameters of ``p(x | z)``, and the bounds."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, *,
+                 likelihood: str, variance: str | float, beta: float, free_bits: float,
+                 k: int, binarize: str | None, warmup_steps: int):  # fmt: skip
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim, self.likelihood = latent_dim, likelihood
+        self.beta, self.free_bits, self.k = float(beta), float(free_bits), int(k)
+        self.binarize, self.warmup_steps = binarize, int(warmup_steps)
+        if likelihood == "gaussian" and variance == "learned":
+            self.log_var_x = nn.Parameter(torch.zeros(()))
+        elif likelihood == "gaussian":
+            self.register_buffer("log_var_x", torch.tensor(math.log(float(variance))))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))  # for the KL warm-up
+
+    # -- the two models ----------------------------------------------------------------------
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return h[:, : self.latent_dim], h[:, self.latent_dim :]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean (``transform``)."""
+        return self.posterior(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean of ``p(x | z)``."""
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def log_px(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z)`` summed over features, for decoder outputs ``out`` (broadcasts over
+        leading sample dimensions)."""
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(
+                -1
+            )
+        var = self.log_var_x.exp()
+        return -0.5 * ((x - out).pow(2) / var + self.log_var_x + _LOG_2PI).sum(-1)
+
+    def sample_posterior(self, mu, logvar, k: int, generator) -> torch.Tensor:
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def log_weights(self, x: torch.Tensor, k: int, generator) -> torch.Tensor:
+        """``log p(x, z_i) - log q(z_i | x)`` for ``k`` posterior samples: shape ``(k, n)``."""
+        mu, logvar = self.posterior(x)
+        z = self.sample_posterior(mu, logvar, k, generator)
+        log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
+        return self.log_px(x, self.decoder(z)) + log_prior - log_normal(z, mu, logvar)
+
+    def iwae_bound(self, x: torch.Tensor, k: int, generator) -> torch.Tensor:
+        """``log 1/k sum_i w_i`` per sample (``k = 1``: a one-sample ELBO estimate)."""
+        return torch.logsumexp(self.log_weights(x, k, generator), 0) - math.log(k)
+
+    def elbo(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """Per-sample ELBO with the analytic KL and one reparameterised sample."""
+        mu, logvar = self.posterior(x)
+        z = self.sample_posterior(mu, logvar, 1, generator)[0]
+        return self.log_px(x, self.decoder(z)) - gaussian_kl(mu, logvar).sum(1)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def _binarized(self, x: torch.Tensor, generator) -> torch.Tensor:
+        if self.binarize == "dynamic":  # a fresh draw of the binary image every batch
+            return torch.bernoulli(x, generator=generator)
+        return x
+
+    def objective(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Minus the ELBO (beta-weighted KL, warm-up, free bits), or minus ``L_k`` for k > 1."""
+        x = self._binarized(x, generator)
+        if self.k > 1:
+            bound = self.iwae_bound(x, self.k, generator).mean()
+            return {"loss": -bound, "bound": bound}
+        mu, logvar = self.posterior(x)
+        z = self.sample_posterior(mu, logvar, 1, generator)[0]
+        rec = -self.log_px(x, self.decoder(z)).mean()
+        kl_dims = gaussian_kl(mu, logvar).mean(0)  # per latent dimension, batch mean
+        kl = kl_dims.sum()
+        kl_term = kl_dims.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
+        weight = self.beta
+        if self.training and self.warmup_steps > 0:
+            weight *= min(1.0, (int(self.step) + 1) / self.warmup_steps)
+        if self.training:
+            self.step += 1
+        return {
+            "loss": rec + weight * kl_term,
+            "reconstruction": rec,
+            "kl": kl,
+            "elbo": -(rec + kl),
+        }
+
+    def score_samples(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample ELBO from a fixed seed (deterministic)."""
+        return self.elbo(x, torch.Generator(device=x.device).manual_seed(0))
+
+    def phases(self) -> list[Phase]:
+        return [Phase("elbo", self.objective, list(self.parameters()))]
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class VAE(BaseAutoencoder):
+    """Variational autoencoder, a scikit-learn transformer (``transform``: the posterior mean).
+
+    Takes the network and training parameters of :class:`~aekit.Autoencoder`, and:
+
+    Parameters
+    ----------
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        ``p(x | z)``: Gaussian with a shared variance (real-valued data), or Bernoulli from logits
+        (data in [0, 1]).
+    gaussian_variance : "learned" or float, default="learned"
+        The Gaussian likelihood's shared variance.
+    beta : float, default=1.0
+        Weight of the KL term (beta-VAE).
+    kl_warmup_epochs : int, default=0
+        The KL weight rises linearly, per step, from 0 to ``beta`` over this many epochs.
+    free_bits : float, default=0.0
+        Nats per latent dimension (on the batch mean) below which its KL is not penalised.
+    n_importance_samples : int, default=1
+        ``k > 1`` trains the importance-weighted bound ``L_k``.
+    binarize : {None, "dynamic", "static"}, default=None
+        Bernoulli likelihood only: a fresh binary sample of the intensities each batch
+        (``"dynamic"``, as in the IWAE paper), one seeded sample at fit (``"static"``), or none.
+
+    Notes
+    -----
+    ``history_`` reports ``loss`` (minus the bound trained), ``reconstruction`` and ``kl`` (nats
+    per sample) and ``elbo``; ``score`` is the mean ELBO with a fixed internal seed.
+    """
+
+    likelihood: str = "gaussian"
+    gaussian_variance: str | float = "learned"
+    beta: float = 1.0
+    kl_warmup_epochs: int = 0
+    free_bits: float = 0.0
+    n_importance_samples: int = 1
+    binarize: str | None = None
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        name = type(self).__name__
+        if self.likelihood not in LIKELIHOODS:
+            raise ParameterError(
+                f"{name}: likelihood={self.likelihood!r} is invalid; expected 'gaussian' or "
+                "'bernoulli'"
+            )
+        v = self.gaussian_variance
+        if v != "learned" and not (
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+        ):
+            raise ParameterError(
+                f"{name}: gaussian_variance={v!r} must be 'learned' or a positive number"
+            )
+        if self.binarize not in BINARIZE:
+            raise ParameterError(
+                f"{name}: binarize={self.binarize!r} is invalid; expected None, 'dynamic' or "
+                "'static'"
+            )
+        if self.binarize is not None and self.likelihood != "bernoulli":
+            raise ParameterError(f"{name}: binarize needs likelihood='bernoulli'")
+        k = self.n_importance_samples
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError(f"{name}: n_importance_samples={k!r} must be an integer >= 1")
+        for param in ("beta", "free_bits"):
+            value = getattr(self, param)
+            if not (isinstance(value, int | float) and value >= 0):
+                raise ParameterError(f"{name}: {param}={value!r} must be a number >= 0")
+        w = self.kl_warmup_epochs
+        if isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 0:
+            raise ParameterError(f"{name}: kl_warmup_epochs={w!r} must be an integer >= 0")
+
+    def _check_values(self, X: np.ndarray, source: str = "X") -> None:
+        if self.likelihood == "bernoulli":
+            from .._validation import check_unit_interval
+
+            check_unit_interval(X, source=source, reason="likelihood='bernoulli'")
+
+    def _build_module(self) -> VAEModule:
+        latent = int(self.latent_dim)
+        encoder, _ = self._build_networks(latent_dim=2 * latent)  # mu and logvar
+        _, decoder = self._build_networks()
+        n = getattr(self, "_n_train_rows", 0)
+        steps_per_epoch = math.ceil(n / int(self.batch_size)) if n else 0
+        return VAEModule(
+            encoder, decoder, latent, likelihood=self.likelihood,
+            variance=self.gaussian_variance, beta=self.beta, free_bits=self.free_bits,
+            k=int(self.n_importance_samples), binarize=self.binarize,
+            warmup_steps=int(self.kl_warmup_epochs) * steps_per_epoch,
+        )  # fmt: skip
+
+    def _init_from_data(self, module, X: np.ndarray) -> None:
+        pass
+
+    def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
+        if self.binarize == "static":  # the same seeded draw at every call
+            X = self._static_binary(X)
+        super()._train(X, X_val, epochs, callbacks, **kw)
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def _static_binary(self, X: np.ndarray) -> np.ndarray:
+        """One seeded Bernoulli draw of the intensities, the same at every call."""
+        rng = np.random.default_rng(seed_from(self.random_state) if self.random_state is not None
+                                    else 0)  # fmt: skip
+        return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
+
+    def elbo(self, X, random_state=0) -> float:
+        """Mean ELBO (nats per sample), one posterior sample per row, seeded."""
+        return float(np.mean(self._per_row(X, 1, random_state)))
+
+    def log_likelihood(self, X, n_samples: int = 5000, random_state=0) -> float:
+        """Importance-sampled estimate of the mean ``log p(x)`` (nats per sample): ``L_k`` with
+        ``k = n_samples``, batched so that the samples of a test set fit in memory."""
+        return float(np.mean(self._per_row(X, int(n_samples), random_state)))
+
+    def _per_row(self, X, k: int, random_state) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
+        # samples per forward pass: about 2**22 decoder outputs at a time
+        chunk = max(1, min(k, 2**22 // max(1, X.shape[1] * 256)))
+
+        def bound(x: torch.Tensor) -> torch.Tensor:
+            running = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
+            done = 0
+            while done < k:
+                m = min(chunk, k - done)
+                lw = self.module_.log_weights(x, m, g)
+                running = torch.logaddexp(running, torch.logsumexp(lw, 0))
+                done += m
+            return running - math.log(k)
+
+        return self._batched(bound, X, rows=256).astype(np.float64)
+
+    def active_units(self, X, threshold: float = 0.01) -> int:
+        """Latent dimensions ``u`` with ``Cov_x(E_q[z_u]) > threshold`` (Burda et al. 2015)."""
+        mu = self.transform(X).astype(np.float64)
+        return int((mu.var(axis=0) > threshold).sum())
+
+    # -- generation --------------------------------------------------------------------------
+
+    def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
+        """``n`` rows generated from the prior: the means of ``p(x | z)`` (``mean=True``), or
+        draws from it. An int ``random_state`` makes it reproducible."""
+        check_is_fitted(self)
+        g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
+        with torch.no_grad():
+            self.module_.eval()
+            z = torch.randn((int(n), int(self.latent_dim)), generator=g, device=self.device_)
+            out = self.module_.decode(z)
+            if not mean:
+                if self.likelihood == "bernoulli":
+                    out = torch.bernoulli(out, generator=g)
+                else:
+                    std = (0.5 * self.module_.log_var_x).exp()
+                    out = out + std * torch.randn(out.shape, generator=g, device=out.device)
+        return out.cpu().numpy().astype(np.float32)
+
+    def interpolate(self, x_a, x_b, steps: int = 10) -> np.ndarray:
+        """Decoded points on the line between the posterior means of two inputs, ``(steps,
+        n_features)``, ``x_a`` first."""
+        Z = self.transform(np.vstack([np.reshape(x_a, (1, -1)), np.reshape(x_b, (1, -1))]))
+        t = np.linspace(0, 1, int(steps), dtype=np.float32)[:, None]
+        return self.inverse_transform((1 - t) * Z[0] + t * Z[1])
+
+    def traverse(self, x, dim: int, values) -> np.ndarray:
+        """Decodings of ``x``'s posterior mean with latent dimension ``dim`` set to each value."""
+        if not 0 <= int(dim) < int(self.latent_dim):
+            raise DataError(f"dim={dim} is not a latent dimension (0..{self.latent_dim - 1})")
+        z = self.transform(np.reshape(x, (1, -1)))[0]
+        values = check_array(np.reshape(values, (-1, 1)), dtype=np.float32)[:, 0]
+        Z = np.repeat(z[None, :], len(values), axis=0)
+        Z[:, int(dim)] = values
+        return self.inverse_transform(Z)
