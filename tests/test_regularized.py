@@ -225,8 +225,9 @@ def test_hutchinson_estimate_is_unbiased():
 
 @pytest.mark.parametrize("jacobian", ["exact", "hutchinson"])
 def test_contraction_penalty_shrinks_the_jacobian_on_test_data(digits, jacobian):
-    """Measured (seeds 0, 1; tanh, 16-D code, 60 epochs): mean ||J||_F^2 on test digits 0.86
-    (lambda 0.1, exact) vs 22.8 and 21.9 with lambda 0; Hutchinson with lambda 1: 0.16."""
+    """Measured (seeds 0, 1; tanh, 16-D code, 60 epochs, lambda 0.1): mean ||J||_F^2 on test
+    digits 0.86 (exact) against 22.8 and 21.9 with lambda 0; the Hutchinson run trains the same
+    penalty through its estimate."""
     base = dict(latent_dim=16, hidden=(64,), activation="tanh", lr=3e-3, max_epochs=60,
                 random_state=0)  # fmt: skip
     cae = ContractiveAutoencoder(contraction_weight=0.1, jacobian=jacobian, **base)
@@ -330,3 +331,52 @@ def test_overcomplete_sparse_code(digits):
     Z = model.transform(digits.X_test)
     assert Z.shape == (360, 96)
     assert float((Z < 0.1).mean()) > 0.6
+
+
+def test_l1_bound_blocks_the_rescaling_loophole_through_hidden_decoder_layers(digits):
+    """Shrink the code by c, the first decoder bias by c, and grow the second decoder layer by c:
+    the reconstruction is unchanged and the L1 penalty falls by c. The max-norm projection on
+    every decoder layer undoes the growth, so the trick costs reconstruction error."""
+    model = SparseAutoencoder(
+        penalty="l1", sparsity_weight=0.3, latent_dim=16, hidden=(32,), max_epochs=20, lr=3e-3,
+        random_state=0,
+    ).fit(digits.X_train)  # fmt: skip
+    X = torch.from_numpy(digits.X_test)
+    module = model.module_
+    before = module.reconstruction_loss(X).mean().item()
+    code_layer = [m for m in model.encoder_ if isinstance(m, torch.nn.Linear)][-1]
+    first, second = [m for m in model.decoder_ if isinstance(m, torch.nn.Linear)]
+    c = 10.0
+    with torch.no_grad():
+        code_layer.weight /= c
+        code_layer.bias /= c
+        first.bias /= c
+        second.weight *= c
+        same = module.reconstruction_loss(X).mean().item()
+        module._project_decoder()
+        after = module.reconstruction_loss(X).mean().item()
+    assert same == pytest.approx(before, rel=1e-4)  # the construction is exact
+    assert after > 2 * before
+
+
+def test_corruption_runs_in_training_only(digits, monkeypatch):
+    from aekit.models.denoising import DenoisingModule
+
+    calls = []
+    real = DenoisingModule.corrupt
+    monkeypatch.setattr(
+        DenoisingModule, "corrupt", lambda self, x, g: calls.append(1) or real(self, x, g)
+    )
+    dae = DenoisingAutoencoder(
+        latent_dim=4, hidden=(16,), max_epochs=2, validation_fraction=0, batch_size=100,
+        random_state=0,
+    ).fit(digits.X_train[:300])  # fmt: skip
+    assert len(calls) == 2 * 3  # one fresh corruption per batch
+    calls.clear()
+    dae.transform(digits.X_test)
+    dae.score(digits.X_test)
+    dae.reconstruct(digits.X_test)
+    assert calls == []
+    with torch.no_grad():
+        direct = dae.encoder_(torch.from_numpy(digits.X_test)).numpy()
+    np.testing.assert_allclose(dae.transform(digits.X_test), direct, rtol=1e-6, atol=1e-6)

@@ -259,3 +259,54 @@ def test_cli_stacked_and_classifier(tmp_path, capsys):
     assert result["labeled_train_rows"] == 300
     assert 0.5 < result["test"]["test_accuracy"] <= 1
     assert type(aekit.load(out)) is StackedClassifier
+
+
+def test_ctrl_c_during_pretraining_stops_everything(digits, monkeypatch):
+    from aekit.training import Trainer
+
+    real = Trainer._train_epoch
+    count = {"n": 0}
+
+    def interrupt_second_epoch(self, *args):
+        count["n"] += 1
+        if count["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_second_epoch)
+    stack = StackedAutoencoder(hidden=(16,), latent_dim=4, pretrain_epochs=5, max_epochs=5,
+                               random_state=0).fit(digits.X_train[:200])  # fmt: skip
+    assert stack.stop_reason_ == "interrupted" and count["n"] == 2
+    assert [h["stage"] for h in stack.history_] == ["pretrain 1"]
+    assert np.isfinite(stack.transform(digits.X_test[:5])).all()
+
+
+def test_classifier_partial_fit_classes_and_validation_with_unlabelled_rows(digits):
+    X, y = digits.X_train, digits.y_train
+    clf = StackedClassifier(hidden=(16,), pretrain_epochs=1, max_epochs=2, random_state=0)
+    clf.partial_fit(X[y < 3], y[y < 3], classes=[-1, *range(10)])
+    assert list(clf.classes_) == list(range(10))  # the marker is no class
+    with pytest.raises(aekit.DataError, match="differs from classes_"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    clf.fit(X, y)  # a later fit is not bound by the first partial_fit's classes
+    y_val = digits.y_test.copy()
+    y_val[::2] = -1
+    clf.fit(X, y, validation_data=(digits.X_test, y_val))
+    assert "val_loss" in clf.history_[-1]
+
+
+def test_more_parameter_errors_name_the_stack():
+    X = np.random.default_rng(0).random((30, 6), dtype=np.float32)
+    with pytest.raises(ParameterError, match="decoder_hidden must be None"):
+        StackedAutoencoder(decoder_hidden=(3,)).fit(X)
+    with pytest.raises(ParameterError, match=r"^StackedClassifier: latent_dim=0 is invalid"):
+        StackedClassifier(latent_dim=0).fit(X, np.arange(30) % 2)
+
+
+def test_cli_labeled_checks(tmp_path, capsys):
+    base = ["train", "stacked-classifier", "--data", "digits", "--hidden", "8", "--epochs", "1",
+            "-q", "--no-plots", "--out", str(tmp_path / "r")]  # fmt: skip
+    assert main([*base, "--labeled", "5"]) == 2
+    assert "at least one label per class" in capsys.readouterr().err
+    assert main([*base, "--labeled", "100", "--set", "unlabeled_label=none"]) == 2
+    assert "unlabeled_label is None" in capsys.readouterr().err

@@ -251,3 +251,40 @@ def test_cli_trains_a_vae(tmp_path, capsys):
             "--set", "likelihood=bernoulli", "-q", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert type(aekit.load(out)) is VAE
+
+
+def test_cli_generate_and_evaluate(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "v"
+    argv = ["train", "vae", "--data", "digits", "--latent", "2", "--hidden", "32", "--epochs", "5",
+            "--set", "binarize=dynamic", "--seed", "0", "-q", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    for name in ("samples.png", "interpolation.png", "manifold.png"):
+        assert (out / name).exists(), name
+    capsys.readouterr()
+    assert (
+        main(["generate", str(out), "-n", "9", "--seed", "1", "--out", str(tmp_path / "a.npy")])
+        == 0
+    )
+    assert (
+        main(["generate", str(out), "-n", "9", "--seed", "1", "--out", str(tmp_path / "b.npy")])
+        == 0
+    )
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (9, 64) and np.array_equal(a, b)
+    assert a.max() > 1  # back in the data's units (0..16 for digits)
+    assert main(["generate", str(out), "-n", "16", "--out", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--ll-samples", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_rows"] == 360 and result["ll_samples"] == 50
+    assert result["log_likelihood_nats_per_sample"] >= result["elbo_nats_per_sample"] - 0.5
+    assert 0 <= result["active_units"] <= 2
+    plain = tmp_path / "p"
+    assert main(["train", "ae", "--data", "digits", "--epochs", "1", "-q", "--no-plots",
+                 "--out", str(plain)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["generate", str(plain), "--out", str(tmp_path / "x.npy")]) == 2
+    assert "no generative model" in capsys.readouterr().err

@@ -382,7 +382,9 @@ class BaseAutoencoder(
             index, val_index = self._split_validation(len(X), seed, rows=index)
         self._n_train_rows = len(X) if index is None else len(index)  # e.g. for a warm-up
         self._initialize(seed, X=X)
-        self._pretrain(X, seed, callbacks)
+        if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
+            self.stop_reason_ = "interrupted"
+            return self
         self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,
                     index=index, val_index=val_index, y=targets, y_val=y_val)  # fmt: skip
         return self
@@ -398,8 +400,10 @@ class BaseAutoencoder(
         """Rows the main training uses (None: all; a classifier: the labelled ones)."""
         return None
 
-    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> None:
-        """Runs between building the module and the main training (greedy pre-training)."""
+    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
+        """Runs between building the module and the main training (greedy pre-training);
+        returns True when it was interrupted, so that the main training is skipped."""
+        return False
 
     def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
         """One more epoch over ``X`` without re-initialising (also right after ``aekit.load``).

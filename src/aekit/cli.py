@@ -227,6 +227,9 @@ def _say(msg: str) -> None:
 
 
 RUN_FIGURES = (
+    "samples.png",
+    "interpolation.png",
+    "manifold.png",
     "learning_curves.png",
     "latent.png",
     "reconstructions.png",
@@ -263,7 +266,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cls = getattr(models, MODELS[args.model])
     params, chosen = resolve_params(cls, args)
-    cls(**params)._check_params()  # fail on a bad value before loading any data
     out = Path(args.out)
     if (out / base.CONFIG_FILE).exists() and not args.overwrite:
         raise UsageError(
@@ -276,13 +278,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         ds.image_shape is not None and float(ds.X_train.min()) >= 0 and ds.X_train.max() <= 1
     )
     defaults = cls().get_params()
+    notes = []  # said once the settings are known to work, so that an error is the only line
     if "loss" not in chosen and "loss" in defaults and images_in_unit:
         params["loss"] = "bce"
-        _say("note: image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
+        notes.append("image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
     if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
         params["likelihood"] = "bernoulli"
-        _say("note: image data in [0, 1], so likelihood='bernoulli'; --set likelihood=gaussian "
-             "to override")  # fmt: skip
+        notes.append("image data in [0, 1], so likelihood='bernoulli'; --set "
+                     "likelihood=gaussian to override")  # fmt: skip
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
     params.setdefault("verbose", 0 if args.quiet else 1)
@@ -291,8 +294,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if is_classifier(model):
         if ds.y_train is None:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
-        y_train = _keep_labels(ds.y_train, args.labeled, args.split_seed)
+        y_train = _keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
     model._preflight(ds.X_train, y_train)  # fail before touching --out
+    for note in notes:
+        _say(f"note: {note}")
     if args.overwrite:
         _clear_run(out)
     metadata = {"label_names": ds.label_names, "data_source": ds.source}
@@ -336,7 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else {},
     }
     if y_train is not None:
-        result["labeled_train_rows"] = int((y_train >= 0).sum())
+        result["labeled_train_rows"] = int(model._labelled(y_train).sum())
     if len(ds.X_test) and is_classifier(model):
         metrics = {"n_test": len(ds.X_test), "test_accuracy": model.score(ds.X_test, ds.y_test)}
         write_json(out / METRICS_FILE, metrics)
@@ -371,6 +376,12 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)
         denoised = model.denoise(noisy)
+    samples = path = manifold = None
+    if images and hasattr(model, "sample"):  # a generative model
+        samples = model.sample(64, random_state=0)
+        path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
+        if int(model.latent_dim) == 2:
+            manifold = _manifold(model)
     dense = getattr(model, "architecture", None) == "mlp"
     if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
         import torch
@@ -389,7 +400,20 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         X_noisy=noisy,
         X_denoised=denoised,
         filters=filters,
+        samples=samples,
+        interpolation=path,
+        manifold=manifold,
     )
+
+
+def _manifold(model, n: int = 15):
+    """Decodings over a grid of the 2-D latent plane at the prior's quantiles 0.05..0.95."""
+    import numpy as np
+    from scipy.stats import norm
+
+    q = norm.ppf(np.linspace(0.05, 0.95, n)).astype(np.float32)
+    grid = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
+    return model.inverse_transform(grid)
 
 
 def _fmt(v: Any) -> str:
@@ -464,20 +488,26 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_labels(y, n_labeled: int | None, seed: int):
-    """``y`` with all but ``n_labeled`` rows (stratified by class) set to -1, unlabelled."""
+def _keep_labels(y, n_labeled: int | None, seed: int, marker):
+    """``y`` with all but ``n_labeled`` rows (stratified by class) set to the model's
+    ``unlabeled_label`` marker."""
     import numpy as np
 
     if n_labeled is None or n_labeled >= len(y):
         return y
-    if n_labeled < 1:
-        raise UsageError(f"--labeled {n_labeled}: give a positive number of labelled rows")
+    n_classes = len(np.unique(y))
+    if n_labeled < n_classes:
+        raise UsageError(
+            f"--labeled {n_labeled}: keep at least one label per class ({n_classes} classes)"
+        )
+    if marker is None:
+        raise UsageError("--labeled needs an unlabelled marker, but unlabeled_label is None")
     from sklearn.model_selection import train_test_split
 
     keep, _ = train_test_split(
         np.arange(len(y)), train_size=n_labeled, stratify=y, random_state=seed
     )
-    out = np.full(len(y), -1, dtype=np.int64)
+    out = np.full(len(y), marker, dtype=object if isinstance(marker, str) else np.int64)
     out[keep] = y[keep]
     return out
 
@@ -566,6 +596,67 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out_dir or args.run)
     written = _write_figures(out, model, X, y, run_data.get("label_names"))
     _report(args, "\n".join(map(str, written)), files=[str(p) for p in written])
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    model, run_data = _load_run(args.run, args.device)
+    if not hasattr(model, "sample"):
+        raise UsageError(
+            f"{args.run} holds a {type(model).__name__}, which has no generative model; train "
+            "a `vae` to generate"
+        )
+    if args.n < 1:
+        raise UsageError(f"-n {args.n}: give a positive number of samples")
+    rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
+    out = Path(args.out)
+    if out.suffix == ".png":
+        from .plotting import plot_image_grid, save_figure
+
+        shape = getattr(model, "input_shape_", None)
+        if shape is None:
+            raise UsageError(f"{args.run}: the data are not images; write the samples to .npy")
+        save_figure(plot_image_grid(rows, shape), out)
+    else:
+        if run_data is not None and not args.scaled:
+            from .datasets import Scaler
+
+            rows = Scaler.from_dict(run_data["scaling"]).inverse_transform(rows)
+        _write_array(out, rows, "samples")
+    _report(args, f"wrote {args.n} samples to {out}", out=out, n=args.n)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model, run_data = _load_run(args.run, args.device)
+    run_data = _need_run_data(args.run, run_data)
+    X, _, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
+    if not hasattr(model, "log_likelihood"):
+        raise UsageError(
+            f"{args.run} holds a {type(model).__name__}; `aekit evaluate` covers VAEs for now "
+            "(the metrics of `aekit train` are in metrics.json)"
+        )
+    started = time.perf_counter()
+    _say(f"evaluating {len(X)} rows (log-likelihood with {args.ll_samples} samples per row)")
+    result = {
+        "run": str(args.run),
+        "n_rows": len(X),
+        "elbo_nats_per_sample": _apply(model.elbo, X, args.data or run_data["source"]),
+        "log_likelihood_nats_per_sample": model.log_likelihood(X, n_samples=args.ll_samples),
+        "ll_samples": args.ll_samples,
+        "active_units": model.active_units(X),
+        "latent_dim": int(model.latent_dim),
+    }
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['n_rows']} rows: ELBO {result['elbo_nats_per_sample']:.3f} nats, "
+            f"log p(x) estimate {result['log_likelihood_nats_per_sample']:.3f} nats "
+            f"(k={args.ll_samples}), active units {result['active_units']}/"
+            f"{result['latent_dim']} ({result['seconds']:.1f} s)"
+        )
     return 0
 
 
@@ -662,6 +753,25 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
+
+    gen = sub.add_parser("generate", help="draw new samples from a generative model (VAE)")
+    gen.add_argument("run")
+    gen.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    gen.add_argument("--out", required=True, help=".png (an image grid), .npy or .csv")
+    gen.add_argument("--seed", type=int, help="seed, for reproducible samples")
+    gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean")
+    gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
+    gen.add_argument("--device", help="auto, cpu, cuda, ...")
+    gen.add_argument("--json", action="store_true")
+    gen.set_defaults(func=cmd_generate)
+
+    ev = sub.add_parser("evaluate", help="ELBO, log-likelihood estimate and active units (VAE)")
+    ev.add_argument("run")
+    _add_data_args(ev, required=False)
+    ev.add_argument("--ll-samples", type=int, default=1000, help="importance samples per row")
+    ev.add_argument("--device", help="auto, cpu, cuda, ...")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("info", help="describe a run folder")
     i.add_argument("run")

@@ -194,6 +194,16 @@ def plot_filters(weights: np.ndarray, image_shape, n: int = 100, ax=None):
     return plot_image_rows(rows, image_shape, [""] * len(rows), ax)
 
 
+def plot_image_grid(images: np.ndarray, image_shape, ax=None):
+    """Images (flat rows) on a square grid, e.g. samples from a generative model."""
+    images = np.asarray(images)
+    side = int(np.ceil(np.sqrt(len(images))))
+    pad = np.zeros((side * side - len(images), images.shape[1]), dtype=images.dtype)
+    full = np.vstack([images, pad])
+    return plot_image_rows([full[i * side : (i + 1) * side] for i in range(side)], image_shape,
+                           [""] * side, ax)  # fmt: skip
+
+
 def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=None):
     """Noisy inputs (top), the model's denoised outputs (middle), the clean originals (bottom)."""
     n = min(n, len(X_clean))
@@ -214,13 +224,17 @@ def write_run_figures(
     X_noisy: np.ndarray | None = None,
     X_denoised: np.ndarray | None = None,
     filters: np.ndarray | None = None,
+    samples: np.ndarray | None = None,
+    interpolation: np.ndarray | None = None,
+    manifold: np.ndarray | None = None,
 ) -> list[Path]:
     """Write the standard figures of a run into ``out_dir``; returns the paths written.
 
     ``learning_curves.png`` (when there is a history), ``latent.png`` (when codes are given) and
     ``reconstructions.png`` (for image data), ``denoising.png`` (noisy / denoised / clean, when
     ``X_noisy`` and ``X_denoised`` are given for image data), ``filters.png`` (the first layer's
-    weights, ``filters``, for image data).
+    weights, ``filters``, for image data), and for generative models ``samples.png``,
+    ``interpolation.png`` and ``manifold.png`` (decodings over a 2-D latent plane).
     """
     out_dir = Path(out_dir)
     written = []
@@ -237,4 +251,13 @@ def write_run_figures(
         written.append(save_figure(fig, out_dir / "denoising.png"))
     if filters is not None and image_shape is not None:
         written.append(save_figure(plot_filters(filters, image_shape), out_dir / "filters.png"))
+    if image_shape is not None:
+        for name, rows in (("samples", samples), ("manifold", manifold)):
+            if rows is not None:
+                written.append(
+                    save_figure(plot_image_grid(rows, image_shape), out_dir / f"{name}.png")
+                )
+        if interpolation is not None:
+            fig = plot_image_rows([interpolation], image_shape, ["interpolation"])
+            written.append(save_figure(fig, out_dir / "interpolation.png"))
     return written

@@ -4,10 +4,12 @@ Two penalties on the code ``s = f(x)`` (Ng, *Sparse autoencoder*, CS294A lecture
 Goodfellow et al., *Deep Learning*, section 14.2.1):
 
 * ``penalty="l1"``: ``L = L_rec + lambda * mean_batch ||s||_1``.
-  With a linear code the decoder could undo any shrinking of the code by growing (``s / c``
-  decoded by ``c W``), so the penalty would buy nothing. Unless the weights are tied, each column
-  of the decoder's first layer (the weights leaving one code unit) is therefore projected back to
-  norm at most 1 after every step, so the penalty yields real sparsity.
+  The decoder could undo any shrinking of the code by growing (``s / c`` decoded by ``c W``; with
+  hidden decoder layers and scale-free units such as ReLU, the growth can hide in any later
+  layer), so the penalty would buy nothing. Unless the weights are tied, every decoder layer's
+  input columns (for a transposed convolution, the filters of each input channel) are therefore
+  projected back to norm at most 1 after every step (a max-norm constraint), so the penalty yields
+  real sparsity.
 * ``penalty="kl"``: sigmoid code units, the average activation of unit ``j`` over the batch
   ``rho_hat_j``, and ``L = L_rec + beta * sum_j KL(rho || rho_hat_j)`` with
   ``KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat))``,
@@ -79,9 +81,13 @@ class SparseModule(AutoencoderModule):
         }
 
     def _project_decoder(self) -> None:
-        """Columns of the decoder's first layer back to norm <= 1 (see the module docstring)."""
-        w = first_linear(self.decoder).weight  # (out, latent): column j leaves code unit j
-        w.div_(w.norm(dim=0, keepdim=True).clamp_min(1.0))
+        """Every decoder layer's input columns back to norm <= 1 (see the module docstring)."""
+        for m in self.decoder.modules():
+            if isinstance(m, nn.Linear):  # (out, in): column j leaves input unit j
+                m.weight.div_(m.weight.norm(dim=0, keepdim=True).clamp_min(1.0))
+            elif isinstance(m, nn.ConvTranspose2d):  # (in, out, kh, kw): one filter set per input
+                norms = m.weight.flatten(1).norm(dim=1).clamp_min(1.0)
+                m.weight.div_(norms.view(-1, 1, 1, 1))
 
     def phases(self) -> list[Phase]:
         after = self._project_decoder if self.bound_decoder else None

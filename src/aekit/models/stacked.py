@@ -94,7 +94,16 @@ class StackedAutoencoder(BaseAutoencoder):
 
     def _check_params(self) -> None:
         self._check_stack_params()
-        self._family({})._check_params()  # the layer kind's own checks, and the shared ones
+        self._check_family({})
+
+    def _check_family(self, overrides: dict[str, Any]) -> None:
+        """The layer kind's own checks and the shared ones, reported under this class's name."""
+        family = self._family(overrides)
+        try:
+            family._check_params()
+        except ParameterError as e:
+            own = str(e).replace(f"{type(family).__name__}:", f"{type(self).__name__}:", 1)
+            raise ParameterError(own) from None
 
     def _check_stack_params(self) -> None:
         name = type(self).__name__
@@ -105,6 +114,11 @@ class StackedAutoencoder(BaseAutoencoder):
             )
         if self.architecture != "mlp":
             raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
+        if self.decoder_hidden is not None:
+            raise ParameterError(
+                f"{name}: a stack's decoder is the mirror of its pre-trained encoder layers; "
+                "decoder_hidden must be None"
+            )
         if isinstance(self.pretrain_epochs, bool) or not isinstance(
             self.pretrain_epochs, int | np.integer
         ) or self.pretrain_epochs < 0:  # fmt: skip
@@ -169,12 +183,13 @@ class StackedAutoencoder(BaseAutoencoder):
             }
         )
 
-    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> None:
+    def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
         """Train each layer on the codes of the layers below, then copy the weights into the
-        deep network (encoders in order, decoders in reverse order)."""
+        deep network (encoders in order, decoders in reverse order). Returns True when Ctrl-C
+        stopped it (the finished layers are copied; fine-tuning is skipped)."""
         self.layers_ = []
         if not self._pretraining_enabled():
-            return
+            return False
         n_layers = len(self._sizes()) - 1
         codes = X
         for k in range(n_layers):
@@ -182,9 +197,13 @@ class StackedAutoencoder(BaseAutoencoder):
             layer.fit(codes)
             self.history_.extend({"stage": f"pretrain {k + 1}", **h} for h in layer.history_)
             self.layers_.append(layer)
+            if layer.stop_reason_ == "interrupted":  # Ctrl-C: keep what is done, stop there
+                self._copy_pretrained_weights()
+                return True
             if k < n_layers - 1:
                 codes = layer.transform(codes)
         self._copy_pretrained_weights()
+        return False
 
     def _pretraining_enabled(self) -> bool:
         return True
@@ -192,7 +211,7 @@ class StackedAutoencoder(BaseAutoencoder):
     @torch.no_grad()
     def _copy_pretrained_weights(self) -> None:
         enc = [m for m in self.module_.encoder.modules() if isinstance(m, nn.Linear)]
-        for target, layer in zip(enc, self.layers_, strict=True):
+        for target, layer in zip(enc, self.layers_, strict=False):  # fewer after a Ctrl-C
             (source,) = [m for m in layer.encoder_.modules() if isinstance(m, nn.Linear)]
             target.weight.copy_(source.weight)
             target.bias.copy_(source.bias)
@@ -200,6 +219,7 @@ class StackedAutoencoder(BaseAutoencoder):
         if decoder is None:
             return
         dec = [m for m in decoder if hasattr(m, "bias") and m.bias is not None]
+        dec = dec[len(dec) - len(self.layers_) :]  # the outermost ones after a Ctrl-C
         for target, layer in zip(dec, reversed(self.layers_), strict=True):
             (source,) = [m for m in layer.decoder_ if hasattr(m, "bias") and m.bias is not None]
             if isinstance(target, nn.Linear):  # a TiedLinear shares the encoder's weight
@@ -277,7 +297,7 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
     def _check_params(self) -> None:
         self._check_stack_params()
         # latent_dim=None is valid here; the shared checks want an int
-        self._family({"latent_dim": self.latent_dim or 1})._check_params()
+        self._check_family({"latent_dim": 1 if self.latent_dim is None else self.latent_dim})
         if not self.hidden and self.latent_dim is None:
             raise ParameterError("StackedClassifier needs at least one layer: hidden or latent_dim")
         if not isinstance(self.pretrain, bool | np.bool_):
@@ -379,7 +399,8 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         y_val = column_or_1d(np.asarray(validation_data[1]), warn=False)
         if len(y_val) != len(X_val):
             raise DataError(f"validation_data: {len(y_val)} labels for {len(X_val)} rows")
-        return X_val, self._encode(y_val, np.ones(len(y_val), dtype=bool))
+        keep = self._labelled(y_val)  # unlabelled validation rows cannot be scored
+        return X_val[keep], self._encode(y_val[keep], np.ones(int(keep.sum()), dtype=bool))
 
     # -- predictions -------------------------------------------------------------------------
 
@@ -402,8 +423,19 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         """One more epoch of supervised fine-tuning (no pre-training). ``classes`` (scikit-learn's
         incremental-learning convention) fixes ``classes_`` on the first call, so later batches
         may lack some classes."""
-        self._classes_hint = None if classes is None else np.unique(np.asarray(classes))
-        return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            classes = classes[self._labelled(classes)]  # the unlabelled marker is no class
+            if hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+                raise DataError(
+                    f"classes={classes.tolist()} differs from classes_={self.classes_.tolist()} "
+                    "of the first partial_fit"
+                )
+        self._classes_hint = classes
+        try:
+            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        finally:
+            self._classes_hint = None
 
     def inverse_transform(self, X):
         raise AttributeError("StackedClassifier has no decoder: it cannot inverse_transform")
