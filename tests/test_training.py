@@ -164,3 +164,15 @@ def test_progress_bar_on_a_terminal_overwrites_itself(monkeypatch):
     text = buf.getvalue()
     assert "\repoch 1/2 [" in text and "samples/s" in text
     assert text.count("\n") == 2  # one finished line per epoch, the bar itself overwritten
+
+
+def test_time_limit_stops_after_the_budget():
+    from aekit.training import TimeLimit
+
+    m = TwoParams()
+    trainer = Trainer(m, [Phase("p", m.pull_b, [m.b])], TrainerConfig(), device=torch.device("cpu"),
+                      seed=0)  # fmt: skip
+    history: list = []
+    reason = trainer.run(np.zeros((4, 1), np.float32), epochs=1000, history=history,
+                         callbacks=[TimeLimit(0.0)])  # fmt: skip
+    assert reason == "callback" and len(history) == 1

@@ -288,3 +288,15 @@ def test_cli_generate_and_evaluate(tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", str(plain), "--out", str(tmp_path / "x.npy")]) == 2
     assert "no generative model" in capsys.readouterr().err
+
+
+def test_cli_evaluate_binarised_subset(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "v"
+    assert main(["train", "vae", "--data", "digits", "--latent", "2", "--hidden", "16",
+                 "--epochs", "2", "-q", "--no-plots", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--binarize", "1", "--max-rows", "30", "--ll-samples",
+                 "20", "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["n_rows"] == 30

@@ -317,8 +317,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = Checkpoint(
         out, every=args.checkpoint_every, metadata=metadata, min_seconds=args.checkpoint_seconds
     )
+    callbacks = [checkpoint]
+    if args.time_limit:
+        from .training import TimeLimit
+
+        callbacks.append(TimeLimit(args.time_limit))
     try:
-        model.fit(ds.X_train, y_train, callbacks=[checkpoint])
+        model.fit(ds.X_train, y_train, callbacks=callbacks)
     except TrainingDivergedError as e:
         model.save(out, metadata=metadata)
         _say(f"aekit: error: {e}")
@@ -631,6 +636,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
     X, _, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
+    if args.max_rows is not None:
+        X = X[: args.max_rows]
+    if args.binarize is not None:  # one seeded draw: the binary test set of the IWAE paper
+        import numpy as np
+
+        X = np.random.default_rng(args.binarize).random(X.shape, dtype=np.float32) < X
+        X = X.astype(np.float32)
     if not hasattr(model, "log_likelihood"):
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}; `aekit evaluate` covers VAEs for now "
@@ -728,6 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="and at most once per this many seconds (default 30; 0: every N epochs)",
     )
     t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument(
+        "--time-limit",
+        type=float,
+        help="stop after the epoch that ends past this many seconds of (fine-)tuning",
+    )
     t.add_argument("--no-plots", action="store_true", help="skip the figures")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -769,6 +786,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run")
     _add_data_args(ev, required=False)
     ev.add_argument("--ll-samples", type=int, default=1000, help="importance samples per row")
+    ev.add_argument("--max-rows", type=int, help="evaluate the first N rows only (a cost cap)")
+    ev.add_argument(
+        "--binarize",
+        type=int,
+        metavar="SEED",
+        help="evaluate a seeded Bernoulli draw of the rows (binarised data)",
+    )
     ev.add_argument("--device", help="auto, cpu, cuda, ...")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_evaluate)

@@ -270,8 +270,8 @@ class VAE(BaseAutoencoder):
         X = self._validate_X(X, reset=False)
         self._check_values(X)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
-        # samples per forward pass: about 2**22 decoder outputs at a time
-        chunk = max(1, min(k, 2**22 // max(1, X.shape[1] * 256)))
+        # samples per forward pass: about 2**24 decoder outputs (64 MB) at a time
+        chunk = max(1, min(k, 2**24 // max(1, X.shape[1] * 256)))
 
         def bound(x: torch.Tensor) -> torch.Tensor:
             running = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
