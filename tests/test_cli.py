@@ -246,7 +246,7 @@ def test_divergence_exits_1_and_keeps_the_best_weights(tmp_path, capsys):
          "--epochs", "5", "--hidden", "16", "-q", "--out", tmp_path / "r"], capsys,
     )  # fmt: skip
     assert code == 1
-    assert "learning rate 10" in err and "saved the best weights" in err
+    assert "learning rate 10" in err and "saved the best so far, the initial, untrained" in err
     assert aekit.load(tmp_path / "r").n_features_in_ == 8
 
 

@@ -326,8 +326,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         model.fit(ds.X_train, y_train, callbacks=callbacks)
     except TrainingDivergedError as e:
         model.save(out, metadata=metadata)
+        best = model._trainer.best.epoch
+        what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
         _say(f"aekit: error: {e}")
-        _say(f"aekit: saved the best weights so far (epoch {model._trainer.best.epoch}) in {out}")
+        _say(f"aekit: saved the best so far, {what}, in {out}")
         return 1
     seconds = time.perf_counter() - started
     model.save(out, metadata={**metadata, "train_seconds": seconds})
