@@ -281,7 +281,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     notes = []  # said once the settings are known to work, so that an error is the only line
     if "loss" not in chosen and "loss" in defaults and images_in_unit:
         params["loss"] = "bce"
-        notes.append("image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
+        if not is_classifier(cls()):
+            notes.append(
+                "image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override"
+            )
+        elif params.get("pretrain", True):
+            notes.append("image data in [0, 1], so the first pre-trained layer reconstructs "
+                         "with loss='bce'; --loss mse to override")  # fmt: skip
     if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
         params["likelihood"] = "bernoulli"
         notes.append("image data in [0, 1], so likelihood='bernoulli'; --set "
@@ -348,7 +354,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         else {},
     }
     if y_train is not None:
-        result["labeled_train_rows"] = int(model._labelled(y_train).sum())
+        labelled = int(model._labelled(y_train).sum())
+        held_out = int(labelled * model.validation_fraction)  # as fit's split
+        result["labeled_train_rows"] = labelled
+        result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
     if len(ds.X_test) and is_classifier(model):
         metrics = {"n_test": len(ds.X_test), "test_accuracy": model.score(ds.X_test, ds.y_test)}
         write_json(out / METRICS_FILE, metrics)
