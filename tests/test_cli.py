@@ -54,8 +54,9 @@ def test_train_writes_a_complete_run(digits_run):
 
 
 def test_train_output_and_bce_note(tmp_path, capsys):
+    loud = [a for a in FAST if a != "-q"]  # -q silences notes and progress
     code, out, err = run(
-        ["train", "ae", "--data", "digits", *FAST, "--out", tmp_path / "r"], capsys
+        ["train", "ae", "--data", "digits", *loud, "--out", tmp_path / "r"], capsys
     )
     assert code == 0
     assert out.startswith("trained Autoencoder on digits: 1437 train / 360 test rows, 64 features")

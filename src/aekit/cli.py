@@ -253,10 +253,6 @@ def _run_files(out: Path) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     from sklearn.base import is_classifier
 
     from . import base, models
@@ -302,7 +298,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
         y_train = _keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
     model._preflight(ds.X_train, y_train)  # fail before touching --out
-    for note in notes:
+    for note in notes if not args.quiet else ():
         _say(f"note: {note}")
     if args.overwrite:
         _clear_run(out)
@@ -790,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean")
     gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
     gen.add_argument("--device", help="auto, cpu, cuda, ...")
+    gen.add_argument("--threads", type=int, help="torch CPU threads")
     gen.add_argument("--json", action="store_true")
     gen.set_defaults(func=cmd_generate)
 
@@ -805,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a seeded Bernoulli draw of the rows (binarised data)",
     )
     ev.add_argument("--device", help="auto, cpu, cuda, ...")
+    ev.add_argument("--threads", type=int, help="torch CPU threads")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -827,6 +825,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure while running, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return int(args.func(args))
     except TrainingDivergedError as e:

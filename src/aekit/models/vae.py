@@ -257,8 +257,13 @@ class VAE(BaseAutoencoder):
         return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
     def elbo(self, X, random_state=0) -> float:
-        """Mean ELBO (nats per sample), one posterior sample per row, seeded."""
-        return float(np.mean(self._per_row(X, 1, random_state)))
+        """Mean ELBO (nats per sample): the analytic KL and one seeded posterior sample per row,
+        as :meth:`score` (which uses ``random_state=0``)."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
+        return float(np.mean(self._batched(lambda x: self.module_.elbo(x, g), X)))
 
     def log_likelihood(self, X, n_samples: int = 5000, random_state=0) -> float:
         """Importance-sampled estimate of the mean ``log p(x)`` (nats per sample): ``L_k`` with
