@@ -420,6 +420,7 @@ class BaseAutoencoder(
         targets = self._fit_targets(X, y, reset=first)
         X_val, y_val = self._validation_rows(validation_data)
         if first:
+            self._n_train_rows = len(X)
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip

@@ -376,7 +376,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
-    from .plotting import write_run_figures
+    from .plotting import latent_manifold, write_run_figures
 
     X = X[:max_rows]
     y = y[:max_rows] if y is not None else None
@@ -393,7 +393,7 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         samples = model.sample(64, random_state=0)
         path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
         if int(model.latent_dim) == 2:
-            manifold = _manifold(model)
+            manifold = latent_manifold(model)
     dense = getattr(model, "architecture", None) == "mlp"
     if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
         import torch
@@ -416,16 +416,6 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         interpolation=path,
         manifold=manifold,
     )
-
-
-def _manifold(model, n: int = 15):
-    """Decodings over a grid of the 2-D latent plane at the prior's quantiles 0.05..0.95."""
-    import numpy as np
-    from scipy.stats import norm
-
-    q = norm.ppf(np.linspace(0.05, 0.95, n)).astype(np.float32)
-    grid = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
-    return model.inverse_transform(grid)
 
 
 def _fmt(v: Any) -> str:
@@ -644,7 +634,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_data = _need_run_data(args.run, run_data)
     X, _, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
     if args.max_rows is not None:
+        if args.max_rows < 1:
+            raise UsageError(f"--max-rows {args.max_rows}: give a positive number of rows")
         X = X[: args.max_rows]
+    if args.ll_samples < 1:
+        raise UsageError(f"--ll-samples {args.ll_samples}: give at least 1 sample per row")
+    if args.binarize is None and getattr(model, "binarize", None) is not None:
+        args.binarize = 1
+        _say("note: the model was trained on binarised data; evaluating one seeded "
+             "binarisation (seed 1) of the rows (--binarize SEED to choose)")  # fmt: skip
     if args.binarize is not None:  # one seeded draw: the binary test set of the IWAE paper
         import numpy as np
 

@@ -204,6 +204,17 @@ def plot_image_grid(images: np.ndarray, image_shape, ax=None):
                            [""] * side, ax)  # fmt: skip
 
 
+def latent_manifold(model, n: int = 15) -> np.ndarray:
+    """Decodings of an ``n x n`` grid over a 2-D latent plane at the standard normal prior's
+    quantiles 0.05..0.95 (Kingma and Welling 2014, fig. 4), rows top to bottom: flat images for
+    :func:`plot_image_grid`. ``model`` needs ``inverse_transform`` and ``latent_dim == 2``."""
+    from scipy.stats import norm
+
+    q = norm.ppf(np.linspace(0.05, 0.95, n)).astype(np.float32)
+    grid = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
+    return model.inverse_transform(grid)
+
+
 def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=None):
     """Noisy inputs (top), the model's denoised outputs (middle), the clean originals (bottom)."""
     n = min(n, len(X_clean))

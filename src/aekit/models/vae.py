@@ -57,7 +57,9 @@ class VAEModule(nn.Module):
         self.encoder, self.decoder = encoder, decoder
         self.latent_dim, self.likelihood = latent_dim, likelihood
         self.beta, self.free_bits, self.k = float(beta), float(free_bits), int(k)
-        self.binarize, self.warmup_steps = binarize, int(warmup_steps)
+        self.binarize = binarize
+        # Saved with the weights, so that a resumed run continues its warm-up where it was.
+        self.register_buffer("warmup_steps", torch.tensor(int(warmup_steps)))
         if likelihood == "gaussian" and variance == "learned":
             self.log_var_x = nn.Parameter(torch.zeros(()))
         elif likelihood == "gaussian":
@@ -130,9 +132,10 @@ class VAEModule(nn.Module):
         kl = kl_dims.sum()
         kl_term = kl_dims.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
         weight = self.beta
-        if self.training and self.warmup_steps > 0:
-            weight *= min(1.0, (int(self.step) + 1) / self.warmup_steps)
         if self.training:
+            # (step + 1) / W, capped at 1, as tensor arithmetic (no device synchronisation)
+            ramp = ((self.step + 1) / self.warmup_steps.clamp_min(1)).clamp(max=1.0)
+            weight = self.beta * torch.where(self.warmup_steps > 0, ramp, torch.ones_like(ramp))
             self.step += 1
         return {
             "loss": rec + weight * kl_term,
@@ -142,8 +145,13 @@ class VAEModule(nn.Module):
         }
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-sample ELBO from a fixed seed (deterministic)."""
-        return self.elbo(x, torch.Generator(device=x.device).manual_seed(0))
+        """Per-sample ELBO, deterministic: every row uses the same fixed noise vector
+        ``eps`` (seed 0), so a row's score does not depend on the other rows or its position."""
+        g = torch.Generator(device=x.device).manual_seed(0)
+        eps = torch.randn(self.latent_dim, generator=g, device=x.device, dtype=x.dtype)
+        mu, logvar = self.posterior(x)
+        z = mu + (0.5 * logvar).exp() * eps
+        return self.log_px(x, self.decoder(z)) - gaussian_kl(mu, logvar).sum(1)
 
     def phases(self) -> list[Phase]:
         return [Phase("elbo", self.objective, list(self.parameters()))]
@@ -176,8 +184,11 @@ class VAE(BaseAutoencoder):
 
     Notes
     -----
-    ``history_`` reports ``loss`` (minus the bound trained), ``reconstruction`` and ``kl`` (nats
-    per sample) and ``elbo``; ``score`` is the mean ELBO with a fixed internal seed.
+    ``history_`` reports ``loss`` (minus the bound trained); for k = 1 also ``reconstruction``,
+    ``kl`` and ``elbo``, for k > 1 ``bound`` (all in nats per sample). ``score`` is the mean ELBO
+    from one fixed noise vector shared by all rows (deterministic, and a row's score depends on
+    that row only). Evaluation methods take X as given: for a model trained on binarised data,
+    binarise the evaluation data too (``aekit evaluate`` does, seeded).
     """
 
     likelihood: str = "gaussian"
@@ -220,6 +231,12 @@ class VAE(BaseAutoencoder):
         w = self.kl_warmup_epochs
         if isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 0:
             raise ParameterError(f"{name}: kl_warmup_epochs={w!r} must be an integer >= 0")
+        if k > 1 and (self.beta != 1 or self.free_bits > 0 or w > 0):
+            raise ParameterError(
+                f"{name}: beta, free_bits and kl_warmup_epochs shape the ELBO's KL term; the "
+                "importance-weighted bound (n_importance_samples > 1) has none: leave them at "
+                "1, 0 and 0"
+            )
 
     def _check_values(self, X: np.ndarray, source: str = "X") -> None:
         if self.likelihood == "bernoulli":
@@ -244,8 +261,9 @@ class VAE(BaseAutoencoder):
         pass
 
     def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
-        if self.binarize == "static":  # the same seeded draw at every call
+        if self.binarize == "static":  # one seeded draw (a copy of X), validation rows included
             X = self._static_binary(X)
+            X_val = None if X_val is None else self._static_binary(X_val)
         super()._train(X, X_val, epochs, callbacks, **kw)
 
     # -- evaluation --------------------------------------------------------------------------
@@ -257,8 +275,8 @@ class VAE(BaseAutoencoder):
         return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
     def elbo(self, X, random_state=0) -> float:
-        """Mean ELBO (nats per sample): the analytic KL and one seeded posterior sample per row,
-        as :meth:`score` (which uses ``random_state=0``)."""
+        """Mean ELBO (nats per sample): the analytic KL and one independent seeded posterior
+        sample per row (:meth:`score` shares one noise vector across rows instead)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         self._check_values(X)
@@ -268,6 +286,12 @@ class VAE(BaseAutoencoder):
     def log_likelihood(self, X, n_samples: int = 5000, random_state=0) -> float:
         """Importance-sampled estimate of the mean ``log p(x)`` (nats per sample): ``L_k`` with
         ``k = n_samples``, batched so that the samples of a test set fit in memory."""
+        if (
+            isinstance(n_samples, bool)
+            or not isinstance(n_samples, int | np.integer)
+            or n_samples < 1
+        ):
+            raise ParameterError(f"n_samples={n_samples!r} must be an integer >= 1")
         return float(np.mean(self._per_row(X, int(n_samples), random_state)))
 
     def _per_row(self, X, k: int, random_state) -> np.ndarray:
@@ -317,13 +341,15 @@ class VAE(BaseAutoencoder):
     def interpolate(self, x_a, x_b, steps: int = 10) -> np.ndarray:
         """Decoded points on the line between the posterior means of two inputs, ``(steps,
         n_features)``, ``x_a`` first."""
+        if int(steps) < 2:
+            raise DataError(f"steps={steps}: an interpolation needs at least its two ends")
         Z = self.transform(np.vstack([np.reshape(x_a, (1, -1)), np.reshape(x_b, (1, -1))]))
         t = np.linspace(0, 1, int(steps), dtype=np.float32)[:, None]
         return self.inverse_transform((1 - t) * Z[0] + t * Z[1])
 
     def traverse(self, x, dim: int, values) -> np.ndarray:
         """Decodings of ``x``'s posterior mean with latent dimension ``dim`` set to each value."""
-        if not 0 <= int(dim) < int(self.latent_dim):
+        if not isinstance(dim, int | np.integer) or not 0 <= int(dim) < int(self.latent_dim):
             raise DataError(f"dim={dim} is not a latent dimension (0..{self.latent_dim - 1})")
         z = self.transform(np.reshape(x, (1, -1)))[0]
         values = check_array(np.reshape(values, (-1, 1)), dtype=np.float32)[:, 0]
