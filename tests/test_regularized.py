@@ -380,3 +380,13 @@ def test_corruption_runs_in_training_only(digits, monkeypatch):
     with torch.no_grad():
         direct = dae.encoder_(torch.from_numpy(digits.X_test)).numpy()
     np.testing.assert_allclose(dae.transform(digits.X_test), direct, rtol=1e-6, atol=1e-6)
+
+
+def test_kl_penalty_pulls_back_a_collapsed_unit():
+    from aekit.models.sparse import kl_sparsity
+
+    s = torch.zeros(8, 2)
+    s[:, 1] = 0.05
+    s.requires_grad_(True)
+    kl_sparsity(s, 0.05).backward()
+    assert s.grad[:, 0].lt(0).all()  # the dead unit is pushed up (gradient descent: -grad > 0)

@@ -36,8 +36,11 @@ _EPS = 1e-6
 
 
 def kl_sparsity(s: torch.Tensor, rho: float) -> torch.Tensor:
-    """``sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the mean of unit ``j`` over the batch."""
-    rho_hat = s.mean(0).clamp(_EPS, 1 - _EPS)
+    """``sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the mean of unit ``j`` over the batch.
+
+    ``rho_hat`` is squeezed affinely into ``[eps, 1 - eps]`` rather than clamped, so a unit whose
+    mean activation has collapsed to 0 or 1 still gets the gradient that pulls it back."""
+    rho_hat = _EPS + (1 - 2 * _EPS) * s.mean(0)
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 
