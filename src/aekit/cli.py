@@ -771,6 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
         p.add_argument("--device", help="auto, cpu, cuda, ...")
+        p.add_argument("--threads", type=int, help="torch CPU threads")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
@@ -814,6 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(pl, required=False)
     pl.add_argument("--out-dir", help="folder for the PNG files (default: the run folder)")
     pl.add_argument("--device", help="auto, cpu, cuda, ...")
+    pl.add_argument("--threads", type=int, help="torch CPU threads")
     pl.add_argument("--json", action="store_true", help="print the files written as JSON")
     pl.set_defaults(func=cmd_plot)
     return parser
