@@ -199,24 +199,32 @@ class BaseAutoencoder(
     def _build_module(self) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -- parameter checks, shared by every family's _check_params ----------------------------
+
+    def _bad_param(self, param: str, expected: str):
+        raise ParameterError(
+            f"{type(self).__name__}: {param}={getattr(self, param)!r} is invalid; expected "
+            f"{expected}"
+        )
+
+    def _check_int(self, param: str, minimum: int = 1) -> None:
+        v = getattr(self, param)
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
+            self._bad_param(param, f"an integer >= {minimum}")
+
+    def _check_number(self, param: str, minimum: float = 0.0, strict: bool = False) -> None:
+        v = getattr(self, param)
+        ok = isinstance(v, int | float | np.number) and not isinstance(v, bool)
+        if not ok or v < minimum or (strict and v == minimum):
+            self._bad_param(param, f"a number {'>' if strict else '>='} {minimum:g}")
+
+    def _check_choice(self, param: str, choices) -> None:
+        if getattr(self, param) not in choices:
+            self._bad_param(param, "one of " + ", ".join(repr(c) for c in choices))
+
     def _check_params(self) -> None:
         """Check the parameters that every family has; families extend this."""
-        name = type(self).__name__
-
-        def bad(param: str, expected: str):
-            raise ParameterError(
-                f"{name}: {param}={getattr(self, param)!r} is invalid; expected {expected}"
-            )
-
-        def positive_int(param: str, minimum: int = 1):
-            v = getattr(self, param)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-                bad(param, f"an integer >= {minimum}")
-
-        def choice(param: str, choices):
-            if getattr(self, param) not in choices:
-                bad(param, "one of " + ", ".join(repr(c) for c in choices))
-
+        bad, positive_int, choice = self._bad_param, self._check_int, self._check_choice
         positive_int("latent_dim")
         positive_int("batch_size")
         positive_int("max_epochs", 0)
@@ -243,12 +251,9 @@ class BaseAutoencoder(
         choice("architecture", ("mlp", "conv"))
         choice("optimizer", OPTIMIZERS)
         choice("lr_schedule", LR_SCHEDULES)
-        if not (isinstance(self.lr, float | int) and self.lr > 0):
-            bad("lr", "a positive number")
-        if not (isinstance(self.weight_decay, float | int) and self.weight_decay >= 0):
-            bad("weight_decay", "a number >= 0")
-        if not (isinstance(self.min_delta, float | int) and self.min_delta >= 0):
-            bad("min_delta", "a number >= 0")
+        self._check_number("lr", strict=True)
+        self._check_number("weight_decay")
+        self._check_number("min_delta")
         vf = self.validation_fraction
         if not (isinstance(vf, float | int) and 0 <= vf < 1):
             bad("validation_fraction", "a number in [0, 1)")

@@ -694,6 +694,13 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
     )
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of every command that loads a run's model."""
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aekit",
@@ -770,9 +777,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="rows of the data to use (default all, in the source's order)",
         )
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
-        p.add_argument("--device", help="auto, cpu, cuda, ...")
-        p.add_argument("--threads", type=int, help="torch CPU threads")
-        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        _add_run_options(p)
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
@@ -784,9 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, help="seed, for reproducible samples")
     gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean")
     gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
-    gen.add_argument("--device", help="auto, cpu, cuda, ...")
-    gen.add_argument("--threads", type=int, help="torch CPU threads")
-    gen.add_argument("--json", action="store_true")
+    _add_run_options(gen)
     gen.set_defaults(func=cmd_generate)
 
     ev = sub.add_parser("evaluate", help="ELBO, log-likelihood estimate and active units (VAE)")
@@ -800,9 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEED",
         help="evaluate a seeded Bernoulli draw of the rows (binarised data)",
     )
-    ev.add_argument("--device", help="auto, cpu, cuda, ...")
-    ev.add_argument("--threads", type=int, help="torch CPU threads")
-    ev.add_argument("--json", action="store_true")
+    _add_run_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("info", help="describe a run folder")
@@ -814,9 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run")
     _add_data_args(pl, required=False)
     pl.add_argument("--out-dir", help="folder for the PNG files (default: the run folder)")
-    pl.add_argument("--device", help="auto, cpu, cuda, ...")
-    pl.add_argument("--threads", type=int, help="torch CPU threads")
-    pl.add_argument("--json", action="store_true", help="print the files written as JSON")
+    _add_run_options(pl)
     pl.set_defaults(func=cmd_plot)
     return parser
 

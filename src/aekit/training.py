@@ -155,7 +155,7 @@ class ArrayBatches:
         _on_device: torch.Tensor | None = None,
         y: np.ndarray | None = None,
     ):
-        self.y = None if y is None else torch.as_tensor(np.asarray(y), device=device)
+        self.y = None if y is None else torch.as_tensor(y, device=device)  # no copy if a tensor
         self.index = None if index is None else np.asarray(index)
         self.n = len(X) if index is None else len(self.index)
         self.batch_size = max(1, int(batch_size))
@@ -169,8 +169,7 @@ class ArrayBatches:
 
     def subset(self, index: np.ndarray, batch_size: int) -> ArrayBatches:
         """Batches over other rows of the same array, sharing its device copy."""
-        y = None if self.y is None else self.y.cpu().numpy()
-        return ArrayBatches(self._np, batch_size, self.device, index, self._on_device, y)
+        return ArrayBatches(self._np, batch_size, self.device, index, self._on_device, self.y)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)

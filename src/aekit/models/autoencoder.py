@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from ..base import BaseAutoencoder
-from ..errors import ParameterError
 from ..losses import reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
 from ..training import Phase
@@ -165,14 +164,8 @@ class Autoencoder(BaseAutoencoder):
 
     def _check_params(self) -> None:
         super()._check_params()
-        name = type(self).__name__
-        if self.loss not in ("mse", "bce"):
-            raise ParameterError(f"{name}: loss={self.loss!r} is invalid; expected 'mse' or 'bce'")
-        if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ParameterError(
-                f"{name}: output_activation={self.output_activation!r} is invalid; expected one "
-                f"of {', '.join(OUTPUT_ACTIVATIONS)}"
-            )
+        self._check_choice("loss", ("mse", "bce"))
+        self._check_choice("output_activation", OUTPUT_ACTIVATIONS)
 
     def _build_module(self) -> AutoencoderModule:
         encoder, decoder = self._build_networks()

@@ -25,7 +25,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.func import jacrev, vmap
 
-from ..errors import ParameterError
 from ..losses import reconstruction_loss
 from .autoencoder import Autoencoder, AutoencoderModule
 
@@ -135,18 +134,9 @@ class ContractiveAutoencoder(Autoencoder):
 
     def _check_params(self) -> None:
         super()._check_params()
-        name = type(self).__name__
-        if not (isinstance(self.contraction_weight, int | float) and self.contraction_weight >= 0):
-            raise ParameterError(
-                f"{name}: contraction_weight={self.contraction_weight!r} must be >= 0"
-            )
-        if self.jacobian not in JACOBIANS:
-            raise ParameterError(
-                f"{name}: jacobian={self.jacobian!r} is invalid; expected 'exact' or 'hutchinson'"
-            )
-        n = self.n_projections
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ParameterError(f"{name}: n_projections={n!r} must be an integer >= 1")
+        self._check_number("contraction_weight")
+        self._check_choice("jacobian", JACOBIANS)
+        self._check_int("n_projections")
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()

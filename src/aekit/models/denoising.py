@@ -71,10 +71,7 @@ class DenoisingAutoencoder(Autoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        if self.noise not in NOISES:
-            raise ParameterError(
-                f"{name}: noise={self.noise!r} is invalid; expected one of {', '.join(NOISES)}"
-            )
+        self._check_choice("noise", NOISES)
         level = self.noise_level
         if (
             not isinstance(level, int | float)

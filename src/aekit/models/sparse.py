@@ -130,15 +130,9 @@ class SparseAutoencoder(Autoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        if self.penalty not in PENALTIES:
-            raise ParameterError(
-                f"{name}: penalty={self.penalty!r} is invalid; expected 'l1' or 'kl'"
-            )
-        w = self.sparsity_weight
-        if w is not None and not (
-            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0
-        ):
-            raise ParameterError(f"{name}: sparsity_weight={self.sparsity_weight!r} must be >= 0")
+        self._check_choice("penalty", PENALTIES)
+        if self.sparsity_weight is not None:
+            self._check_number("sparsity_weight")
         if not (isinstance(self.sparsity_target, int | float) and 0 < self.sparsity_target < 1):
             raise ParameterError(
                 f"{name}: sparsity_target={self.sparsity_target!r} must lie in (0, 1)"

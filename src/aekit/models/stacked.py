@@ -107,11 +107,7 @@ class StackedAutoencoder(BaseAutoencoder):
 
     def _check_stack_params(self) -> None:
         name = type(self).__name__
-        if self.layer_model not in LAYER_MODELS:
-            raise ParameterError(
-                f"{name}: layer_model={self.layer_model!r} is invalid; expected one of "
-                + ", ".join(repr(k) for k in LAYER_MODELS)
-            )
+        self._check_choice("layer_model", tuple(LAYER_MODELS))
         if self.architecture != "mlp":
             raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
         if self.decoder_hidden is not None:
@@ -119,10 +115,7 @@ class StackedAutoencoder(BaseAutoencoder):
                 f"{name}: a stack's decoder is the mirror of its pre-trained encoder layers; "
                 "decoder_hidden must be None"
             )
-        if isinstance(self.pretrain_epochs, bool) or not isinstance(
-            self.pretrain_epochs, int | np.integer
-        ) or self.pretrain_epochs < 0:  # fmt: skip
-            raise ParameterError(f"{name}: pretrain_epochs={self.pretrain_epochs!r} must be >= 0")
+        self._check_int("pretrain_epochs", 0)
         if self._kl_sparse() and self.activation != "sigmoid":
             raise ParameterError(
                 f"{name}: layer_model='sparse' with penalty='kl' needs sigmoid units in every "
@@ -301,7 +294,7 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         if not self.hidden and self.latent_dim is None:
             raise ParameterError("StackedClassifier needs at least one layer: hidden or latent_dim")
         if not isinstance(self.pretrain, bool | np.bool_):
-            raise ParameterError(f"StackedClassifier: pretrain={self.pretrain!r}: True or False")
+            self._bad_param("pretrain", "True or False")
 
     def _sizes(self) -> list[int]:
         top = [] if self.latent_dim is None else [int(self.latent_dim)]

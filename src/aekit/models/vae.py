@@ -202,11 +202,7 @@ class VAE(BaseAutoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        if self.likelihood not in LIKELIHOODS:
-            raise ParameterError(
-                f"{name}: likelihood={self.likelihood!r} is invalid; expected 'gaussian' or "
-                "'bernoulli'"
-            )
+        self._check_choice("likelihood", LIKELIHOODS)
         v = self.gaussian_variance
         if v != "learned" and not (
             isinstance(v, int | float) and not isinstance(v, bool) and v > 0
@@ -214,23 +210,14 @@ class VAE(BaseAutoencoder):
             raise ParameterError(
                 f"{name}: gaussian_variance={v!r} must be 'learned' or a positive number"
             )
-        if self.binarize not in BINARIZE:
-            raise ParameterError(
-                f"{name}: binarize={self.binarize!r} is invalid; expected None, 'dynamic' or "
-                "'static'"
-            )
+        self._check_choice("binarize", BINARIZE)
         if self.binarize is not None and self.likelihood != "bernoulli":
             raise ParameterError(f"{name}: binarize needs likelihood='bernoulli'")
-        k = self.n_importance_samples
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ParameterError(f"{name}: n_importance_samples={k!r} must be an integer >= 1")
-        for param in ("beta", "free_bits"):
-            value = getattr(self, param)
-            if not (isinstance(value, int | float) and value >= 0):
-                raise ParameterError(f"{name}: {param}={value!r} must be a number >= 0")
-        w = self.kl_warmup_epochs
-        if isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 0:
-            raise ParameterError(f"{name}: kl_warmup_epochs={w!r} must be an integer >= 0")
+        self._check_int("n_importance_samples")
+        self._check_number("beta")
+        self._check_number("free_bits")
+        self._check_int("kl_warmup_epochs", 0)
+        k, w = self.n_importance_samples, self.kl_warmup_epochs
         if k > 1 and (self.beta != 1 or self.free_bits > 0 or w > 0):
             raise ParameterError(
                 f"{name}: beta, free_bits and kl_warmup_epochs shape the ELBO's KL term; the "
