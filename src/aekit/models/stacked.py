@@ -20,16 +20,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.utils import assert_all_finite
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
 from ..base import BaseAutoencoder
-from ..errors import DataError, ParameterError
+from ..errors import ParameterError
 from ..nn import build_encoder_decoder
 from ..training import Phase
+from ._labels import LabelsMixin
 from .autoencoder import Autoencoder
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
@@ -252,7 +251,7 @@ class ClassifierModule(nn.Module):
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
-class StackedClassifier(ClassifierMixin, StackedAutoencoder):
+class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
     """A deep network pre-trained greedily as a stack of autoencoders, then fine-tuned as a whole
     with a softmax output layer and cross-entropy; a scikit-learn classifier.
 
@@ -333,51 +332,8 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
 
     # -- targets -----------------------------------------------------------------------------
 
-    def _labelled(self, y: np.ndarray) -> np.ndarray:
-        marker = self.unlabeled_label
-        if marker is None or (y.dtype.kind in "USO") != isinstance(marker, str):
-            return np.ones(len(y), dtype=bool)  # a marker of another type matches no label
-        return y != marker
-
     def _fit_targets(self, X: np.ndarray, y, reset: bool) -> np.ndarray:
-        if y is None:
-            raise ValueError(
-                "StackedClassifier requires y to be passed, but the target y is None; give the "
-                f"labels (rows labelled {self.unlabeled_label!r} count as unlabelled)"
-            )
-        y = column_or_1d(np.asarray(y), warn=True)
-        if len(y) != len(X):
-            raise DataError(f"y has {len(y)} labels but X has {len(X)} rows")
-        if y.dtype.kind == "f":
-            assert_all_finite(y, input_name="y")
-        labelled = self._labelled(y)
-        if not labelled.any():
-            raise DataError(
-                f"every row is labelled {self.unlabeled_label!r} (unlabelled): fine-tuning needs "
-                "some labelled rows"
-            )
-        check_classification_targets(y[labelled])
-        if reset:
-            hint = getattr(self, "_classes_hint", None)
-            self.classes_ = np.unique(y[labelled]) if hint is None else hint
-            if len(self.classes_) < 2:
-                raise DataError(
-                    f"the labelled rows hold one class only ({self.classes_.tolist()[0]!r}); a "
-                    "classifier needs at least two"
-                )
-        return self._encode(y, labelled)
-
-    def _encode(self, y: np.ndarray, labelled: np.ndarray) -> np.ndarray:
-        """Class indices, -1 for unlabelled rows; unknown classes are an error."""
-        idx = np.searchsorted(self.classes_, y[labelled])
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        unknown = self.classes_[idx] != y[labelled]
-        if unknown.any():
-            new = sorted(set(y[labelled][unknown].tolist()))
-            raise DataError(f"y holds classes not seen at fit time: {new[:5]}")
-        out = np.full(len(y), -1, dtype=np.int64)
-        out[labelled] = idx
-        return out
+        return self._label_targets(X, y, reset)
 
     def _trainable_rows(self, targets: np.ndarray) -> np.ndarray | None:
         rows = np.flatnonzero(targets >= 0)
@@ -386,14 +342,7 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
     def _validation_rows(self, validation_data):
         if validation_data is None:
             return None, None
-        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
-            raise DataError("validation_data for a classifier is a tuple (X_val, y_val)")
-        X_val = self._validate_X(validation_data[0], reset=False, source="validation_data")
-        y_val = column_or_1d(np.asarray(validation_data[1]), warn=False)
-        if len(y_val) != len(X_val):
-            raise DataError(f"validation_data: {len(y_val)} labels for {len(X_val)} rows")
-        keep = self._labelled(y_val)  # unlabelled validation rows cannot be scored
-        return X_val[keep], self._encode(y_val[keep], np.ones(int(keep.sum()), dtype=bool))
+        return self._labelled_validation(validation_data, keep_unlabelled=False)
 
     # -- predictions -------------------------------------------------------------------------
 
@@ -416,15 +365,7 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
         """One more epoch of supervised fine-tuning (no pre-training). ``classes`` (scikit-learn's
         incremental-learning convention) fixes ``classes_`` on the first call, so later batches
         may lack some classes."""
-        if classes is not None:
-            classes = np.unique(np.asarray(classes))
-            classes = classes[self._labelled(classes)]  # the unlabelled marker is no class
-            if hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
-                raise DataError(
-                    f"classes={classes.tolist()} differs from classes_={self.classes_.tolist()} "
-                    "of the first partial_fit"
-                )
-        self._classes_hint = classes
+        self._set_classes_hint(classes)
         try:
             return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
         finally:
@@ -435,12 +376,3 @@ class StackedClassifier(ClassifierMixin, StackedAutoencoder):
 
     def reconstruct(self, X):
         raise AttributeError("StackedClassifier has no decoder: it cannot reconstruct")
-
-    def _fitted_to_json(self) -> dict[str, Any]:
-        out = super()._fitted_to_json()
-        out["classes_"] = self.classes_.tolist()
-        return out
-
-    def _restore(self, path, config, files, device_given: bool) -> None:
-        self.classes_ = np.asarray(config["fitted"]["classes_"])
-        super()._restore(path, config, files, device_given)
