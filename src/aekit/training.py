@@ -58,6 +58,9 @@ class Phase:
     after_step : callable, optional
         Called with no arguments, under ``torch.no_grad()``, after each optimiser step: a
         projection onto a constraint set (bounded decoder norms, clipped critic weights).
+    optimizer_options : dict
+        Extra arguments of this phase's optimiser, for example Adam's ``betas=(0.5, 0.999)`` for
+        the adversarial phases of a GAN-like model (Radford et al. 2016).
     """
 
     name: str
@@ -66,6 +69,7 @@ class Phase:
     lr: float | None = None
     loss_key: str = "loss"
     after_step: Callable[[], None] | None = None
+    optimizer_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,7 +90,9 @@ class TrainerConfig:
     verbose: int = 0
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float):
+def make_optimizer(
+    name: str, params, lr: float, weight_decay: float, momentum: float, **options: Any
+):
     """``adam``, ``adamw`` or ``sgd`` (with momentum).
 
     The multi-tensor (``foreach``) implementations are used on every device: PyTorch picks them
@@ -95,12 +101,13 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
     """
     params = list(params)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True, **options)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True, **options)
     if name == "sgd":
+        options = {k: v for k, v in options.items() if k != "betas"}  # Adam's only
         return torch.optim.SGD(
-            params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
+            params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True, **options
         )
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
@@ -312,6 +319,7 @@ class Trainer:
                 p.lr if p.lr is not None else config.lr,
                 config.weight_decay,
                 config.momentum,
+                **p.optimizer_options,
             )
             for p in self.phases
         }
