@@ -146,7 +146,8 @@ def test_tied_decoder_uses_the_transposed_encoder_weights():
     enc = [m for m in model.encoder_ if isinstance(m, torch.nn.Linear)]
     dec = list(model.decoder_)
     assert dec[0].source is enc[-1] and dec[-1].source is enc[0]
-    h = torch.nn.Sequential(*list(model.encoder_)[:2])(torch.from_numpy(X))  # first hidden layer
+    x = torch.from_numpy(X).to(model.device_)
+    h = torch.nn.Sequential(*list(model.encoder_)[:2])(x)  # first hidden layer
     assert torch.allclose(dec[-1](h), h @ enc[0].weight + dec[-1].bias)
     # the shared weight is stored once
     keys = list(model.module_.state_dict())

@@ -71,7 +71,10 @@ def test_load_to_an_explicit_device_and_from_a_file_path(tmp_path):
     model.save(tmp_path / "m")
     loaded = aekit.load(tmp_path / "m" / "config.json", device="cpu")
     assert loaded.device_ == torch.device("cpu") and loaded.device == "cpu"
-    assert np.array_equal(loaded.transform(X), model.transform(X))
+    if model.device_.type == "cpu":
+        assert np.array_equal(loaded.transform(X), model.transform(X))
+    else:  # trained on a GPU: the same weights, float32 kernels of another device
+        np.testing.assert_allclose(loaded.transform(X), model.transform(X), rtol=1e-4, atol=1e-5)
 
 
 def test_weights_saved_from_a_gpu_load_on_the_cpu(tmp_path):

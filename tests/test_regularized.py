@@ -165,8 +165,8 @@ def test_salt_and_pepper_uses_each_features_training_range():
         noise="salt_and_pepper", noise_level=0.5, latent_dim=1, hidden=(4,), max_epochs=1,
         validation_fraction=0, random_state=0,
     ).fit(X)  # fmt: skip
-    np.testing.assert_allclose(dae.module_.data_min.numpy(), X.min(0))
-    np.testing.assert_allclose(dae.module_.data_max.numpy(), X.max(0))
+    np.testing.assert_allclose(dae.module_.data_min.cpu().numpy(), X.min(0))
+    np.testing.assert_allclose(dae.module_.data_max.cpu().numpy(), X.max(0))
     noisy = dae.corrupt(X, random_state=0)
     changed = noisy != X
     assert set(np.unique(noisy[:, 1][changed[:, 1]])) == {X[:, 1].min(), X[:, 1].max()}
@@ -243,9 +243,9 @@ def test_one_layer_sigmoid_encoder_uses_the_closed_form(digits):
         hidden=(), latent_dim=8, code_activation="sigmoid", max_epochs=2, random_state=0
     ).fit(digits.X_train[:100])
     assert cae.module_.closed_form
-    x = torch.from_numpy(digits.X_test[:5])
+    x = torch.from_numpy(digits.X_test[:5]).to(cae.device_)
     naive = _naive_jacobian_norm(cae.encoder_, x)
-    np.testing.assert_allclose(cae.jacobian_norm(digits.X_test[:5]), naive.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(cae.jacobian_norm(digits.X_test[:5]), naive.cpu().numpy(), rtol=1e-5)
 
 
 # --- shared contract ----------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def test_l1_bound_blocks_the_rescaling_loophole_through_hidden_decoder_layers(di
         penalty="l1", sparsity_weight=0.3, latent_dim=16, hidden=(32,), max_epochs=20, lr=3e-3,
         random_state=0,
     ).fit(digits.X_train)  # fmt: skip
-    X = torch.from_numpy(digits.X_test)
+    X = torch.from_numpy(digits.X_test).to(model.device_)
     module = model.module_
     before = module.reconstruction_loss(X).mean().item()
     code_layer = [m for m in model.encoder_ if isinstance(m, torch.nn.Linear)][-1]
@@ -378,7 +378,7 @@ def test_corruption_runs_in_training_only(digits, monkeypatch):
     dae.reconstruct(digits.X_test)
     assert calls == []
     with torch.no_grad():
-        direct = dae.encoder_(torch.from_numpy(digits.X_test)).numpy()
+        direct = dae.encoder_(torch.from_numpy(digits.X_test).to(dae.device_)).cpu().numpy()
     np.testing.assert_allclose(dae.transform(digits.X_test), direct, rtol=1e-6, atol=1e-6)
 
 

@@ -90,8 +90,8 @@ def _marginal_log_p(W: np.ndarray, b: np.ndarray, var: float, X: np.ndarray) -> 
 
 def _decoder_params(model):
     lin = model.decoder_[0]
-    W = lin.weight.detach().double().numpy()
-    b = lin.bias.detach().double().numpy()
+    W = lin.weight.detach().double().cpu().numpy()
+    b = lin.bias.detach().double().cpu().numpy()
     return W, b, float(model.module_.log_var_x.detach().exp())
 
 
@@ -200,8 +200,9 @@ def test_generation_is_reproducible_and_well_formed(trained_vae, binary_digits):
 def test_transform_is_the_posterior_mean_and_score_is_deterministic(trained_vae, binary_digits):
     _, X_test = binary_digits
     with torch.no_grad():
-        mu, _ = trained_vae.module_.posterior(torch.from_numpy(X_test[:5]))
-    np.testing.assert_allclose(trained_vae.transform(X_test[:5]), mu.numpy(), atol=1e-6)
+        x = torch.from_numpy(X_test[:5]).to(trained_vae.device_)
+        mu, _ = trained_vae.module_.posterior(x)
+    np.testing.assert_allclose(trained_vae.transform(X_test[:5]), mu.cpu().numpy(), atol=1e-6)
     assert trained_vae.score(X_test) == pytest.approx(trained_vae.score_samples(X_test).mean())
     # a row's score depends on that row only, not on the others or its position
     full = trained_vae.score_samples(X_test)
@@ -233,8 +234,8 @@ def test_kl_warmup_and_free_bits(tmp_path):
             validation_fraction=0, random_state=0).fit(X)  # fmt: skip
     assert int(v.module_.warmup_steps) == 16 and int(v.module_.step) == 4
     # the KL weight at the next step is (step + 1) / W = 5 / 16
-    module, x = v.module_.train(), torch.from_numpy(X[:64])
-    out = module.objective(x, torch.Generator().manual_seed(0))
+    module, x = v.module_.train(), torch.from_numpy(X[:64]).to(v.device_)
+    out = module.objective(x, torch.Generator(device=v.device_).manual_seed(0))
     assert out["loss"].item() == pytest.approx(
         (out["reconstruction"] + 5 / 16 * out["kl"]).item(), rel=1e-5
     )
