@@ -20,6 +20,9 @@ _PUBLIC = {
     "StackedAutoencoder": "aekit.models.stacked",
     "StackedClassifier": "aekit.models.stacked",
     "VAE": "aekit.models.vae",
+    "AdversarialAutoencoder": "aekit.models.aae",
+    "SemiSupervisedAAE": "aekit.models.aae",
+    "AAEClustering": "aekit.models.aae",
     "load": "aekit.base",
     "Checkpoint": "aekit.base",
     "load_dataset": "aekit.datasets",
@@ -39,6 +42,9 @@ __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
     "StackedAutoencoder",
     "StackedClassifier",
     "VAE",
+    "AdversarialAutoencoder",
+    "SemiSupervisedAAE",
+    "AAEClustering",
     "load",
     "Checkpoint",
     "load_dataset",
@@ -60,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ParameterError,
         TrainingDivergedError,
     )
+    from .models.aae import AAEClustering, AdversarialAutoencoder, SemiSupervisedAAE
     from .models.autoencoder import Autoencoder
     from .models.contractive import ContractiveAutoencoder
     from .models.denoising import DenoisingAutoencoder

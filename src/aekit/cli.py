@@ -35,6 +35,9 @@ MODELS = {
     "stacked": "StackedAutoencoder",
     "stacked-classifier": "StackedClassifier",
     "vae": "VAE",
+    "aae": "AdversarialAutoencoder",
+    "aae-semi": "SemiSupervisedAAE",
+    "aae-cluster": "AAEClustering",
 }
 
 DATA_FILE = "data.json"
@@ -119,6 +122,9 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
         "architecture": "architecture",
         "device": "device",
         "seed": "random_state",
+        "prior": "prior",
+        "n_components": "n_components",
+        "n_clusters": "n_clusters",
     }
     for flag, key in flags.items():
         value = getattr(args, flag, None)
@@ -293,7 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
     y_train = None
-    if is_classifier(model):
+    if _uses_labels(model):
         if ds.y_train is None:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
         y_train = _keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
@@ -360,6 +366,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result["test"] = metrics
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
+        metrics.update(_family_metrics(model, ds.X_test, ds.y_test))
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     if not args.no_plots:
@@ -375,6 +382,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _family_metrics(model, X_test, y_test, max_rows: int = 2000) -> dict[str, Any]:
+    """The test numbers that fit the model kind: for an adversarial autoencoder, how well the
+    codes match the prior (squared MMD, next to that of a second prior sample of the same size:
+    the noise floor) and the discriminator's last accuracy; for a clusterer, cluster accuracy."""
+    from .metrics import cluster_accuracy, mmd2
+
+    out: dict[str, Any] = {}
+    if hasattr(model, "sample_prior"):
+        codes = model.transform(X_test[:max_rows])
+        prior = model.sample_prior(max_rows, random_state=0)
+        out["prior_mmd2"] = mmd2(codes, prior)
+        out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
+        last = model.history_[-1] if model.history_ else {}
+        if "discriminator_accuracy" in last:
+            out["discriminator_accuracy"] = last["discriminator_accuracy"]
+    if hasattr(model, "n_clusters") and y_test is not None:
+        out["cluster_accuracy"] = cluster_accuracy(y_test, model.predict(X_test))
+    return out
+
+
+def _uses_labels(model) -> bool:
+    """Whether ``fit`` learns from labels: classifiers, and the adversarial autoencoders with
+    ``supervised`` or ``prior_labels``."""
+    from sklearn.base import is_classifier
+
+    return is_classifier(model) or bool(getattr(model, "_uses_labels", lambda: False)())
+
+
+def _decodes_codes_alone(model) -> bool:
+    """Whether ``inverse_transform(codes)`` works without labels (not for a supervised or a
+    categorical adversarial autoencoder, whose decoder also reads the class)."""
+    return hasattr(model, "decoder_") and not (
+        getattr(model, "supervised", False) or hasattr(model, "_n_categories")
+    )
+
+
+def _class_samples(model, label_names, per_class: int = 10):
+    """Generated images per class (or cluster): ``(rows, names)`` for samples_by_class.png."""
+    import numpy as np
+
+    if hasattr(model, "classes_") and (
+        getattr(model, "supervised", False) or getattr(model, "prior_labels", False)
+        or hasattr(model, "_n_categories")
+    ):  # fmt: skip
+        labels = list(model.classes_)
+    elif hasattr(model, "n_clusters"):
+        labels = list(range(int(model.n_clusters)))
+    else:
+        return None
+    rows = [model.generate(np.repeat(np.asarray([c]), per_class), random_state=i)
+            for i, c in enumerate(labels)]  # fmt: skip
+    names = [
+        label_names[int(c)] if label_names is not None and not hasattr(model, "n_clusters")
+        else f"cluster {c}" if hasattr(model, "n_clusters") else str(c)
+        for c in labels
+    ]  # fmt: skip
+    return rows, names
+
+
 def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     from .plotting import latent_manifold, write_run_figures
 
@@ -383,17 +449,25 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     codes = model.transform(X) if len(X) else None
     shape = getattr(model, "input_shape_", None)
     images = shape is not None and len(X) > 0
-    X_hat = model.reconstruct(X[:10]) if images and hasattr(model, "decoder_") else None
+    X_hat = None
+    if images and hasattr(model, "decoder_"):
+        supervised = getattr(model, "supervised", False)
+        X_hat = model.reconstruct(X[:10], y[:10]) if supervised else model.reconstruct(X[:10])
     noisy = denoised = filters = None
     if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)
         denoised = model.denoise(noisy)
-    samples = path = manifold = None
+    samples = path = manifold = prior = by_class = None
     if images and hasattr(model, "sample"):  # a generative model
         samples = model.sample(64, random_state=0)
-        path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
-        if int(model.latent_dim) == 2:
-            manifold = latent_manifold(model)
+        if _decodes_codes_alone(model):
+            path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
+            if int(model.latent_dim) == 2:
+                manifold = latent_manifold(model)
+        if hasattr(model, "generate"):
+            by_class = _class_samples(model, label_names)
+    if hasattr(model, "sample_prior") and codes is not None and codes.shape[1] == 2:
+        prior = model.sample_prior(5000, random_state=0)
     dense = getattr(model, "architecture", None) == "mlp"
     if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
         import torch
@@ -415,6 +489,8 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
         samples=samples,
         interpolation=path,
         manifold=manifold,
+        prior_samples=prior,
+        class_samples=by_class,
     )
 
 
@@ -439,6 +515,12 @@ def _train_summary(r: dict[str, Any]) -> str:
 def _metrics_lines(m: dict[str, Any]) -> list[str]:
     if "test_accuracy" in m:
         return [f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} rows)"]
+    extra = []
+    if "prior_mmd2" in m:
+        extra.append(f"  codes vs prior: squared MMD {m['prior_mmd2']:.4g} (two prior samples: "
+                     f"{m['prior_mmd2_floor']:.4g})")  # fmt: skip
+    if "cluster_accuracy" in m:
+        extra.append(f"  cluster accuracy {m['cluster_accuracy']:.4f}")
     d = m["latent_dim"]
     rows = [
         ("squared error per sample", "squared_error_per_sample"),
@@ -450,7 +532,7 @@ def _metrics_lines(m: dict[str, Any]) -> list[str]:
     for label, key in rows:
         if key in m["model"]:
             lines.append(f"  {label:<26} {m['model'][key]:>9.4g}  {m['pca'][key]:>9.4g}")
-    return lines
+    return lines + extra
 
 
 def _load_run(run: str, device: str | None = None):
@@ -606,11 +688,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not hasattr(model, "sample"):
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}, which has no generative model; train "
-            "a `vae` to generate"
+            "a `vae` or an `aae` to generate"
         )
     if args.n < 1:
         raise UsageError(f"-n {args.n}: give a positive number of samples")
-    rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
+    if args.draw and (hasattr(model, "sample_prior") or hasattr(model, "_n_categories")):
+        raise UsageError("--draw: an adversarial autoencoder's decoder is deterministic")
+    if args.label is not None:
+        if not hasattr(model, "generate"):
+            raise UsageError(f"--label: {args.run} holds a {type(model).__name__}, which does "
+                             "not generate by class")  # fmt: skip
+        import numpy as np
+
+        label = parse_value(args.label)
+        try:
+            rows = model.generate(np.repeat(np.asarray([label]), args.n), random_state=args.seed)
+        except DataError as e:
+            raise UsageError(f"--label {args.label}: {e}") from None
+    else:
+        rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
     out = Path(args.out)
     if out.suffix == ".png":
         from .plotting import plot_image_grid, save_figure
@@ -735,6 +831,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--architecture", choices=["mlp", "conv"])
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     t.add_argument("--seed", type=int, help="random_state")
+    t.add_argument("--prior", help="aae: gaussian, mixture, swiss_roll, uniform or pkg.module:fn")
+    t.add_argument("--n-components", type=int, dest="n_components", help="aae: mixture components")
+    t.add_argument("--n-clusters", type=int, dest="n_clusters", help="aae-cluster: clusters")
     t.add_argument(
         "--set",
         action="append",
@@ -782,12 +881,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
 
-    gen = sub.add_parser("generate", help="draw new samples from a generative model (VAE)")
+    gen = sub.add_parser("generate", help="draw new samples from a generative model (VAE, AAE)")
     gen.add_argument("run")
     gen.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     gen.add_argument("--out", required=True, help=".png (an image grid), .npy or .csv")
     gen.add_argument("--seed", type=int, help="seed, for reproducible samples")
-    gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean")
+    gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean (VAE)")
+    gen.add_argument(
+        "--label",
+        help="samples of this class (a supervised or label-conditioned AAE, aae-semi) or cluster "
+        "index (aae-cluster)",
+    )
     gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
     _add_run_options(gen)
     gen.set_defaults(func=cmd_generate)

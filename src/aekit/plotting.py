@@ -205,14 +205,34 @@ def plot_image_grid(images: np.ndarray, image_shape, ax=None):
 
 
 def latent_manifold(model, n: int = 15) -> np.ndarray:
-    """Decodings of an ``n x n`` grid over a 2-D latent plane at the standard normal prior's
-    quantiles 0.05..0.95 (Kingma and Welling 2014, fig. 4), rows top to bottom: flat images for
-    :func:`plot_image_grid`. ``model`` needs ``inverse_transform`` and ``latent_dim == 2``."""
-    from scipy.stats import norm
+    """Decodings of an ``n x n`` grid over a 2-D latent plane at the prior's quantiles 0.05..0.95
+    (Kingma and Welling 2014, fig. 4), rows top to bottom: flat images for
+    :func:`plot_image_grid`. ``model`` needs ``inverse_transform`` and ``latent_dim == 2``; the
+    prior is the model's own when it has ``sample_prior`` (adversarial autoencoders), else the
+    standard normal."""
+    levels = np.linspace(0.05, 0.95, n)
+    if hasattr(model, "sample_prior"):
+        P = model.sample_prior(20000, random_state=0)
+        qa, qb = np.quantile(P[:, 0], levels), np.quantile(P[:, 1], levels)
+    else:
+        from scipy.stats import norm
 
-    q = norm.ppf(np.linspace(0.05, 0.95, n)).astype(np.float32)
-    grid = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
+        qa = qb = norm.ppf(levels)
+    grid = np.array([[a, b] for b in qb[::-1] for a in qa], dtype=np.float32)
     return model.inverse_transform(grid)
+
+
+def plot_codes_over_prior(Z, prior_samples, y=None, label_names=None, ax=None, max_points=10000):
+    """2-D codes (coloured by label) over samples of the prior (grey): how well an adversarial
+    autoencoder matched its prior (Makhzani et al. 2015, fig. 2 and 4)."""
+    fig, ax = _new_axes(ax, figsize=(6.5, 5.5))
+    P = np.asarray(prior_samples)[:max_points]
+    if P.shape[1] != 2 or np.asarray(Z).shape[1] != 2:
+        raise ValueError("codes over the prior are drawn for 2-D codes only")
+    ax.scatter(P[:, 0], P[:, 1], s=4, color="0.8", alpha=0.6, label="prior", rasterized=True)
+    plot_latent(Z, y, label_names, ax=ax, max_points=max_points)
+    ax.set_title("Codes (colour) over samples of the prior (grey)")
+    return fig
 
 
 def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=None):
@@ -238,6 +258,8 @@ def write_run_figures(
     samples: np.ndarray | None = None,
     interpolation: np.ndarray | None = None,
     manifold: np.ndarray | None = None,
+    prior_samples: np.ndarray | None = None,
+    class_samples: tuple[Sequence[np.ndarray], Sequence[str]] | None = None,
 ) -> list[Path]:
     """Write the standard figures of a run into ``out_dir``; returns the paths written.
 
@@ -245,7 +267,9 @@ def write_run_figures(
     ``reconstructions.png`` (for image data), ``denoising.png`` (noisy / denoised / clean, when
     ``X_noisy`` and ``X_denoised`` are given for image data), ``filters.png`` (the first layer's
     weights, ``filters``, for image data), and for generative models ``samples.png``,
-    ``interpolation.png`` and ``manifold.png`` (decodings over a 2-D latent plane).
+    ``interpolation.png`` and ``manifold.png`` (decodings over a 2-D latent plane);
+    ``prior.png`` (2-D codes over ``prior_samples``) and ``samples_by_class.png``
+    (``class_samples = (rows, names)``, one figure row of generated images per class).
     """
     out_dir = Path(out_dir)
     written = []
@@ -271,4 +295,10 @@ def write_run_figures(
         if interpolation is not None:
             fig = plot_image_rows([interpolation], image_shape, ["interpolation"])
             written.append(save_figure(fig, out_dir / "interpolation.png"))
+        if class_samples is not None:
+            fig = plot_image_rows(list(class_samples[0]), image_shape, list(class_samples[1]))
+            written.append(save_figure(fig, out_dir / "samples_by_class.png"))
+    if codes is not None and prior_samples is not None and np.shape(codes)[1] == 2:
+        fig = plot_codes_over_prior(codes, prior_samples, y, label_names)
+        written.append(save_figure(fig, out_dir / "prior.png"))
     return written

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
 from ..base import BaseAutoencoder, seed_from
-from ..errors import DataError, ParameterError
+from ..errors import ParameterError
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -324,22 +324,3 @@ class VAE(BaseAutoencoder):
                     std = (0.5 * self.module_.log_var_x).exp()
                     out = out + std * torch.randn(out.shape, generator=g, device=out.device)
         return out.cpu().numpy().astype(np.float32)
-
-    def interpolate(self, x_a, x_b, steps: int = 10) -> np.ndarray:
-        """Decoded points on the line between the posterior means of two inputs, ``(steps,
-        n_features)``, ``x_a`` first."""
-        if int(steps) < 2:
-            raise DataError(f"steps={steps}: an interpolation needs at least its two ends")
-        Z = self.transform(np.vstack([np.reshape(x_a, (1, -1)), np.reshape(x_b, (1, -1))]))
-        t = np.linspace(0, 1, int(steps), dtype=np.float32)[:, None]
-        return self.inverse_transform((1 - t) * Z[0] + t * Z[1])
-
-    def traverse(self, x, dim: int, values) -> np.ndarray:
-        """Decodings of ``x``'s posterior mean with latent dimension ``dim`` set to each value."""
-        if not isinstance(dim, int | np.integer) or not 0 <= int(dim) < int(self.latent_dim):
-            raise DataError(f"dim={dim} is not a latent dimension (0..{self.latent_dim - 1})")
-        z = self.transform(np.reshape(x, (1, -1)))[0]
-        values = check_array(np.reshape(values, (-1, 1)), dtype=np.float32)[:, 0]
-        Z = np.repeat(z[None, :], len(values), axis=0)
-        Z[:, int(dim)] = values
-        return self.inverse_transform(Z)

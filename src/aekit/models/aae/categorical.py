@@ -1,0 +1,434 @@
+"""Adversarial autoencoders with a categorical code: semi-supervised classification and
+unsupervised clustering (Makhzani et al. 2015, sections 5 and 6).
+
+The encoder outputs two codes from one network: a categorical ``y = softmax(logits(x))`` over ``K``
+categories and a continuous style ``z``. The decoder reconstructs ``x`` from ``[y, z]``. Two
+discriminators match ``y`` to a categorical prior (one-hot vectors of a uniform category) and
+``z`` to ``N(0, I)``, which forces ``y`` towards one-hot and leaves the class out of the style.
+Phases per batch, each with its own optimiser:
+
+1. reconstruction (encoder and decoder);
+2. regularisation: both discriminators, then the encoder as their generator;
+3. semi-supervised only: cross-entropy of ``logits`` on a batch of labelled rows, drawn from the
+   labelled rows of the training data (however few they are) with the trainer's generator.
+
+With no labels (:class:`AAEClustering`), each category becomes a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, ClusterMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+
+from ...base import seed_from
+from ...errors import DataError, ParameterError
+from ...losses import reconstruction_loss
+from ...nn import make_activation
+from ...training import Phase
+from .._labels import LabelsMixin
+from .common import _AdversarialBase, critic_loss, generator_loss, one_hot, split_batch
+
+
+class CategoricalAAEModule(nn.Module):
+    """Encoder to ``(logits, style)``, decoder from ``[softmax(logits), style]``, two
+    discriminators, and the objectives of the phases."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, category_critic: nn.Module,
+                 style_critic: nn.Module, *, n_categories: int, latent_dim: int, loss: str,
+                 output_activation: str, label_smoothing: float, noise: float, penalty: float,
+                 classify: bool, labels_only: bool):  # fmt: skip
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.category_critic, self.style_critic = category_critic, style_critic
+        self.n_categories, self.latent_dim = int(n_categories), int(latent_dim)
+        self.loss = loss
+        self.output = make_activation("sigmoid" if loss == "bce" else output_activation)
+        self.label_smoothing, self.noise = float(label_smoothing), float(noise)
+        self.penalty = float(penalty)
+        self.classify, self.labels_only = bool(classify), bool(labels_only)
+        self.labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # set while training
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, style)``: shapes ``(n, K)`` and ``(n, latent_dim)``."""
+        h = self.encoder(x)
+        return h[:, : self.n_categories], h[:, self.n_categories :]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.heads(x)[0]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The style code (``transform``)."""
+        return self.heads(x)[1]
+
+    def decode(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Rows from category probabilities (or one-hot vectors) ``y`` and styles ``z``."""
+        return self.output(self.decoder(torch.cat([y, z], dim=1)))
+
+    def _reconstruction_loss(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
+        logits, z = self.heads(x)
+        out = self.decoder(torch.cat([F.softmax(logits, dim=1), z], dim=1))
+        if self.loss != "bce":
+            out = self.output(out)
+        return reconstruction_loss(out, x, self.loss, reduction)
+
+    def score_samples(self, x: torch.Tensor) -> torch.Tensor:
+        return -self._reconstruction_loss(x, "none")
+
+    def _noisy(self, v: torch.Tensor, generator) -> torch.Tensor:
+        if self.noise > 0 and self.training:
+            return v + self.noise * torch.randn(v.shape, generator=generator, device=v.device)
+        return v
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def reconstruction(self, batch, generator) -> dict[str, torch.Tensor]:
+        x, _ = split_batch(batch)
+        return {"loss": self._reconstruction_loss(x, "mean")}
+
+    def discriminate(self, batch, generator) -> dict[str, torch.Tensor]:
+        """Both discriminators: one-hot categories vs ``softmax(logits)``, ``N(0, I)`` vs style."""
+        x, _ = split_batch(batch)
+        n, dev = len(x), x.device
+        with torch.no_grad():
+            logits, z = self.heads(x)
+            fake_y = F.softmax(logits, dim=1)
+            real_y = one_hot(
+                torch.randint(self.n_categories, (n,), generator=generator, device=dev),
+                self.n_categories,
+            )
+            real_z = torch.randn(z.shape, generator=generator, device=dev)
+        cat_loss, cat_acc = critic_loss(
+            lambda v: self.category_critic(self._noisy(v, generator)),
+            real_y, fake_y, self.label_smoothing, self.penalty,
+        )  # fmt: skip
+        style_loss, style_acc = critic_loss(
+            lambda v: self.style_critic(self._noisy(v, generator)),
+            real_z, z, self.label_smoothing, self.penalty,
+        )  # fmt: skip
+        return {
+            "loss": cat_loss + style_loss,
+            "category_discriminator_accuracy": cat_acc,
+            "style_discriminator_accuracy": style_acc,
+        }
+
+    def fool(self, batch, generator) -> dict[str, torch.Tensor]:
+        x, _ = split_batch(batch)
+        logits, z = self.heads(x)
+        fake_y = self._noisy(F.softmax(logits, dim=1), generator)
+        return {
+            "loss": generator_loss(self.category_critic(fake_y))
+            + generator_loss(self.style_critic(self._noisy(z, generator)))
+        }
+
+    def classification(self, batch, generator) -> dict[str, torch.Tensor]:
+        """Cross-entropy on a batch drawn (with replacement) from the labelled rows."""
+        if self.labelled is None:
+            raise RuntimeError("no labelled rows: set module.labelled before training")
+        X, y = self.labelled
+        n = min(len(batch[0] if isinstance(batch, tuple) else batch), len(X))
+        idx = torch.randint(len(X), (n,), generator=generator, device=generator.device)
+        idx = idx.to(X.device)
+        logits = self.logits(X[idx])
+        return {
+            "loss": F.cross_entropy(logits, y[idx]),
+            "accuracy": (logits.argmax(1) == y[idx]).float().mean(),
+        }
+
+    def validate(self, batch) -> dict[str, torch.Tensor]:
+        """Validation loss in the unit of the first phase: the reconstruction loss, or, for
+        ``labels_only``, the cross-entropy on the batch's labelled rows."""
+        x, y = split_batch(batch)
+        if not self.labels_only:
+            return {"loss": self._reconstruction_loss(x, "mean")}
+        if y is None or not bool((y >= 0).any()):
+            raise ValueError("labels_only validation needs labelled validation rows")
+        keep = y >= 0
+        return {"loss": F.cross_entropy(self.logits(x[keep]), y[keep])}
+
+    def phases(self, discriminator: float | None = None, generator: float | None = None,
+               options: dict | None = None):  # fmt: skip
+        opts = dict(options or {})
+        params = list(self.encoder.parameters())
+        if self.labels_only:  # the only phase: its loss is the model's loss
+            return [Phase("classification", self.classification, params)]
+        classify = Phase("classification", self.classification, params,
+                         loss_key="classification_loss")  # fmt: skip
+        critics = [*self.category_critic.parameters(), *self.style_critic.parameters()]
+        phases = [
+            Phase("reconstruction", self.reconstruction,
+                  [*self.encoder.parameters(), *self.decoder.parameters()]),
+            Phase("discriminator", self.discriminate, critics, lr=discriminator,
+                  loss_key="discriminator_loss", optimizer_options=opts),
+            Phase("generator", self.fool, list(self.encoder.parameters()), lr=generator,
+                  loss_key="generator_loss", optimizer_options=opts),
+        ]  # fmt: skip
+        return [*phases, classify] if self.classify else phases
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class _CategoricalAAE(_AdversarialBase):
+    """What the semi-supervised and clustering models share (``K`` = ``_n_categories()``)."""
+
+    latent_dim: int = 10
+
+    _classify: ClassVar[bool] = False
+
+    def _n_categories(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _labels_only(self) -> bool:
+        return False
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.code_activation is not None:
+            raise ParameterError(
+                f"{type(self).__name__}: the encoder's last layer gives the category logits and "
+                "the style: leave code_activation=None"
+            )
+
+    def _build_module(self) -> CategoricalAAEModule:
+        k, latent = self._n_categories(), int(self.latent_dim)
+        # One network to [logits, style], and a decoder from [y, style] of the same width.
+        encoder, decoder = self._build_networks(latent_dim=k + latent)
+        return CategoricalAAEModule(
+            encoder, decoder, self._discriminator(k), self._discriminator(latent),
+            n_categories=k, latent_dim=latent, loss=self.loss,
+            output_activation=self.output_activation,
+            label_smoothing=float(self.label_smoothing), noise=float(self.discriminator_noise),
+            penalty=float(self.gradient_penalty), classify=self._classify,
+            labels_only=self._labels_only(),
+        )  # fmt: skip
+
+    def _attach_module(self, module) -> None:
+        super()._attach_module(module)
+        self.category_discriminator_ = module.category_critic
+        self.style_discriminator_ = module.style_critic
+
+    def _category_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(lambda x: F.softmax(self.module_.logits(x), dim=1), X)
+
+    def inverse_transform(self, X, y=None) -> np.ndarray:
+        """Decode styles ``(n, latent_dim)`` with each row's category ``y`` (class labels for
+        the classifier, cluster indices for the clusterer)."""
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float32)
+        if Z.shape[1] != self.latent_dim:
+            raise DataError(f"codes need {self.latent_dim} columns (latent_dim), got {Z.shape[1]}")
+        if y is None:
+            raise DataError(
+                f"{type(self).__name__} decodes (category, style): pass y, the category of each row"
+            )
+        k = self._category_index(np.atleast_1d(np.asarray(y)), len(Z))
+        Y = np.eye(self._n_categories(), dtype=np.float32)[k]
+        return self._decode_rows(Y, Z)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """``decode(softmax(logits(x)), style(x))``, float32."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        m = self.module_
+        return self._batched(
+            lambda x: m.decode(F.softmax(m.logits(x), dim=1), m.encode(x)), X
+        ).astype(np.float32, copy=False)
+
+    def _decode_rows(self, Y: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        k = Y.shape[1]
+        packed = np.hstack([Y, Z]).astype(np.float32)
+        out = self._batched(lambda b: self.module_.decode(b[:, :k], b[:, k:]), packed)
+        return out.astype(np.float32, copy=False)
+
+    def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
+        """``n`` rows decoded from the priors: a uniform category and a ``N(0, I)`` style."""
+        check_is_fitted(self)
+        if not mean:
+            raise ParameterError("the decoder is deterministic: mean must be True")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ParameterError(f"n={n!r}: give a positive number of samples")
+        rng = np.random.default_rng(seed_from(random_state))
+        k = rng.integers(self._n_categories(), size=int(n))
+        return self._generate_indices(k, rng)
+
+    def generate(self, labels, random_state=None) -> np.ndarray:
+        """One row per label (class for the classifier, cluster index for the clusterer), its
+        style drawn from ``N(0, I)``."""
+        check_is_fitted(self)
+        labels = np.atleast_1d(np.asarray(labels))
+        k = self._category_index(labels, len(labels))
+        return self._generate_indices(k, np.random.default_rng(seed_from(random_state)))
+
+    def _generate_indices(self, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        Z = rng.standard_normal((len(k), int(self.latent_dim))).astype(np.float32)
+        return self._decode_rows(np.eye(self._n_categories(), dtype=np.float32)[k], Z)
+
+    def _category_index(self, y: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
+    """Semi-supervised adversarial autoencoder (Makhzani et al. 2015, section 5), a scikit-learn
+    classifier.
+
+    The encoder gives class probabilities (``predict_proba``) and a style code (``transform``);
+    rows labelled ``unlabeled_label`` help through the reconstruction and adversarial phases, the
+    labelled ones also through a cross-entropy phase. Takes the parameters of
+    :class:`~aekit.AdversarialAutoencoder`'s network and regularisation phase (but no ``prior``:
+    the priors are categorical and ``N(0, I)``), and:
+
+    Parameters
+    ----------
+    latent_dim : int, default=10
+        Width of the style code.
+    unlabeled_label : int, str or None, default=-1
+        Rows with this label are unlabelled; never a class.
+    labels_only : bool, default=False
+        True: train the same encoder and head on the labelled rows alone, with the same
+        optimiser and the same number of steps (the classification phase only), for comparison.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    history_ : list of dict
+        Per epoch: ``loss`` (reconstruction), ``discriminator_loss``,
+        ``category_discriminator_accuracy``, ``style_discriminator_accuracy``,
+        ``generator_loss``, ``classification_loss`` and ``accuracy`` (on the labelled batches).
+    """
+
+    unlabeled_label: Any = -1
+    labels_only: bool = False
+
+    _classify: ClassVar[bool] = True
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.labels_only, bool | np.bool_):
+            self._bad_param("labels_only", "True or False")
+
+    def _labels_only(self) -> bool:
+        return bool(self.labels_only)
+
+    def _n_categories(self) -> int:
+        return len(self.classes_)
+
+    def _fit_targets(self, X, y, reset: bool) -> np.ndarray:
+        return self._label_targets(X, y, reset)
+
+    def _validation_rows(self, validation_data):
+        if validation_data is None:
+            return None, None
+        if isinstance(validation_data, tuple):
+            return self._labelled_validation(validation_data, keep_unlabelled=True)
+        return super()._validation_rows(validation_data)
+
+    def _train(self, X, X_val, epochs, callbacks, *, index=None, y=None, **kw) -> None:
+        rows = np.arange(len(X)) if index is None else np.asarray(index)
+        labelled = np.sort(rows[y[rows] >= 0])
+        if not len(labelled):
+            raise DataError(
+                "no labelled rows left for training (the validation split took them all): "
+                "lower validation_fraction or give more labels"
+            )
+        dev = self.device_
+        self.module_.labelled = (
+            torch.as_tensor(np.ascontiguousarray(X[labelled]), device=dev),
+            torch.as_tensor(y[labelled], device=dev),
+        )
+        try:
+            super()._train(X, X_val, epochs, callbacks, index=index, y=y, **kw)
+        finally:
+            self.module_.labelled = None
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``p(y | x)``, ``(n_samples, n_classes)``, columns in ``classes_`` order."""
+        return self._category_proba(X)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._batched(lambda x: F.log_softmax(self.module_.logits(x), dim=1), X)
+
+    def predict(self, X) -> np.ndarray:
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (scikit-learn's classifier score)."""
+        return ClassifierMixin.score(self, X, y, sample_weight)
+
+    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
+        """One more epoch; ``classes`` fixes ``classes_`` on the first call."""
+        self._set_classes_hint(classes)
+        try:
+            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        finally:
+            self._classes_hint = None
+
+    def _category_index(self, y: np.ndarray, n: int) -> np.ndarray:
+        if len(y) != n:
+            raise DataError(f"{len(y)} labels for {n} rows")
+        return self._encode_labels(y, np.ones(n, dtype=bool))
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class AAEClustering(ClusterMixin, _CategoricalAAE):
+    """Unsupervised clustering with an adversarial autoencoder (Makhzani et al. 2015, section 6),
+    a scikit-learn clusterer: the semi-supervised model's network without labels, each category
+    a cluster.
+
+    Parameters
+    ----------
+    n_clusters : int, default=16
+        Categories of the code (the paper uses 16 and 30 for MNIST's 10 classes).
+    latent_dim : int, default=10
+        Width of the style code (``transform``).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each training row (of the last ``fit`` or ``partial_fit``; not saved).
+    """
+
+    n_clusters: int = 16
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._check_int("n_clusters")
+
+    def _n_categories(self) -> int:
+        return int(self.n_clusters)
+
+    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
+        """Train on ``X`` (``y`` is ignored) and set ``labels_``."""
+        super().fit(X, validation_data=validation_data, callbacks=callbacks)
+        self.labels_ = self.predict(X)
+        return self
+
+    def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
+        super().partial_fit(X, validation_data=validation_data, callbacks=callbacks)
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """The most likely category of each row (int64)."""
+        return np.argmax(self._category_proba(X), axis=1).astype(np.int64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Category probabilities ``(n_samples, n_clusters)``."""
+        return self._category_proba(X)
+
+    def _category_index(self, y: np.ndarray, n: int) -> np.ndarray:
+        if len(y) != n:
+            raise DataError(f"{len(y)} cluster indices for {n} rows")
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= self.n_clusters:
+            raise DataError(f"cluster indices must be integers in 0..{self.n_clusters - 1}")
+        return y.astype(np.int64)
