@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -24,6 +25,7 @@ from aekit import (
 )
 from aekit.cli import main
 from aekit.metrics import cluster_accuracy, mmd2
+from aekit.models.aae.common import critic_loss, discriminator_loss
 from aekit.priors import import_path, make_prior, mixture_means
 
 from .test_autoencoder import EXPECTED_FAILED_CHECKS
@@ -188,6 +190,52 @@ def test_adversarial_phases_use_gan_betas_and_their_own_rates(digits):
     assert groups["reconstruction"]["betas"] == (0.9, 0.999)
     assert groups["discriminator"]["lr"] == 2e-4 and groups["generator"]["lr"] == 5e-4
     assert groups["discriminator"]["betas"] == groups["generator"]["betas"] == (0.5, 0.999)
+
+
+def test_discriminator_loss_smoothing_and_r1_penalty_match_their_formulas():
+    real, fake = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2, 1.0])
+    loss, acc = discriminator_loss(real, fake, smoothing=0.1)
+    by_hand = (
+        -(0.9 * F.logsigmoid(real) + 0.1 * F.logsigmoid(-real)).mean() - F.logsigmoid(-fake).mean()
+    )
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert acc.item() == pytest.approx((2 / 3 + 1 / 3) / 2)
+    # a linear critic D(z) = w.z + b has gradient w everywhere: the penalty is gamma/2 |w|^2
+    critic = torch.nn.Linear(3, 1)
+    z_real, z_fake = torch.randn(8, 3), torch.randn(8, 3)
+    plain, _ = critic_loss(lambda z: critic(z).squeeze(1), z_real, z_fake, 0.0, 0.0)
+    penalised, _ = critic_loss(lambda z: critic(z).squeeze(1), z_real, z_fake, 0.0, 2.0)
+    assert (penalised - plain).item() == pytest.approx(critic.weight.pow(2).sum().item(), rel=1e-5)
+    penalised.backward()  # the penalty trains the critic (double backward)
+    assert critic.weight.grad is not None
+
+
+def test_instance_noise_only_while_training(digits):
+    model = AdversarialAutoencoder(discriminator_noise=0.5, **FAST).fit(digits.X_train[:100])
+    z = torch.zeros(4, 2, device=model.device_)
+    g = torch.Generator(device=model.device_).manual_seed(0)
+    m = model.module_.eval()
+    assert torch.equal(m.critic(z, None, g), m.critic(z, None, g))
+    m.train()
+    assert not torch.equal(m.critic(z, None, g), m.critic(z, None, g))
+    m.eval()
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "expected"),
+    [
+        ("label_smoothing", 0.5, r"in \[0, 0\.5\)"),
+        ("gradient_penalty", -1.0, ">= 0"),
+        ("discriminator_hidden", (0,), "positive integers"),
+        ("discriminator_lr", 0.0, "> 0"),
+        ("posterior", "laplace", "'deterministic', 'gaussian'"),
+        ("prior_params", [1], "None or a dict"),
+    ],
+)
+def test_parameter_errors(param, value, expected):
+    X = np.random.default_rng(0).random((20, 4), dtype=np.float32)
+    with pytest.raises(ParameterError, match=rf"AdversarialAutoencoder: {param}=.*{expected}"):
+        AdversarialAutoencoder(**{**FAST, param: value}).fit(X)
 
 
 # -- matching the prior ------------------------------------------------------------------------
@@ -513,3 +561,95 @@ def test_cli_supervised_semi_supervised_and_clustering(tmp_path, capsys):
     assert 0 < result["test"]["cluster_accuracy"] <= 1
     assert aekit.load(clu).n_clusters == 12
     assert (clu / "samples_by_class.png").exists()
+
+
+# -- found in review: each a defect that was fixed ----------------------------------------------
+
+
+def test_labels_only_validates_on_labelled_rows_or_not_at_all(digits):
+    """With few labels, the validation split or validation_data may hold no labelled row: the
+    baseline then monitors its training loss instead of failing mid-fit."""
+    X, y = digits.X_train[:300], _few_labels(digits.y_train[:300], 1, 0)
+    for seed in range(5):
+        model = SemiSupervisedAAE(labels_only=True, **{**FAST, "random_state": seed}).fit(X, y)
+        assert model.n_epochs_ == 3
+    model = SemiSupervisedAAE(labels_only=True, **FAST).fit(X, y, validation_data=X[:50])
+    assert "val_loss" not in model.history_[-1]
+    model.fit(X, y, validation_data=(X[:50], digits.y_train[:50]))
+    assert "val_loss" in model.history_[-1]
+
+
+def test_sample_pairs_each_class_with_its_component(digits, monkeypatch):
+    X, y = digits.X_train[:200], digits.y_train[:200]
+    model = AdversarialAutoencoder(supervised=True, prior="mixture", prior_labels=True, **FAST)
+    model.fit(X, y)
+    seen = []
+    decode = model.module_.decode
+    monkeypatch.setattr(
+        model.module_, "decode", lambda z, yy: seen.append((z, yy)) or decode(z, yy)
+    )
+    model.sample(200, random_state=0)
+    z, labels = seen[0]
+    means = model.module_.prior.means.to(z.device)
+    nearest = torch.cdist(z, means).argmin(1)
+    assert (nearest == labels).float().mean() > 0.95
+
+
+def test_set_params_then_partial_fit_applies_the_adversarial_settings(digits):
+    X = digits.X_train[:200]
+    model = AdversarialAutoencoder(**FAST).fit(X)
+    model.set_params(gradient_penalty=5.0, discriminator_noise=0.3, label_smoothing=0.2,
+                     discriminator_lr=3e-4, prior="uniform")  # fmt: skip
+    model.partial_fit(X)
+    m, opts = model.module_, model._trainer.optimizers
+    assert (m.penalty, m.noise, m.label_smoothing) == (5.0, 0.3, 0.2)
+    assert opts["discriminator"].param_groups[0]["lr"] == pytest.approx(3e-4)
+    assert opts["generator"].param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert m.prior.high == 2.0  # the uniform prior
+
+
+def test_partial_fit_streams_labels_classes_and_unlabelled_batches(digits):
+    X, y = digits.X_train[:300], digits.y_train[:300]
+    model = AdversarialAutoencoder(prior="mixture", prior_labels=True, **FAST)
+    first = y < 5  # the first batch lacks half the classes
+    model.partial_fit(X[first], y[first], classes=np.arange(10))
+    assert list(model.classes_) == list(range(10))
+    model.partial_fit(X[~first])  # no labels at all: the discriminator's "unlabelled" slot
+    model.partial_fit(X[~first], np.full((~first).sum(), -1))
+    assert model.n_epochs_ == 3
+    semi = SemiSupervisedAAE(**FAST).partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(DataError, match="SemiSupervisedAAE needs some labelled rows"):
+        semi.partial_fit(X, np.full(300, -1))
+
+
+def test_a_user_prior_is_tried_before_training(tmp_path, capsys):
+    X = np.random.default_rng(0).random((20, 4), dtype=np.float32)
+    with pytest.raises(ParameterError, match=r"failed on a test draw.*\(n, generator\)"):
+        AdversarialAutoencoder(prior="math:sqrt", **FAST).fit(X)
+    out = tmp_path / "bad"
+    assert main(["train", "aae", "--data", "digits", "--prior", "math:sqrt", "-q",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "failed on a test draw" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_interpolate_and_cli_for_a_supervised_model(digits, tmp_path, capsys):
+    X, y = digits.X_train[:200], digits.y_train[:200]
+    model = AdversarialAutoencoder(supervised=True, **FAST).fit(X, y)
+    assert model.interpolate(X[0], X[1], steps=4, y=3).shape == (4, 64)
+    with pytest.raises(DataError, match="pass y"):
+        model.interpolate(X[0], X[1])
+    run = tmp_path / "sup"
+    assert main(["train", "aae", "--data", "digits", "--set", "supervised=true", "--hidden",
+                 "16", "--epochs", "1", "-q", "--no-plots", "--out", str(run)]) == 0  # fmt: skip
+    assert main(["reconstruct", str(run), "--split", "test", "--out", str(tmp_path / "r.npy")]) == 0
+    assert np.load(tmp_path / "r.npy").shape == (360, 64)
+    np.save(tmp_path / "nolabels.npy", digits.X_test[:20] * 16)
+    assert main(["plot", str(run), "--data", str(tmp_path / "nolabels.npy"), "--out-dir",
+                 str(tmp_path / "figs")]) == 0  # fmt: skip
+    assert main(["reconstruct", str(run), "--data", str(tmp_path / "nolabels.npy"), "--out",
+                 str(tmp_path / "r2.npy")]) == 2  # fmt: skip
+    assert "label" in capsys.readouterr().err
+    assert main(["train", "aae-cluster", "--data", "digits", "--labeled", "50", "-q",
+                 "--out", str(tmp_path / "c")]) == 2  # fmt: skip
+    assert "--labeled" in capsys.readouterr().err

@@ -601,24 +601,31 @@ class BaseAutoencoder(
         """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction loss."""
         return float(np.mean(self.score_samples(X)))
 
-    def interpolate(self, x_a, x_b, steps: int = 10) -> np.ndarray:
+    def interpolate(self, x_a, x_b, steps: int = 10, y=None) -> np.ndarray:
         """Decoded points on the line between the codes (``transform``) of two inputs, ``(steps,
-        n_features)``, ``x_a`` first."""
+        n_features)``, ``x_a`` first. ``y``: the class to decode with, for models whose decoder
+        also reads the label (supervised and categorical adversarial autoencoders)."""
         if int(steps) < 2:
             raise DataError(f"steps={steps}: an interpolation needs at least its two ends")
         Z = self.transform(np.vstack([np.reshape(x_a, (1, -1)), np.reshape(x_b, (1, -1))]))
         t = np.linspace(0, 1, int(steps), dtype=np.float32)[:, None]
-        return self.inverse_transform((1 - t) * Z[0] + t * Z[1])
+        return self._decode_with(y, (1 - t) * Z[0] + t * Z[1])
 
-    def traverse(self, x, dim: int, values) -> np.ndarray:
-        """Decodings of ``x``'s code with latent dimension ``dim`` set to each value."""
+    def traverse(self, x, dim: int, values, y=None) -> np.ndarray:
+        """Decodings of ``x``'s code with latent dimension ``dim`` set to each value (``y``: as
+        for :meth:`interpolate`)."""
         if not isinstance(dim, int | np.integer) or not 0 <= int(dim) < int(self.latent_dim):
             raise DataError(f"dim={dim} is not a latent dimension (0..{self.latent_dim - 1})")
         z = self.transform(np.reshape(x, (1, -1)))[0]
         values = check_array(np.reshape(values, (-1, 1)), dtype=np.float32)[:, 0]
         Z = np.repeat(z[None, :], len(values), axis=0)
         Z[:, int(dim)] = values
-        return self.inverse_transform(Z)
+        return self._decode_with(y, Z)
+
+    def _decode_with(self, y, Z: np.ndarray) -> np.ndarray:
+        if y is None:
+            return self.inverse_transform(Z)
+        return self.inverse_transform(Z, np.repeat(np.atleast_1d(np.asarray(y))[:1], len(Z)))
 
     @property
     def _n_features_out(self) -> int:

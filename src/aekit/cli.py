@@ -287,7 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             notes.append(
                 "image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override"
             )
-        elif params.get("pretrain", True):
+        elif "pretrain" in defaults and params.get("pretrain", True):
             notes.append("image data in [0, 1], so the first pre-trained layer reconstructs "
                          "with loss='bce'; --loss mse to override")  # fmt: skip
     if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
@@ -299,6 +299,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
     y_train = None
+    if args.labeled is not None and not _uses_labels(model):
+        raise UsageError(
+            f"--labeled: {args.model} does not learn from labels here (classifiers do, and aae "
+            "with --set supervised=true or prior_labels=true)"
+        )
     if _uses_labels(model):
         if ds.y_train is None:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
@@ -357,9 +362,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     if y_train is not None:
         labelled = int(model._labelled(y_train).sum())
-        held_out = int(labelled * model.validation_fraction)  # as fit's split
         result["labeled_train_rows"] = labelled
-        result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
+        if hasattr(model, "layer_model"):  # the stacked classifier splits its labelled rows
+            held_out = int(labelled * model.validation_fraction)  # as fit's split
+            result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
     if len(ds.X_test) and is_classifier(model):
         metrics = {"n_test": len(ds.X_test), "test_accuracy": model.score(ds.X_test, ds.y_test)}
         write_json(out / METRICS_FILE, metrics)
@@ -451,8 +457,10 @@ def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     images = shape is not None and len(X) > 0
     X_hat = None
     if images and hasattr(model, "decoder_"):
-        supervised = getattr(model, "supervised", False)
-        X_hat = model.reconstruct(X[:10], y[:10]) if supervised else model.reconstruct(X[:10])
+        if not getattr(model, "supervised", False):
+            X_hat = model.reconstruct(X[:10])
+        elif y is not None:  # the decoder also reads the label; without labels, no figure
+            X_hat = model.reconstruct(X[:10], y[:10])
     noisy = denoised = filters = None
     if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)
@@ -612,8 +620,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             "`aekit train denoising ...`, or use `aekit reconstruct`"
         )
     run_data = _need_run_data(args.run, run_data)
-    X, _, scaler = _rows_for(args, run_data, args.split)
-    recon = _apply(model.reconstruct, X, args.data or run_data["source"])
+    X, y, scaler = _rows_for(args, run_data, args.split)
+    method = model.reconstruct
+    if getattr(model, "supervised", False):  # its decoder reads (code, label)
+        if y is None:
+            raise UsageError(
+                f"{args.run} holds a supervised model, whose decoder also reads each row's "
+                "label: give --data with labels (--label-column for a CSV)"
+            )
+        method = lambda rows: model.reconstruct(rows, y)  # noqa: E731
+    recon = _apply(method, X, args.data or run_data["source"])
     if not args.scaled:
         recon = scaler.inverse_transform(recon)
     path = _write_array(args.out, recon, "reconstructions")

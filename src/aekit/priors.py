@@ -98,15 +98,21 @@ class UniformPrior(Prior):
 
 
 def mixture_means(dim: int, n_components: int, radius: float) -> np.ndarray:
-    """Component means, ``(n_components, dim)``, all at distance ``radius`` from 0.
+    """Component means, ``(n_components, dim)``: at distance ``radius`` from 0 in two or more
+    dimensions.
 
-    1-D: evenly spaced on ``[-radius, radius]``. 2-D: evenly spaced on the circle. More
-    dimensions: ``+-radius e_i`` (orthogonal, or opposite) while ``n_components <= 2 dim``;
-    beyond, points spread on the sphere by mutual repulsion (deterministic).
+    1-D: evenly spaced on ``[-radius, radius]`` (one component: at 0). 2-D: evenly spaced on
+    the circle. More dimensions: ``+-radius e_i`` (orthogonal, or opposite) while
+    ``n_components <= 2 dim``; beyond, points spread on the sphere by mutual repulsion
+    (deterministic).
     """
     k = int(n_components)
     if dim == 1:
-        return np.linspace(-radius, radius, k, dtype=np.float64)[:, None]
+        return (
+            np.linspace(-radius, radius, k, dtype=np.float64)[:, None]
+            if k > 1
+            else np.zeros((1, 1))
+        )
     if dim == 2:
         angle = 2 * np.pi * np.arange(k) / k
         return radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)

@@ -352,6 +352,21 @@ class Trainer:
                 sched.base_lrs = [config.lr for _ in sched.base_lrs]
         self.config = config
 
+    def set_phase_lr(self, name: str, lr: float | None) -> None:
+        """Give phase ``name`` its own learning rate (None: the trainer's), keeping the schedule's
+        current factor (``set_params`` of a phase's rate between ``partial_fit`` calls)."""
+        phase = next(p for p in self.phases if p.name == name)
+        old = phase.lr if phase.lr is not None else self.config.lr
+        new = lr if lr is not None else self.config.lr
+        phase.lr = lr
+        if new == old:
+            return
+        for group in self.optimizers[name].param_groups:
+            group["lr"] = group["lr"] * new / old
+        sched = self.schedulers[name]
+        if hasattr(sched, "base_lrs"):
+            sched.base_lrs = [new for _ in sched.base_lrs]
+
     # -- the loop ------------------------------------------------------------------------------
 
     def run(

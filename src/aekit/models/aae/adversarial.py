@@ -32,7 +32,7 @@ from ...base import seed_from
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
-from ...priors import PRIORS, Prior, import_path, make_prior
+from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
 from ...training import Phase
 from .._labels import LabelsMixin
 from .common import (
@@ -252,6 +252,17 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 "outputs a mean and a log-variance: leave code_activation=None"
             )
         prior = self._make_prior()
+        if isinstance(prior, CallablePrior):  # try the user's function once, before training
+            try:
+                prior.sample(2, torch.Generator())
+            except ParameterError:
+                raise
+            except Exception as e:
+                raise ParameterError(
+                    f"{name}: prior {prior.name} failed on a test draw ({type(e).__name__}: {e}); "
+                    "a prior is a function (n, generator) -> (n, latent_dim) codes that draws "
+                    "from the torch.Generator it is given"
+                ) from None
         if self.prior_labels and prior.n_components == 0:
             raise ParameterError(
                 f"{name}: prior_labels=True puts each class on its own component of the prior; "
@@ -274,20 +285,35 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         if self.supervised:
             why = ("supervised=True gives each row's label to the decoder; for partly labelled "
                    "data use SemiSupervisedAAE, or prior_labels=True")  # fmt: skip
+        if not reset and not self.supervised and (y is None or not self._labelled(
+            np.asarray(y).ravel()).any()):  # fmt: skip
+            # a later batch of unlabelled rows: they use the discriminator's "unlabelled" slot
+            return np.full(len(X), -1, dtype=np.int64)
         targets = self._label_targets(X, y, reset, all_labelled=why)
         k = len(self.classes_)
         if self.prior_labels and k != self.n_components:
             raise DataError(
                 f"prior_labels=True puts each class on its own component, but y holds {k} "
-                f"classes and n_components={self.n_components}: set n_components={k}"
+                f"classes and n_components={self.n_components}: set n_components={k} (or, "
+                "when a first partial_fit batch lacks some classes, pass classes=...)"
             )
         return targets
+
+    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
+        """One more epoch over ``X``; ``classes`` fixes ``classes_`` on the first call (models
+        that use labels). Later batches of a ``prior_labels`` model may be wholly unlabelled."""
+        self._set_classes_hint(classes)
+        try:
+            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        finally:
+            self._classes_hint = None
 
     def _validation_rows(self, validation_data):
         if self.supervised and validation_data is not None:
             return self._labelled_validation(validation_data, keep_unlabelled=False)
         if isinstance(validation_data, tuple) and self.prior_labels:
-            validation_data = validation_data[0]  # the validation loss is reconstruction only
+            # checked, then dropped: the validation loss is the reconstruction loss alone
+            return self._labelled_validation(validation_data, keep_unlabelled=True)[0], None
         return super()._validation_rows(validation_data)
 
     def _labels_tensor(self, y, n: int) -> torch.Tensor | None:
@@ -304,7 +330,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 "this model was fitted without labels (supervised=False, prior_labels=False): "
                 "it takes no y"
             )
-        idx = self._encode_labels(y, np.ones(n, dtype=bool))
+        idx = self._encode_labels(y)  # the unlabelled marker gives -1: any component
         return torch.as_tensor(idx, device=self.device_)
 
     def _decode_y(self, y, n: int) -> torch.Tensor | None:
@@ -315,7 +341,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 "a supervised adversarial autoencoder decodes (code, label): pass y, the class "
                 f"of each row (one of {self.classes_.tolist()[:20]})"
             )
-        return self._labels_tensor(y, n)
+        labels = self._labels_tensor(y, n)
+        if bool((labels < 0).any()):
+            raise DataError(f"y holds the unlabelled marker {self.unlabeled_label!r}: the "
+                            "decoder of a supervised model needs each row's class")  # fmt: skip
+        return labels
 
     # -- the network -------------------------------------------------------------------------
 
@@ -399,8 +429,9 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
 
     @torch.no_grad()
     def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
-        """``n`` rows decoded from prior samples, ``(n, n_features)`` float32 (a supervised model
-        draws each row's class uniformly). The decoder is deterministic: ``mean`` must be True."""
+        """``n`` rows decoded from prior samples, ``(n, n_features)`` float32. A model that knows
+        classes draws each row's class uniformly first (then, with ``prior_labels``, its code
+        from that class's component). The decoder is deterministic: ``mean`` must be True."""
         check_is_fitted(self)
         if not mean:
             raise ParameterError(
@@ -410,11 +441,12 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         n = _count(n)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
         self.module_.eval()
-        z = self.module_.prior.sample(n, g)
         y = None
-        if self.supervised:
+        if self._uses_labels():  # the class first, then (prior_labels) a code of its component
             y = torch.randint(len(self.classes_), (n,), generator=g, device=self.device_)
-        return self.module_.decode(z.to(self.device_), y).float().cpu().numpy()
+        z = self.module_.prior.sample(n, g, labels=y if self.prior_labels else None)
+        decode_y = y if self.supervised else None
+        return self.module_.decode(z.to(self.device_), decode_y).float().cpu().numpy()
 
     @torch.no_grad()
     def generate(self, labels, random_state=None) -> np.ndarray:

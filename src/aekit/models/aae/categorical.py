@@ -143,14 +143,11 @@ class CategoricalAAEModule(nn.Module):
 
     def validate(self, batch) -> dict[str, torch.Tensor]:
         """Validation loss in the unit of the first phase: the reconstruction loss, or, for
-        ``labels_only``, the cross-entropy on the batch's labelled rows."""
+        ``labels_only``, the cross-entropy (the estimator passes labelled rows only)."""
         x, y = split_batch(batch)
         if not self.labels_only:
             return {"loss": self._reconstruction_loss(x, "mean")}
-        if y is None or not bool((y >= 0).any()):
-            raise ValueError("labels_only validation needs labelled validation rows")
-        keep = y >= 0
-        return {"loss": F.cross_entropy(self.logits(x[keep]), y[keep])}
+        return {"loss": F.cross_entropy(self.logits(x), y)}  # labelled rows only (the estimator)
 
     def phases(self, discriminator: float | None = None, generator: float | None = None,
                options: dict | None = None):  # fmt: skip
@@ -228,7 +225,10 @@ class _CategoricalAAE(_AdversarialBase):
             raise DataError(
                 f"{type(self).__name__} decodes (category, style): pass y, the category of each row"
             )
-        k = self._category_index(np.atleast_1d(np.asarray(y)), len(Z))
+        y = np.atleast_1d(np.asarray(y))
+        if len(y) == 1:
+            y = np.repeat(y, len(Z))  # one category for every row
+        k = self._category_index(y, len(Z))
         Y = np.eye(self._n_categories(), dtype=np.float32)[k]
         return self._decode_rows(Y, Z)
 
@@ -267,6 +267,8 @@ class _CategoricalAAE(_AdversarialBase):
         return self._generate_indices(k, np.random.default_rng(seed_from(random_state)))
 
     def _generate_indices(self, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not len(k):
+            return np.zeros((0, self.n_features_in_), dtype=np.float32)
         Z = rng.standard_normal((len(k), int(self.latent_dim))).astype(np.float32)
         return self._decode_rows(np.eye(self._n_categories(), dtype=np.float32)[k], Z)
 
@@ -335,9 +337,12 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
         labelled = np.sort(rows[y[rows] >= 0])
         if not len(labelled):
             raise DataError(
-                "no labelled rows left for training (the validation split took them all): "
-                "lower validation_fraction or give more labels"
+                "no labelled rows to train the classification phase on (none in this "
+                "partial_fit batch, or none left after the validation split): give labelled rows, "
+                "or lower validation_fraction"
             )
+        if self.labels_only:  # its validation loss is the cross-entropy of labelled rows
+            X_val, kw = self._labelled_validation_only(X_val, y, kw)
         dev = self.device_
         self.module_.labelled = (
             torch.as_tensor(np.ascontiguousarray(X[labelled]), device=dev),
@@ -347,6 +352,22 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
             super()._train(X, X_val, epochs, callbacks, index=index, y=y, **kw)
         finally:
             self.module_.labelled = None
+
+    @staticmethod
+    def _labelled_validation_only(X_val, y, kw):
+        """The labelled validation rows alone (none: no validation, the training loss is
+        monitored)."""
+        kw = dict(kw)
+        val_index = kw.get("val_index")
+        if val_index is not None:
+            val_index = val_index[y[val_index] >= 0]
+            kw["val_index"] = val_index if len(val_index) else None
+        if X_val is not None:
+            y_val = kw.get("y_val")
+            keep = np.zeros(len(X_val), bool) if y_val is None else np.asarray(y_val) >= 0
+            X_val = X_val[keep] if keep.any() else None
+            kw["y_val"] = None if X_val is None else np.asarray(y_val)[keep]
+        return X_val, kw
 
     def predict_proba(self, X) -> np.ndarray:
         """``p(y | x)``, ``(n_samples, n_classes)``, columns in ``classes_`` order."""

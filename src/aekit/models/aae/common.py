@@ -146,6 +146,24 @@ class _AdversarialBase(Autoencoder):
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
 
+    def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
+        """Apply the regularisation settings as they are now (``set_params`` between
+        ``partial_fit`` calls), then train."""
+        module = self.module_
+        module.label_smoothing = float(self.label_smoothing)
+        module.noise = float(self.discriminator_noise)
+        module.penalty = float(self.gradient_penalty)
+        if hasattr(self, "_make_prior"):
+            module.prior = self._make_prior()
+        names = {p.name for p in self._trainer.phases}  # labels_only models have neither
+        for name, lr in (
+            ("discriminator", self.discriminator_lr),
+            ("generator", self.generator_lr),
+        ):
+            if name in names:
+                self._trainer.set_phase_lr(name, lr)
+        super()._train(X, X_val, epochs, callbacks, **kw)
+
     def _phases(self, module):
         options = {"betas": ADVERSARIAL_BETAS} if self.optimizer in ("adam", "adamw") else {}
         return module.phases(
