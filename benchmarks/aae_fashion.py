@@ -11,7 +11,7 @@ docs/experiments.md).
 Usage::
 
     PYTHONPATH=src python benchmarks/aae_fashion.py --epochs 20 --hidden 512,256 --threads 1
-    PYTHONPATH=src python benchmarks/aae_fashion.py --device cuda --epochs 50 --hidden 1000,1000
+    PYTHONPATH=src python benchmarks/aae_fashion.py --only 2d --adversarial-lr 2e-4
 
 Prints one line per model (with wall time) and a JSON summary at the end; ``--only`` picks parts.
 """
@@ -52,6 +52,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trust-rows", type=int, default=5000, help="test rows for trustworthiness")
     p.add_argument("--only", default="semi,cluster,2d")
+    p.add_argument("--adversarial-lr", type=float, help="discriminator_lr and generator_lr")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = load_dataset("fashion-mnist")
@@ -59,6 +60,8 @@ def main() -> None:
     common = dict(hidden=tuple(int(h) for h in args.hidden.split(",")), loss="bce",
                   max_epochs=args.epochs, batch_size=args.batch_size, validation_fraction=0,
                   device=args.device, random_state=args.seed)  # fmt: skip
+    if args.adversarial_lr:
+        common.update(discriminator_lr=args.adversarial_lr, generator_lr=args.adversarial_lr)
     results: dict[str, dict] = {}
 
     def run(name: str, make, fit):
