@@ -534,7 +534,8 @@ def test_cli_trains_an_aae_with_a_mixture_prior_and_generates(tmp_path, capsys):
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "AdversarialAutoencoder"
-    assert result["test"]["prior_mmd2"] >= 0 and "prior_mmd2_floor" in result["test"]
+    assert result["test"]["model"]["prior_mmd2"] >= 0
+    assert "prior_mmd2_floor" in result["test"]["model"]
     for name in ("prior.png", "samples.png", "manifold.png", "latent.png"):
         assert (out / name).exists(), name
     model = aekit.load(out)
@@ -566,7 +567,7 @@ def test_cli_supervised_semi_supervised_and_clustering(tmp_path, capsys):
     assert main(["train", "aae-cluster", "--data", "digits", "--n-clusters", "12", "--hidden",
                  "32", "--epochs", "2", "-q", "--json", "--out", str(clu)]) == 0  # fmt: skip
     result = json.loads(capsys.readouterr().out)
-    assert 0 < result["test"]["cluster_accuracy"] <= 1
+    assert 0 < result["test"]["model"]["cluster_accuracy"] <= 1
     assert aekit.load(clu).n_clusters == 12
     assert (clu / "samples_by_class.png").exists()
 

@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import base, models
     from .base import Checkpoint
     from .io import write_json
-    from .metrics import evaluate_reconstruction
+    from .metrics import evaluate_reconstruction, family_metrics
 
     cls = getattr(models, MODELS[args.model])
     params, chosen = resolve_params(cls, args)
@@ -372,7 +372,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result["test"] = metrics
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
-        metrics.update(_family_metrics(model, ds.X_test, ds.y_test))
+        metrics["model"].update(family_metrics(model, ds.X_test, ds.y_test, ll_samples=100))
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     if not args.no_plots:
@@ -386,26 +386,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say("aekit: training was interrupted (Ctrl-C); the run holds the best weights so far")
         return 130
     return 0
-
-
-def _family_metrics(model, X_test, y_test, max_rows: int = 2000) -> dict[str, Any]:
-    """The test numbers that fit the model kind: for an adversarial autoencoder, how well the
-    codes match the prior (squared MMD, next to that of a second prior sample of the same size:
-    the noise floor) and the discriminator's last accuracy; for a clusterer, cluster accuracy."""
-    from .metrics import cluster_accuracy, mmd2
-
-    out: dict[str, Any] = {}
-    if hasattr(model, "sample_prior"):
-        codes = model.transform(X_test[:max_rows])
-        prior = model.sample_prior(max_rows, random_state=0)
-        out["prior_mmd2"] = mmd2(codes, prior)
-        out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
-        last = model.history_[-1] if model.history_ else {}
-        if "discriminator_accuracy" in last:
-            out["discriminator_accuracy"] = last["discriminator_accuracy"]
-    if hasattr(model, "n_clusters") and y_test is not None:
-        out["cluster_accuracy"] = cluster_accuracy(y_test, model.predict(X_test))
-    return out
 
 
 def _uses_labels(model) -> bool:
@@ -523,12 +503,12 @@ def _train_summary(r: dict[str, Any]) -> str:
 def _metrics_lines(m: dict[str, Any]) -> list[str]:
     if "test_accuracy" in m:
         return [f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} rows)"]
-    extra = []
-    if "prior_mmd2" in m:
-        extra.append(f"  codes vs prior: squared MMD {m['prior_mmd2']:.4g} (two prior samples: "
-                     f"{m['prior_mmd2_floor']:.4g})")  # fmt: skip
-    if "cluster_accuracy" in m:
-        extra.append(f"  cluster accuracy {m['cluster_accuracy']:.4f}")
+    extra, mm = [], m["model"]
+    if "prior_mmd2" in mm:
+        extra.append(f"  codes vs prior: squared MMD {mm['prior_mmd2']:.4g} (two prior samples: "
+                     f"{mm['prior_mmd2_floor']:.4g})")  # fmt: skip
+    if "cluster_accuracy" in mm:
+        extra.append(f"  cluster accuracy {mm['cluster_accuracy']:.4f}")
     d = m["latent_dim"]
     rows = [
         ("squared error per sample", "squared_error_per_sample"),
@@ -742,51 +722,123 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """The model's numbers next to PCA and the raw inputs (``metrics.evaluate_model``), as a
+    table (or JSON), written to the run's metrics.json; with ``--anomalies``, anomaly detection
+    against PCA's reconstruction error and an IsolationForest."""
+    import numpy as np
+
+    from .io import write_json
+    from .metrics import anomaly_detection, evaluate_model
+
     model, run_data = _load_run(args.run, args.device)
     run_data = _need_run_data(args.run, run_data)
-    X, _, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
+    X, y, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
+    X_train, y_train, _ = _rows_for(
+        argparse.Namespace(data=None, data_dir=args.data_dir, label_column=None), run_data, "train"
+    )
+    for flag in ("max_rows", "ll_samples", "trust_rows"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} {value}: give a positive number")
     if args.max_rows is not None:
-        if args.max_rows < 1:
-            raise UsageError(f"--max-rows {args.max_rows}: give a positive number of rows")
         X = X[: args.max_rows]
-    if args.ll_samples < 1:
-        raise UsageError(f"--ll-samples {args.ll_samples}: give at least 1 sample per row")
+        y = None if y is None else y[: args.max_rows]
     if args.binarize is None and getattr(model, "binarize", None) is not None:
         args.binarize = 1
         _say("note: the model was trained on binarised data; evaluating one seeded "
              "binarisation (seed 1) of the rows (--binarize SEED to choose)")  # fmt: skip
     if args.binarize is not None:  # one seeded draw: the binary test set of the IWAE paper
-        import numpy as np
-
-        X = np.random.default_rng(args.binarize).random(X.shape, dtype=np.float32) < X
-        X = X.astype(np.float32)
-    if not hasattr(model, "log_likelihood"):
-        raise UsageError(
-            f"{args.run} holds a {type(model).__name__}; `aekit evaluate` covers VAEs for now "
-            "(the metrics of `aekit train` are in metrics.json)"
+        X = (np.random.default_rng(args.binarize).random(X.shape, dtype=np.float32) < X).astype(
+            np.float32
         )
+    labels = None
+    if args.anomalies is not None:
+        labels = _read_anomaly_labels(args.anomalies, len(X))
+    source = args.data or run_data["source"]
+    _say(f"evaluating {type(model).__name__} on {len(X)} rows of {source} (baselines fitted on "
+         f"{len(X_train)} training rows)")  # fmt: skip
     started = time.perf_counter()
-    _say(f"evaluating {len(X)} rows (log-likelihood with {args.ll_samples} samples per row)")
-    result = {
-        "run": str(args.run),
-        "n_rows": len(X),
-        "elbo_nats_per_sample": _apply(model.elbo, X, args.data or run_data["source"]),
-        "log_likelihood_nats_per_sample": model.log_likelihood(X, n_samples=args.ll_samples),
-        "ll_samples": args.ll_samples,
-        "active_units": model.active_units(X),
-        "latent_dim": int(model.latent_dim),
-    }
+    result = {"run": str(args.run), "n_rows": len(X), "data": source}
+    result.update(_apply(lambda rows: evaluate_model(
+        model, X_train, rows, y_train, y, trust_rows=args.trust_rows,
+        ll_samples=args.ll_samples, progress=lambda m: _say(f"  {m}")), X, source))  # fmt: skip
+    if "ll_samples" in result["model"]:
+        result["ll_samples"] = result["model"].pop("ll_samples")
+    if labels is not None:
+        result["anomalies"] = _anomaly_table(model, X_train, X, y, labels, anomaly_detection)
     result["seconds"] = round(time.perf_counter() - started, 3)
+    write_json(Path(args.run) / METRICS_FILE, result)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, default=str))
     else:
-        print(
-            f"{result['n_rows']} rows: ELBO {result['elbo_nats_per_sample']:.3f} nats, "
-            f"log p(x) estimate {result['log_likelihood_nats_per_sample']:.3f} nats "
-            f"(k={args.ll_samples}), active units {result['active_units']}/"
-            f"{result['latent_dim']} ({result['seconds']:.1f} s)"
-        )
+        print(_evaluation_table(result))
     return 0
+
+
+def _read_anomaly_labels(path: str, n: int):
+    import numpy as np
+
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--anomalies {path}: not a readable .npy file ({e})") from None
+    labels = np.asarray(labels).ravel()
+    if len(labels) != n:
+        raise UsageError(
+            f"--anomalies {path}: {len(labels)} labels for {n} evaluated rows; give one 0/1 label "
+            "per row (1 = anomaly), in the rows' order"
+        )
+    if not np.isin(labels, [0, 1]).all():
+        bad = int(np.flatnonzero(~np.isin(labels, [0, 1]))[0])
+        raise UsageError(f"--anomalies {path}: row {bad} holds {labels[bad]!r}; labels are 0 "
+                         "(normal) or 1 (anomaly)")  # fmt: skip
+    if labels.min() == labels.max():
+        raise UsageError(f"--anomalies {path}: every label is {labels[0]}; give both normal (0) "
+                         "and anomalous (1) rows")  # fmt: skip
+    return labels
+
+
+def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
+    """ROC-AUC and average precision of the model's anomaly score (minus ``score_samples``),
+    of PCA's reconstruction error at the same code size, and of an IsolationForest, all
+    fitted on the training rows."""
+    from sklearn.ensemble import IsolationForest
+
+    from .metrics import pca_reconstruction
+
+    if getattr(model, "supervised", False):
+        model_scores = -model.score_samples(X, y)
+    else:
+        model_scores = -model.score_samples(X)
+    d = model.transform(X[:1]).shape[1]
+    _, P_rec, _ = pca_reconstruction(X_train, X, d)
+    forest = IsolationForest(random_state=0).fit(X_train)
+    return {
+        "n_anomalies": int(labels.sum()),
+        "model": anomaly_detection(model_scores, labels),
+        "pca": anomaly_detection(((X - P_rec) ** 2).sum(1), labels),
+        "isolation_forest": anomaly_detection(-forest.score_samples(X), labels),
+    }
+
+
+def _evaluation_table(r: dict) -> str:
+    d = r["latent_dim"]
+    names = list(dict.fromkeys([*r["model"], *r["pca"], *r["raw"]]))
+    lines = [f"{r['n_rows']} rows of {r['data']} ({r['seconds']:.1f} s)",
+             f"  {'metric':<36} {'model':>10} {f'PCA-{d}':>10} {'raw':>10}"]  # fmt: skip
+    for name in names:
+        cells = [r[c].get(name) for c in ("model", "pca", "raw")]
+        text = [f"{v:>10.4g}" if isinstance(v, int | float) else " " * 10 for v in cells]
+        lines.append(f"  {name:<36} " + " ".join(text))
+    if "anomalies" in r:
+        a = r["anomalies"]
+        lines.append(f"anomaly detection ({a['n_anomalies']} anomalies)   ROC-AUC  avg precision")
+        for key, label in (("model", "model"), ("pca", f"PCA-{d} error"),
+                           ("isolation_forest", "IsolationForest")):  # fmt: skip
+            lines.append(
+                f"  {label:<30} {a[key]['roc_auc']:>8.4f} {a[key]['average_precision']:>14.4f}"
+            )
+    return "\n".join(lines)
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -912,11 +964,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(gen)
     gen.set_defaults(func=cmd_generate)
 
-    ev = sub.add_parser("evaluate", help="ELBO, log-likelihood estimate and active units (VAE)")
+    ev = sub.add_parser(
+        "evaluate", help="a run's numbers next to PCA and the raw inputs (writes metrics.json)"
+    )
     ev.add_argument("run")
     _add_data_args(ev, required=False)
-    ev.add_argument("--ll-samples", type=int, default=1000, help="importance samples per row")
+    ev.add_argument("--ll-samples", type=int, default=1000,
+                    help="VAE: importance samples per row for log p(x) (default 1000)")  # fmt: skip
     ev.add_argument("--max-rows", type=int, help="evaluate the first N rows only (a cost cap)")
+    ev.add_argument("--trust-rows", type=int, default=2000,
+                    help="rows (seeded subsample) for trustworthiness (default 2000)")  # fmt: skip
+    ev.add_argument("--anomalies", metavar="LABELS.npy",
+                    help="0/1 per evaluated row (1 = anomaly): ROC-AUC and average precision of "
+                    "the model's score next to PCA's error and an IsolationForest")  # fmt: skip
     ev.add_argument(
         "--binarize",
         type=int,

@@ -128,6 +128,121 @@ def cluster_accuracy(y_true, clusters) -> float:
     return float(counts.max(axis=1).sum() / len(y_true))
 
 
+def probe_accuracy(Z_train, y_train, Z_test, y_test, max_train_rows: int = 10000,
+                   seed: int = 0) -> float:  # fmt: skip
+    """Test accuracy of a logistic-regression probe fitted on (standardised) training codes, on
+    at most ``max_train_rows`` training rows (a seeded subsample): how linearly the codes separate
+    the classes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Z_train, y_train = _subsample(Z_train, y_train, max_train_rows, seed)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    return float(probe.fit(Z_train, y_train).score(Z_test, y_test))
+
+
+def _subsample(A, b, n: int | None, seed: int):
+    if n is None or len(A) <= n:
+        return A, b
+    idx = np.sort(np.random.default_rng(seed).choice(len(A), n, replace=False))
+    return A[idx], (None if b is None else np.asarray(b)[idx])
+
+
+def trustworthiness(X, Z, k: int = 5, max_rows: int | None = 2000, seed: int = 0) -> float:
+    """Trustworthiness of the codes ``Z`` of rows ``X`` (Venna and Kaski 2001; scikit-learn's
+    :func:`~sklearn.manifold.trustworthiness`): 1 when every code's ``k`` nearest codes are among
+    the row's own nearest neighbours. It needs memory quadratic in the rows, so it is computed on
+    at most ``max_rows`` rows (a seeded subsample; None: all)."""
+    from sklearn.manifold import trustworthiness as sk_trustworthiness
+
+    X, Z = _subsample(np.asarray(X), np.asarray(Z), max_rows, seed)
+    return float(sk_trustworthiness(X, Z, n_neighbors=k))
+
+
+def code_quality(Z_train, y_train, Z_test, y_test, *, probe_rows: int = 10000) -> dict:
+    """``knn1_accuracy``, ``knn5_accuracy`` (fitted on the training codes, scored on the test
+    codes) and ``logistic_accuracy`` (:func:`probe_accuracy`)."""
+    return {
+        "knn1_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 1),
+        "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 5),
+        "logistic_accuracy": probe_accuracy(Z_train, y_train, Z_test, y_test, probe_rows),
+    }
+
+
+def anomaly_detection(scores, is_anomaly) -> dict:
+    """``roc_auc`` and ``average_precision`` of anomaly ``scores`` (higher: more anomalous)
+    against the truth ``is_anomaly`` (1 or True for an anomaly)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    truth = np.asarray(is_anomaly).astype(bool)
+    if truth.all() or not truth.any():
+        raise ValueError("anomaly labels need both normal (0) and anomalous (1) rows")
+    return {
+        "roc_auc": float(roc_auc_score(truth, scores)),
+        "average_precision": float(average_precision_score(truth, scores)),
+    }
+
+
+def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
+                   ll_samples: int = 1000) -> dict[str, Any]:  # fmt: skip
+    """The numbers that fit the model's kind, on (at most ``max_rows`` of) the rows ``X``,
+    recognised by the methods the model has (duck typing):
+
+    - a generative model with a likelihood (VAE): ``elbo_nats_per_sample``,
+      ``log_likelihood_nats_per_sample`` (importance sampling, ``ll_samples`` per row),
+      ``active_units``;
+    - a model with a prior on its codes (adversarial autoencoders): ``prior_mmd2`` (squared MMD
+      between codes and prior samples) next to ``prior_mmd2_floor`` (that of a second prior
+      sample: the noise floor), and the discriminator's last ``discriminator_accuracy``;
+    - a denoising model: squared error per sample of the denoised corrupted rows
+      (``denoised_squared_error_per_sample``) next to the corrupted rows' own
+      (``corrupted_squared_error_per_sample``);
+    - a sparse model: ``mean_code_activation`` (mean absolute code value) and
+      ``hoyer_sparsity`` of the codes (0 dense ... 1 one-hot);
+    - a contractive model: ``jacobian_sq_frobenius_norm`` (``||J_f(x)||_F^2``, mean over rows);
+    - a classifier: ``accuracy``; a clusterer: ``cluster_accuracy`` (both need ``y``).
+    """
+    from sklearn.base import is_classifier
+
+    X = np.asarray(X)[:max_rows]
+    y = None if y is None else np.asarray(y)[:max_rows]
+    out: dict[str, Any] = {}
+    if hasattr(model, "log_likelihood"):
+        out["elbo_nats_per_sample"] = model.elbo(X)
+        out["log_likelihood_nats_per_sample"] = model.log_likelihood(X, n_samples=ll_samples)
+        out["ll_samples"] = int(ll_samples)
+        out["active_units"] = model.active_units(X)
+    if hasattr(model, "sample_prior"):
+        codes = model.transform(X)
+        prior = model.sample_prior(len(codes) if len(codes) > 1000 else 2000, random_state=0)
+        out["prior_mmd2"] = mmd2(codes, prior)
+        out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
+        last = model.history_[-1] if getattr(model, "history_", None) else {}
+        if "discriminator_accuracy" in last:
+            out["discriminator_accuracy"] = last["discriminator_accuracy"]
+    if hasattr(model, "corrupt") and hasattr(model, "denoise"):
+        noisy = model.corrupt(X, random_state=0)
+        out["corrupted_squared_error_per_sample"] = float(((noisy - X) ** 2).sum(1).mean())
+        out["denoised_squared_error_per_sample"] = float(
+            ((model.denoise(noisy) - X) ** 2).sum(1).mean()
+        )
+    if hasattr(model, "sparsity_weight"):
+        Z = np.abs(model.transform(X).astype(np.float64))
+        out["mean_code_activation"] = float(Z.mean())
+        n = Z.shape[1]
+        l1, l2 = Z.sum(1), np.sqrt((Z**2).sum(1))
+        hoyer = (np.sqrt(n) - l1 / np.maximum(l2, 1e-12)) / max(np.sqrt(n) - 1, 1e-12)
+        out["hoyer_sparsity"] = float(np.where(l2 > 0, hoyer, 0.0).mean())
+    if hasattr(model, "jacobian_norm"):
+        out["jacobian_sq_frobenius_norm"] = float(np.mean(model.jacobian_norm(X)))
+    if y is not None and hasattr(model, "__sklearn_tags__") and is_classifier(model):
+        out["accuracy"] = float((model.predict(X) == y).mean())
+    if y is not None and hasattr(model, "n_clusters") and hasattr(model, "predict"):
+        out["cluster_accuracy"] = cluster_accuracy(y, model.predict(X))
+    return out
+
+
 def evaluate_reconstruction(
     model: Any,
     X_train: np.ndarray,
@@ -146,11 +261,8 @@ def evaluate_reconstruction(
     latent_dim = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test)}
     result["latent_dim"] = latent_dim
-    if getattr(model, "supervised", False):  # its decoder reads the label too
-        X_hat = model.reconstruct(X_test, y_test)
-    else:
-        X_hat = model.reconstruct(X_test)
-    result["model"] = reconstruction_errors(X_test, X_hat)
+    X_hat = _reconstruct(model, X_test, y_test)
+    result["model"] = {} if X_hat is None else reconstruction_errors(X_test, X_hat)
     P_test, P_rec, P_train = pca_reconstruction(X_train, X_test, latent_dim)
     result["pca"] = reconstruction_errors(X_test, P_rec)
     if y_train is not None and y_test is not None:
@@ -159,3 +271,75 @@ def evaluate_reconstruction(
         result["pca"]["knn5_accuracy"] = knn_accuracy(P_train, y_train, P_test, y_test, 5)
     result["seconds"] = time.perf_counter() - start
     return result
+
+
+def evaluate_model(
+    model: Any,
+    X_train: np.ndarray,
+    X_test: np.ndarray,
+    y_train: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    *,
+    trust_rows: int | None = 2000,
+    probe_rows: int = 10000,
+    family_rows: int = 2000,
+    ll_samples: int = 1000,
+    progress=None,
+) -> dict[str, Any]:
+    """Everything :mod:`aekit.metrics` knows about a model on test rows, next to PCA with the
+    same number of components (fitted on ``X_train``) and the raw inputs.
+
+    Returns a JSON-able dict with ``n_train``, ``n_test``, ``latent_dim``, ``seconds``,
+    ``timings`` (seconds per step) and three columns, ``model``, ``pca`` and ``raw``:
+    :func:`reconstruction_errors` (model and PCA), with labels :func:`code_quality` (all three),
+    ``trustworthiness`` (k=5, on ``trust_rows`` rows; model and PCA), and in ``model`` the
+    :func:`family_metrics` of its kind. ``progress(message)`` is called after each step.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def step(name: str, fn):
+        t = time.perf_counter()
+        value = fn()
+        timings[name] = round(time.perf_counter() - t, 3)
+        if progress is not None:
+            progress(f"{name}: {timings[name]:.1f} s")
+        return value
+
+    Z_test = step("codes", lambda: model.transform(X_test))
+    d = Z_test.shape[1]
+    result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "latent_dim": d}
+    cols: dict[str, dict[str, Any]] = {"model": {}, "pca": {}, "raw": {}}
+    X_hat = step("reconstruction", lambda: _reconstruct(model, X_test, y_test))
+    if X_hat is not None:
+        cols["model"].update(reconstruction_errors(X_test, X_hat))
+    P_test, P_rec, P_train = step("pca", lambda: pca_reconstruction(X_train, X_test, d))
+    cols["pca"].update(reconstruction_errors(X_test, P_rec))
+    if y_train is not None and y_test is not None:
+        Z_train = step("training codes", lambda: model.transform(X_train))
+        for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test)),
+                             ("raw", (X_train, X_test))):  # fmt: skip
+            cols[name].update(step(f"{name} code quality", lambda A=A, B=B: code_quality(
+                A, y_train, B, y_test, probe_rows=probe_rows)))  # fmt: skip
+    for name, Z in (("model", Z_test), ("pca", P_test)):
+        cols[name]["trustworthiness"] = step(
+            f"{name} trustworthiness", lambda Z=Z: trustworthiness(X_test, Z, 5, trust_rows)
+        )
+    cols["model"].update(step("model-kind metrics", lambda: family_metrics(
+        model, X_test, y_test, max_rows=family_rows, ll_samples=ll_samples)))  # fmt: skip
+    result.update(cols)
+    result["trust_rows"] = min(len(X_test), trust_rows or len(X_test))
+    result["timings"] = timings
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _reconstruct(model: Any, X: np.ndarray, y) -> np.ndarray | None:
+    """The model's reconstruction of ``X`` (a supervised model's decoder also reads ``y``), or
+    None for a model with no decoder (a classifier) or without the labels it needs."""
+    if getattr(model, "supervised", False):
+        return None if y is None else model.reconstruct(X, y)
+    try:
+        return model.reconstruct(X)
+    except AttributeError:  # no reconstruct, or a classifier's that says it has no decoder
+        return None

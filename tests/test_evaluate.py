@@ -1,0 +1,139 @@
+"""The evaluation layer (issue 7, first part): metrics against direct computations, the
+model-kind numbers, anomaly detection, and `aekit evaluate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import trustworthiness as sk_trustworthiness
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from aekit import (
+    AAEClustering,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    StackedClassifier,
+)
+from aekit.cli import main
+from aekit.metrics import (
+    anomaly_detection,
+    code_quality,
+    evaluate_model,
+    family_metrics,
+    probe_accuracy,
+    trustworthiness,
+)
+
+
+class PCAModel:
+    """PCA behind the estimator methods: scored as a model, it must equal the baseline."""
+
+    def __init__(self, X, k):
+        self.p = PCA(k, random_state=0).fit(X)
+
+    def transform(self, X):
+        return self.p.transform(X)
+
+    def reconstruct(self, X):
+        return self.p.inverse_transform(self.p.transform(X))
+
+
+def test_metrics_agree_with_direct_computations(digits):
+    X, Xt, y, yt = digits.X_train, digits.X_test, digits.y_train, digits.y_test
+    assert trustworthiness(Xt, Xt[:, :5], k=5, max_rows=None) == pytest.approx(
+        sk_trustworthiness(Xt, Xt[:, :5], n_neighbors=5)
+    )
+    sub = trustworthiness(Xt, Xt[:, :5], k=5, max_rows=100)  # a seeded subsample of 100 rows
+    idx = np.sort(np.random.default_rng(0).choice(len(Xt), 100, replace=False))
+    assert sub == pytest.approx(sk_trustworthiness(Xt[idx], Xt[idx, :5], n_neighbors=5))
+    direct = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    assert probe_accuracy(X, y, Xt, yt) == pytest.approx(direct.score(Xt, yt))
+    q = code_quality(X, y, Xt, yt)
+    for k in (1, 5):
+        knn = KNeighborsClassifier(n_neighbors=k).fit(X, y)
+        assert q[f"knn{k}_accuracy"] == pytest.approx(knn.score(Xt, yt))
+
+
+def test_evaluate_model_puts_the_model_next_to_pca_and_raw_inputs(digits):
+    X, Xt, y, yt = digits.X_train, digits.X_test, digits.y_train, digits.y_test
+    messages = []
+    r = evaluate_model(PCAModel(X, 4), X, Xt, y, yt, trust_rows=300, progress=messages.append)
+    keys = ("squared_error_per_sample", "mse_per_feature", "bce_per_feature", "knn1_accuracy",
+            "knn5_accuracy", "logistic_accuracy", "trustworthiness")  # fmt: skip
+    for key in keys:
+        assert r["model"][key] == pytest.approx(r["pca"][key], rel=1e-4, abs=1e-6), key
+    assert set(r["raw"]) == {"knn1_accuracy", "knn5_accuracy", "logistic_accuracy"}
+    assert r["raw"]["knn5_accuracy"] > r["pca"]["knn5_accuracy"]  # 64-D pixels beat 4 PCs
+    assert r["latent_dim"] == 4 and r["trust_rows"] == 300
+    assert set(r["timings"]) >= {"codes", "pca", "model trustworthiness"} and messages
+    json.dumps(r)  # JSON-able
+
+
+def test_model_kind_metrics(digits):
+    X, Xt, y, yt = digits.X_train[:300], digits.X_test, digits.y_train[:300], digits.y_test
+    kw = dict(latent_dim=4, hidden=(16,), max_epochs=3, random_state=0)
+    dae = family_metrics(DenoisingAutoencoder(**kw).fit(X), Xt)
+    assert {"denoised_squared_error_per_sample", "corrupted_squared_error_per_sample"} <= set(dae)
+    sparse = family_metrics(SparseAutoencoder(**kw).fit(X), Xt)
+    assert sparse["mean_code_activation"] >= 0 and 0 <= sparse["hoyer_sparsity"] <= 1
+    cae = ContractiveAutoencoder(**kw).fit(X)
+    assert family_metrics(cae, Xt)["jacobian_sq_frobenius_norm"] == pytest.approx(
+        cae.jacobian_norm(Xt).mean()
+    )
+    clf = StackedClassifier(hidden=(16,), pretrain_epochs=1, max_epochs=2, random_state=0)
+    clf.fit(X, y)
+    assert family_metrics(clf, Xt, yt)["accuracy"] == pytest.approx(clf.score(Xt, yt))
+    clu = AAEClustering(n_clusters=5, **kw).fit(X)
+    assert 0 < family_metrics(clu, Xt, yt)["cluster_accuracy"] <= 1
+
+
+def test_anomaly_detection_scores():
+    truth = np.array([0, 0, 0, 1, 1])
+    assert anomaly_detection([0.1, 0.2, 0.3, 0.9, 0.8], truth) == {
+        "roc_auc": 1.0,
+        "average_precision": 1.0,
+    }
+    assert anomaly_detection([0.9, 0.8, 0.7, 0.1, 0.2], truth)["roc_auc"] == 0.0
+    with pytest.raises(ValueError, match="both normal"):
+        anomaly_detection([1, 2], [1, 1])
+
+
+def test_cli_evaluate_table_json_metrics_file_and_anomalies(tmp_path, capsys, digits):
+    run = tmp_path / "ae"
+    argv = ["train", "ae", "--data", "digits", "--latent", "4", "--hidden", "32", "--epochs",
+            "20", "--seed", "0", "-q", "--no-plots", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--trust-rows", "200"]) == 0
+    out, err = capsys.readouterr()
+    assert "PCA-4" in out and "raw" in out and "knn5_accuracy" in out
+    assert "trustworthiness" in err  # progress on stderr
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["n_rows"] == 360 and saved["model"]["knn5_accuracy"] > 0.5
+    # anomalies: the test digits with 40 rows replaced by uniform noise (in the data's units)
+    rng = np.random.default_rng(0)
+    X = digits.X_test * 16
+    labels = np.zeros(len(X), dtype=np.int64)
+    labels[rng.choice(len(X), 40, replace=False)] = 1
+    X[labels == 1] = rng.uniform(0, 16, size=(40, 64))
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "labels.npy", labels)
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "x.npy"), "--anomalies",
+                 str(tmp_path / "labels.npy"), "--json", "--trust-rows", "200"]) == 0  # fmt: skip
+    a = json.loads(capsys.readouterr().out)["anomalies"]
+    assert a["n_anomalies"] == 40
+    for key in ("model", "pca", "isolation_forest"):
+        assert 0.9 < a[key]["roc_auc"] <= 1.0, key  # noise is easy to flag for all three
+    np.save(tmp_path / "bad.npy", np.arange(10))
+    assert main(["evaluate", str(run), "--anomalies", str(tmp_path / "bad.npy")]) == 2
+    assert "10 labels for 360 evaluated rows" in capsys.readouterr().err
+    np.save(tmp_path / "two.npy", np.full(360, 2))
+    assert main(["evaluate", str(run), "--anomalies", str(tmp_path / "two.npy")]) == 2
+    assert "labels are 0 (normal) or 1" in capsys.readouterr().err
