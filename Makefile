@@ -21,7 +21,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/aekit train ae --data digits --latent 2 --hidden 64,32 --epochs 100 --lr 3e-3 \
-		--set random_state=0 --out runs/demo --overwrite
+		--set random_state=0 --out runs/demo --overwrite --threads 1
+	$(VENV)/bin/aekit report runs/demo --threads 1
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest

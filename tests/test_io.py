@@ -285,3 +285,19 @@ def test_feature_names_survive_save_and_load(tmp_path):
     assert list(loaded.feature_names_in_) == ["a", "b", "c"]
     with pytest.raises(ValueError, match="feature names"):
         loaded.transform(X[["c", "b", "a"]])
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through mkstemp (owner-only); the final files must be readable as an
+    ordinary open() would make them (0o666 less the umask), for shared runs and reports."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        model, _ = make_fitted()
+        model.save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    for f in (tmp_path / "m").iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name

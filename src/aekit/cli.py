@@ -396,90 +396,11 @@ def _uses_labels(model) -> bool:
     return is_classifier(model) or bool(getattr(model, "_uses_labels", lambda: False)())
 
 
-def _decodes_codes_alone(model) -> bool:
-    """Whether ``inverse_transform(codes)`` works without labels (not for a supervised or a
-    categorical adversarial autoencoder, whose decoder also reads the class)."""
-    return hasattr(model, "decoder_") and not (
-        getattr(model, "supervised", False) or hasattr(model, "_n_categories")
-    )
-
-
-def _class_samples(model, label_names, per_class: int = 10):
-    """Generated images per class (or cluster): ``(rows, names)`` for samples_by_class.png."""
-    import numpy as np
-
-    if hasattr(model, "classes_") and (
-        getattr(model, "supervised", False) or getattr(model, "prior_labels", False)
-        or hasattr(model, "_n_categories")
-    ):  # fmt: skip
-        labels = list(model.classes_)
-    elif hasattr(model, "n_clusters"):
-        labels = list(range(int(model.n_clusters)))
-    else:
-        return None
-    rows = [model.generate(np.repeat(np.asarray([c]), per_class), random_state=i)
-            for i, c in enumerate(labels)]  # fmt: skip
-    names = [
-        label_names[int(c)] if label_names is not None and not hasattr(model, "n_clusters")
-        else f"cluster {c}" if hasattr(model, "n_clusters") else str(c)
-        for c in labels
-    ]  # fmt: skip
-    return rows, names
-
-
 def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
-    from .plotting import latent_manifold, write_run_figures
+    from .plotting import write_run_figures
+    from .report import figure_inputs
 
-    X = X[:max_rows]
-    y = y[:max_rows] if y is not None else None
-    codes = model.transform(X) if len(X) else None
-    shape = getattr(model, "input_shape_", None)
-    images = shape is not None and len(X) > 0
-    X_hat = None
-    if images and hasattr(model, "decoder_"):
-        if not getattr(model, "supervised", False):
-            X_hat = model.reconstruct(X[:10])
-        elif y is not None:  # the decoder also reads the label; without labels, no figure
-            X_hat = model.reconstruct(X[:10], y[:10])
-    noisy = denoised = filters = None
-    if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
-        noisy = model.corrupt(X[:10], random_state=0)
-        denoised = model.denoise(noisy)
-    samples = path = manifold = prior = by_class = None
-    if images and hasattr(model, "sample"):  # a generative model
-        samples = model.sample(64, random_state=0)
-        if _decodes_codes_alone(model):
-            path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
-            if int(model.latent_dim) == 2:
-                manifold = latent_manifold(model)
-        if hasattr(model, "generate"):
-            by_class = _class_samples(model, label_names)
-    if hasattr(model, "sample_prior") and codes is not None and codes.shape[1] == 2:
-        prior = model.sample_prior(5000, random_state=0)
-    dense = getattr(model, "architecture", None) == "mlp"
-    if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
-        import torch
-
-        first = next(m for m in model.encoder_.modules() if isinstance(m, torch.nn.Linear))
-        filters = first.weight.detach().cpu().numpy()  # receptive fields of the first layer
-    return write_run_figures(
-        out,
-        history=model.history_,
-        codes=codes,
-        y=y,
-        label_names=label_names,
-        X=X[:10],
-        X_hat=X_hat,
-        image_shape=shape,
-        X_noisy=noisy,
-        X_denoised=denoised,
-        filters=filters,
-        samples=samples,
-        interpolation=path,
-        manifold=manifold,
-        prior_samples=prior,
-        class_samples=by_class,
-    )
+    return write_run_figures(out, **figure_inputs(model, X, y, label_names, max_rows))
 
 
 def _fmt(v: Any) -> str:
@@ -725,13 +646,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """The model's numbers next to PCA and the raw inputs (``metrics.evaluate_model``), as a
     table (or JSON), written to the run's metrics.json; with ``--anomalies``, anomaly detection
     against PCA's reconstruction error and an IsolationForest."""
+    model, run_data = _load_run(args.run, args.device)
+    result = _evaluation(args, model, _need_run_data(args.run, run_data))
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(_evaluation_table(result))
+    return 0
+
+
+def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate on ``--data`` (all rows) or the run's test split, with baselines fitted on the
+    run's training split; writes and returns the run's metrics.json."""
     import numpy as np
 
     from .io import write_json
     from .metrics import anomaly_detection, evaluate_model
 
-    model, run_data = _load_run(args.run, args.device)
-    run_data = _need_run_data(args.run, run_data)
     X, y, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
     X_train, y_train, _ = _rows_for(
         argparse.Namespace(data=None, data_dir=args.data_dir, label_column=None), run_data, "train"
@@ -758,7 +689,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _say(f"evaluating {type(model).__name__} on {len(X)} rows of {source} (baselines fitted on "
          f"{len(X_train)} training rows)")  # fmt: skip
     started = time.perf_counter()
-    result = {"run": str(args.run), "n_rows": len(X), "data": source}
+    result = {"run": str(args.run), "model_class": type(model).__name__, "n_rows": len(X),
+              "data": source}  # fmt: skip
     result.update(_apply(lambda rows: evaluate_model(
         model, X_train, rows, y_train, y, trust_rows=args.trust_rows,
         ll_samples=args.ll_samples, progress=lambda m: _say(f"  {m}")), X, source))  # fmt: skip
@@ -768,10 +700,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result["anomalies"] = _anomaly_table(model, X_train, X, y, labels, anomaly_detection)
     result["seconds"] = round(time.perf_counter() - started, 3)
     write_json(Path(args.run) / METRICS_FILE, result)
+    return result
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """RUN/report.html: the run's summary, its metrics against the baselines (from a full
+    metrics.json, or computed now), and the figures that fit the model kind."""
+    from .io import atomic_write_bytes, read_json
+    from .plotting import run_figures
+    from .report import figure_inputs, render_report
+
+    model, run_data = _load_run(args.run, args.device)
+    run_data = _need_run_data(args.run, run_data)
+    config = read_json(Path(args.run) / "config.json", "model config (config.json)")
+    path = Path(args.run) / METRICS_FILE
+    metrics = read_json(path, "metrics") if path.exists() else {}
+    if "raw" not in metrics:  # not a full evaluation yet (aekit train writes a short one)
+        metrics = _evaluation(args, model, run_data)
+    _say("drawing the figures")
+    X, y, _ = _rows_for(args, run_data, "test")
+    figures = run_figures(**figure_inputs(model, X, y, run_data.get("label_names")))
+    page = render_report(run=str(args.run), model=model, config=config, run_data=run_data,
+                         metrics=metrics, figures=figures)  # fmt: skip
+    out = Path(args.out) if args.out else Path(args.run) / "report.html"
+    atomic_write_bytes(out, page.encode("utf-8"))
+    _report(args, str(out), report=str(out), figures=list(figures))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """The runs' model metrics side by side (from each run's metrics.json)."""
+    from .io import atomic_write_bytes, read_json
+    from .report import comparison_rows, render_comparison
+
+    metrics = []
+    for run in args.runs:
+        path = Path(run) / METRICS_FILE
+        if not path.exists():
+            raise UsageError(f"{run}: no {METRICS_FILE}; run `aekit evaluate {run}` first")
+        m = read_json(path, "metrics")
+        if "model_class" not in m:
+            cfg = Path(run) / "config.json"
+            m["model_class"] = (
+                read_json(cfg, "model config").get("class", "?") if cfg.exists() else "?"
+            )
+        metrics.append(m)
+    header, rows = comparison_rows(args.runs, metrics)
+    if args.html:
+        atomic_write_bytes(Path(args.html), render_comparison(args.runs, metrics).encode())
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        print(_evaluation_table(result))
+        print(json.dumps({"runs": args.runs, "metrics": metrics}, indent=2, default=str))
+        return 0
+    width = max(len(str(r[0])) for r in rows) + 2
+    print(f"{header[0]:<{width}}" + "".join(f"{Path(h).name:>16}" for h in header[1:]))
+    for r in rows:
+        cells = [f"{v:>16.4g}" if isinstance(v, float) else f"{v!s:>16}" for v in r[1:]]
+        print(f"{r[0]!s:<{width}}" + "".join(cells))
+    if args.html:
+        _say(f"wrote {args.html}")
     return 0
 
 
@@ -985,6 +971,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    rep = sub.add_parser("report", help="write RUN/report.html (self-contained: figures inside)")
+    rep.add_argument("run")
+    _add_data_args(rep, required=False)
+    rep.add_argument("--out", help="the HTML file (default RUN/report.html)")
+    rep.add_argument(
+        "--ll-samples", type=int, default=1000, help="VAE: samples per row for log p(x)"
+    )
+    rep.add_argument("--max-rows", type=int, help="evaluate the first N test rows only")
+    rep.add_argument("--trust-rows", type=int, default=2000, help="rows for trustworthiness")
+    rep.add_argument("--binarize", type=int, metavar="SEED", help="as for evaluate")
+    _add_run_options(rep)
+    rep.set_defaults(func=cmd_report, anomalies=None)
+
+    cmp_ = sub.add_parser("compare", help="the metrics of several runs side by side")
+    cmp_.add_argument("runs", nargs="+", help="run folders (each with a metrics.json)")
+    cmp_.add_argument("--html", help="also write the table as an HTML page")
+    cmp_.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    cmp_.set_defaults(func=cmd_compare)
 
     i = sub.add_parser("info", help="describe a run folder")
     i.add_argument("run")

@@ -242,8 +242,19 @@ def plot_denoising(X_noisy, X_denoised, X_clean, image_shape, n: int = 10, ax=No
     return plot_image_rows(rows, image_shape, ["noisy", "denoised", "clean"], ax)
 
 
-def write_run_figures(
-    out_dir: str | Path,
+def plot_code_histogram(Z, ax=None, bins: int = 50):
+    """Histogram of all code values (a sparse code piles up at zero)."""
+    fig, ax = _new_axes(ax)
+    Z = np.asarray(Z, dtype=np.float64).ravel()
+    ax.hist(Z, bins=bins, color="tab:blue", alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("code value")
+    ax.set_ylabel("count (log scale)")
+    ax.set_title(f"Code activations ({np.mean(np.abs(Z) < 1e-3):.0%} within 1e-3 of zero)")
+    return fig
+
+
+def run_figures(
     *,
     history: Sequence[dict[str, Any]],
     codes: np.ndarray | None = None,
@@ -260,45 +271,52 @@ def write_run_figures(
     manifold: np.ndarray | None = None,
     prior_samples: np.ndarray | None = None,
     class_samples: tuple[Sequence[np.ndarray], Sequence[str]] | None = None,
-) -> list[Path]:
-    """Write the standard figures of a run into ``out_dir``; returns the paths written.
+    code_histogram: bool = False,
+) -> dict[str, Any]:
+    """The standard figures of a run, by file stem, in reading order (see
+    :func:`write_run_figures`)."""
+    figs: dict[str, Any] = {}
+    if history:
+        figs["learning_curves"] = plot_learning_curves(history)
+    if codes is not None:
+        figs["latent"] = plot_latent(codes, y, label_names)
+    if codes is not None and prior_samples is not None and np.shape(codes)[1] == 2:
+        figs["prior"] = plot_codes_over_prior(codes, prior_samples, y, label_names)
+    if codes is not None and code_histogram:
+        figs["code_histogram"] = plot_code_histogram(codes)
+    if image_shape is None:
+        return figs
+    if X is not None and X_hat is not None:
+        figs["reconstructions"] = plot_reconstructions(X, X_hat, image_shape)
+    if X is not None and X_noisy is not None and X_denoised is not None:
+        figs["denoising"] = plot_denoising(X_noisy, X_denoised, X, image_shape)
+    if filters is not None:
+        figs["filters"] = plot_filters(filters, image_shape)
+    for name, rows in (("samples", samples), ("manifold", manifold)):
+        if rows is not None:
+            figs[name] = plot_image_grid(rows, image_shape)
+    if interpolation is not None:
+        figs["interpolation"] = plot_image_rows([interpolation], image_shape, ["interpolation"])
+    if class_samples is not None:
+        figs["samples_by_class"] = plot_image_rows(
+            list(class_samples[0]), image_shape, list(class_samples[1])
+        )
+    return figs
+
+
+def write_run_figures(out_dir: str | Path, **inputs) -> list[Path]:
+    """Write the standard figures of a run into ``out_dir`` as PNG; returns the paths written.
 
     ``learning_curves.png`` (when there is a history), ``latent.png`` (when codes are given) and
     ``reconstructions.png`` (for image data), ``denoising.png`` (noisy / denoised / clean, when
     ``X_noisy`` and ``X_denoised`` are given for image data), ``filters.png`` (the first layer's
     weights, ``filters``, for image data), and for generative models ``samples.png``,
     ``interpolation.png`` and ``manifold.png`` (decodings over a 2-D latent plane);
-    ``prior.png`` (2-D codes over ``prior_samples``) and ``samples_by_class.png``
-    (``class_samples = (rows, names)``, one figure row of generated images per class).
+    ``prior.png`` (2-D codes over ``prior_samples``), ``samples_by_class.png``
+    (``class_samples = (rows, names)``, one figure row of generated images per class) and
+    ``code_histogram.png`` (``code_histogram=True``, for sparse codes).
     """
     out_dir = Path(out_dir)
-    written = []
-    if history:
-        written.append(save_figure(plot_learning_curves(history), out_dir / "learning_curves.png"))
-    if codes is not None:
-        fig = plot_latent(codes, y, label_names)
-        written.append(save_figure(fig, out_dir / "latent.png"))
-    if X is not None and X_hat is not None and image_shape is not None:
-        fig = plot_reconstructions(X, X_hat, image_shape)
-        written.append(save_figure(fig, out_dir / "reconstructions.png"))
-    if X is not None and X_noisy is not None and X_denoised is not None and image_shape is not None:
-        fig = plot_denoising(X_noisy, X_denoised, X, image_shape)
-        written.append(save_figure(fig, out_dir / "denoising.png"))
-    if filters is not None and image_shape is not None:
-        written.append(save_figure(plot_filters(filters, image_shape), out_dir / "filters.png"))
-    if image_shape is not None:
-        for name, rows in (("samples", samples), ("manifold", manifold)):
-            if rows is not None:
-                written.append(
-                    save_figure(plot_image_grid(rows, image_shape), out_dir / f"{name}.png")
-                )
-        if interpolation is not None:
-            fig = plot_image_rows([interpolation], image_shape, ["interpolation"])
-            written.append(save_figure(fig, out_dir / "interpolation.png"))
-        if class_samples is not None:
-            fig = plot_image_rows(list(class_samples[0]), image_shape, list(class_samples[1]))
-            written.append(save_figure(fig, out_dir / "samples_by_class.png"))
-    if codes is not None and prior_samples is not None and np.shape(codes)[1] == 2:
-        fig = plot_codes_over_prior(codes, prior_samples, y, label_names)
-        written.append(save_figure(fig, out_dir / "prior.png"))
-    return written
+    return [
+        save_figure(fig, out_dir / f"{name}.png") for name, fig in run_figures(**inputs).items()
+    ]
