@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from aekit.cli import main
@@ -132,3 +133,44 @@ def test_compare_runs_side_by_side(reports, tmp_path, capsys):
     assert '<table id="metrics"' in page and page.count("<th>") == 4
     assert main(["compare", str(tmp_path / "nothing")]) == 2
     assert "aekit evaluate" in capsys.readouterr().err
+
+
+def test_display_objects_draw_into_a_users_axes(digits, fitted_ae, tmp_path):
+    """scikit-learn's Display style: from_estimator computes and plots; with ax= the figure is
+    the user's; savefig writes a PNG."""
+    from matplotlib.figure import Figure
+
+    from aekit import AdversarialAutoencoder, DenoisingAutoencoder
+    from aekit.plotting import (
+        DenoisingDisplay,
+        LatentSpaceDisplay,
+        LearningCurveDisplay,
+        PriorDisplay,
+        ReconstructionDisplay,
+        SamplesDisplay,
+    )
+
+    X, Xt, yt = digits.X_train[:300], digits.X_test, digits.y_test
+    fig = Figure()
+    axes = fig.subplots(2, 3).ravel()
+    kw = dict(hidden=(16,), max_epochs=2, random_state=0, input_shape=(1, 8, 8))
+    aae = AdversarialAutoencoder(prior="mixture", latent_dim=2, **kw).fit(X)
+    dae = DenoisingAutoencoder(latent_dim=4, **kw).fit(X)
+    shown = [
+        LatentSpaceDisplay.from_estimator(fitted_ae, Xt, yt, ax=axes[0]),
+        ReconstructionDisplay.from_estimator(fitted_ae, Xt, image_shape=(1, 8, 8), ax=axes[1]),
+        LearningCurveDisplay.from_estimator(fitted_ae, ax=axes[2]),
+        SamplesDisplay.from_estimator(aae, 16, ax=axes[3]),
+        PriorDisplay.from_estimator(aae, Xt, yt, ax=axes[4]),
+        DenoisingDisplay.from_estimator(dae, Xt, ax=axes[5]),
+    ]
+    for display, ax in zip(shown, axes, strict=True):
+        assert display.figure_ is fig and display.ax_ is ax
+    assert len(axes[0].collections) == 10  # one scatter per digit class
+    alone = LatentSpaceDisplay.from_estimator(fitted_ae, Xt)  # its own figure
+    assert alone.figure_ is not fig and alone.ax_ in alone.figure_.axes
+    path = alone.savefig(tmp_path / "latent.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="image_shape"):
+        ReconstructionDisplay.from_estimator(fitted_ae.__class__(max_epochs=1).fit(
+            np.random.default_rng(0).random((20, 5), dtype=np.float32)), Xt[:, :5])  # fmt: skip
