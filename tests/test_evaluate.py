@@ -137,3 +137,41 @@ def test_cli_evaluate_table_json_metrics_file_and_anomalies(tmp_path, capsys, di
     np.save(tmp_path / "two.npy", np.full(360, 2))
     assert main(["evaluate", str(run), "--anomalies", str(tmp_path / "two.npy")]) == 2
     assert "labels are 0 (normal) or 1" in capsys.readouterr().err
+
+
+def test_cli_evaluate_keeps_metrics_json_for_the_runs_test_split(tmp_path, capsys):
+    """Found in review: --data naming the run's own data used every row, training rows
+    included; a partial evaluation overwrote the test numbers that report and compare read;
+    tiny row counts crashed trustworthiness; --overwrite left an old report behind."""
+    run = tmp_path / "ae"
+    argv = ["train", "ae", "--data", "digits", "--latent", "2", "--hidden", "16", "--epochs",
+            "2", "--seed", "0", "-q", "--no-plots", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", "digits", "--json", "--trust-rows", "50"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_rows"] == 360  # the test rows, not all 1797
+    full = json.loads((run / "metrics.json").read_text())
+    assert full["split"] == "test"
+    assert main(["evaluate", str(run), "--max-rows", "8", "--json"]) == 0
+    small = json.loads(capsys.readouterr().out)
+    assert small["n_rows"] == 8 and "trustworthiness" not in small["model"]
+    assert json.loads((run / "metrics.json").read_text()) == full  # not overwritten
+    assert main(["report", str(run), "--trust-rows", "50"]) == 0 and (run / "report.html").exists()
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (run / "report.html").exists()
+    none = tmp_path / "none"
+    assert main(["train", "ae", "--data", "digits", "--hidden", "8", "--epochs", "1",
+                 "--test-fraction", "0", "-q", "--no-plots", "--out", str(none)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["evaluate", str(none)]) == 2
+    assert "no test rows" in capsys.readouterr().err
+
+
+def test_compare_shows_a_classifiers_accuracy_from_the_training_run(tmp_path, capsys):
+    clf = tmp_path / "clf"
+    assert main(["train", "stacked-classifier", "--data", "digits", "--hidden", "16",
+                 "--epochs", "2", "--set", "pretrain_epochs=1", "-q", "--no-plots",
+                 "--out", str(clf)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["compare", str(clf)]) == 0
+    assert "accuracy" in capsys.readouterr().out

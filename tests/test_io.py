@@ -301,3 +301,7 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
         os.umask(old)
     for f in (tmp_path / "m").iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+    report = atomic_write_bytes(tmp_path / "report.html", b"one")
+    report.chmod(0o600)  # a user's own choice survives a rewrite of the file
+    atomic_write_bytes(report, b"two")
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600 and report.read_bytes() == b"two"

@@ -20,8 +20,16 @@ KINDS = {
     "sparse": ([], {"reconstructions", "code_histogram"}, {"samples"}),
     "denoising": ([], {"denoising", "filters"}, {"samples"}),
     "contractive": ([], {"reconstructions"}, {"filters", "samples"}),
-    "stacked": (["--set", "pretrain_epochs=1"], {"filters", "reconstructions"}, {"samples"}),
-    "stacked-classifier": (["--set", "pretrain_epochs=1"], set(), {"reconstructions"}),
+    "stacked": (
+        ["--set", "pretrain_epochs=1"],
+        {"filters", "reconstructions"},
+        {"samples", "code_histogram"},
+    ),
+    "stacked-classifier": (
+        ["--set", "pretrain_epochs=1"],
+        set(),
+        {"reconstructions", "code_histogram"},
+    ),
     "vae": ([], {"samples", "manifold", "interpolation"}, {"prior"}),
     "aae": (["--prior", "mixture"], {"prior", "samples", "manifold", "interpolation"}, set()),
     "aae-cluster": (["--n-clusters", "4"], {"samples_by_class"}, {"manifold", "interpolation"}),

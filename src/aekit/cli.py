@@ -241,6 +241,10 @@ RUN_FIGURES = (
     "reconstructions.png",
     "denoising.png",
     "filters.png",
+    "prior.png",
+    "samples_by_class.png",
+    "code_histogram.png",
+    "report.html",
 )
 
 
@@ -367,12 +371,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             held_out = int(labelled * model.validation_fraction)  # as fit's split
             result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
     if len(ds.X_test) and is_classifier(model):
-        metrics = {"n_test": len(ds.X_test), "test_accuracy": model.score(ds.X_test, ds.y_test)}
+        accuracy = model.score(ds.X_test, ds.y_test)
+        metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
+                   "model": {"accuracy": accuracy}}  # fmt: skip
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
-        metrics["model"].update(family_metrics(model, ds.X_test, ds.y_test, ll_samples=100))
+        X_eval = ds.X_test
+        if getattr(model, "binarize", None) is not None:  # as aekit evaluate: binary test rows
+            X_eval = _binarized(X_eval, 1)
+        metrics["model"].update(family_metrics(model, X_eval, ds.y_test, ll_samples=100))
+        if "ll_samples" in metrics["model"]:
+            metrics["ll_samples"] = metrics["model"].pop("ll_samples")
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     if not args.no_plots:
@@ -422,8 +433,9 @@ def _train_summary(r: dict[str, Any]) -> str:
 
 
 def _metrics_lines(m: dict[str, Any]) -> list[str]:
-    if "test_accuracy" in m:
-        return [f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} rows)"]
+    accuracy = m.get("test_accuracy", m.get("model", {}).get("accuracy"))
+    if accuracy is not None:
+        return [f"test accuracy {accuracy:.4f} ({m.get('n_test', m.get('n_rows'))} rows)"]
     extra, mm = [], m["model"]
     if "prior_mmd2" in mm:
         extra.append(f"  codes vs prior: squared MMD {mm['prior_mmd2']:.4g} (two prior samples: "
@@ -657,16 +669,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> dict[str, Any]:
     """Evaluate on ``--data`` (all rows) or the run's test split, with baselines fitted on the
-    run's training split; writes and returns the run's metrics.json."""
-    import numpy as np
-
+    run's training split; returns the numbers, and writes them to metrics.json when they are
+    the run's whole test split."""
     from .io import write_json
     from .metrics import anomaly_detection, evaluate_model
 
+    if args.data is not None and args.data == run_data["spec"]["source"]:
+        args.data = None  # the run's own data: its test rows, never the rows it was fitted on
+    standard = args.data is None and args.max_rows is None  # the run's own test split, whole
     X, y, _ = _rows_for(args, run_data, "all" if args.data is not None else "test")
-    X_train, y_train, _ = _rows_for(
-        argparse.Namespace(data=None, data_dir=args.data_dir, label_column=None), run_data, "train"
-    )
+    if not len(X):
+        raise UsageError(f"{args.run} has no test rows (trained with --test-fraction 0): give "
+                         "--data with rows to evaluate")  # fmt: skip
+    train_args = argparse.Namespace(data=None, data_dir=args.data_dir, label_column=None)
+    X_train, y_train, _ = _rows_for(train_args, run_data, "train")
     for flag in ("max_rows", "ll_samples", "trust_rows"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -679,12 +695,14 @@ def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> di
         _say("note: the model was trained on binarised data; evaluating one seeded "
              "binarisation (seed 1) of the rows (--binarize SEED to choose)")  # fmt: skip
     if args.binarize is not None:  # one seeded draw: the binary test set of the IWAE paper
-        X = (np.random.default_rng(args.binarize).random(X.shape, dtype=np.float32) < X).astype(
-            np.float32
-        )
+        X = _binarized(X, args.binarize)
+        X_train = _binarized(X_train, args.binarize + 1)  # the baselines see binary rows too
     labels = None
     if args.anomalies is not None:
         labels = _read_anomaly_labels(args.anomalies, len(X))
+        if getattr(model, "supervised", False) and y is None:
+            raise UsageError("--anomalies: a supervised model scores (row, label) pairs, and "
+                             "these rows have no labels")  # fmt: skip
     source = args.data or run_data["source"]
     _say(f"evaluating {type(model).__name__} on {len(X)} rows of {source} (baselines fitted on "
          f"{len(X_train)} training rows)")  # fmt: skip
@@ -699,8 +717,18 @@ def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> di
     if labels is not None:
         result["anomalies"] = _anomaly_table(model, X_train, X, y, labels, anomaly_detection)
     result["seconds"] = round(time.perf_counter() - started, 3)
-    write_json(Path(args.run) / METRICS_FILE, result)
+    result["split"] = "test" if standard else "other"
+    if standard:  # metrics.json holds the run's own whole test split (for report and compare)
+        write_json(Path(args.run) / METRICS_FILE, result)
+    else:
+        _say(f"note: not written to {METRICS_FILE}, which holds the run's whole test split")
     return result
+
+
+def _binarized(X, seed: int):
+    import numpy as np
+
+    return (np.random.default_rng(seed).random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -715,7 +743,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = read_json(Path(args.run) / "config.json", "model config (config.json)")
     path = Path(args.run) / METRICS_FILE
     metrics = read_json(path, "metrics") if path.exists() else {}
-    if "raw" not in metrics:  # not a full evaluation yet (aekit train writes a short one)
+    if metrics.get("split") != "test" or "raw" not in metrics:  # aekit train's short form
         metrics = _evaluation(args, model, run_data)
     _say("drawing the figures")
     X, y, _ = _rows_for(args, run_data, "test")
@@ -752,9 +780,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(json.dumps({"runs": args.runs, "metrics": metrics}, indent=2, default=str))
         return 0
     width = max(len(str(r[0])) for r in rows) + 2
-    print(f"{header[0]:<{width}}" + "".join(f"{Path(h).name:>16}" for h in header[1:]))
+    texts = [len(str(v)) for r in rows for v in r[1:] if not isinstance(v, float)]
+    cell = 2 + max(10, *texts, *(len(Path(h).name) for h in header[1:]))
+    print(f"{header[0]:<{width}}" + "".join(f"{Path(h).name:>{cell}}" for h in header[1:]))
     for r in rows:
-        cells = [f"{v:>16.4g}" if isinstance(v, float) else f"{v!s:>16}" for v in r[1:]]
+        cells = [f"{v:>{cell}.4g}" if isinstance(v, float) else f"{v!s:>{cell}}" for v in r[1:]]
         print(f"{r[0]!s:<{width}}" + "".join(cells))
     if args.html:
         _say(f"wrote {args.html}")
@@ -808,7 +838,7 @@ def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
 
 
 def _evaluation_table(r: dict) -> str:
-    d = r["latent_dim"]
+    d = r.get("pca_components", r["latent_dim"])
     names = list(dict.fromkeys([*r["model"], *r["pca"], *r["raw"]]))
     lines = [f"{r['n_rows']} rows of {r['data']} ({r['seconds']:.1f} s)",
              f"  {'metric':<36} {'model':>10} {f'PCA-{d}':>10} {'raw':>10}"]  # fmt: skip
@@ -974,16 +1004,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write RUN/report.html (self-contained: figures inside)")
     rep.add_argument("run")
-    _add_data_args(rep, required=False)
+    rep.add_argument("--data-dir", help="folder holding the IDX files of mnist / fashion-mnist")
     rep.add_argument("--out", help="the HTML file (default RUN/report.html)")
     rep.add_argument(
         "--ll-samples", type=int, default=1000, help="VAE: samples per row for log p(x)"
     )
-    rep.add_argument("--max-rows", type=int, help="evaluate the first N test rows only")
     rep.add_argument("--trust-rows", type=int, default=2000, help="rows for trustworthiness")
     rep.add_argument("--binarize", type=int, metavar="SEED", help="as for evaluate")
     _add_run_options(rep)
-    rep.set_defaults(func=cmd_report, anomalies=None)
+    rep.set_defaults(func=cmd_report, anomalies=None, data=None, label_column=None, max_rows=None)
 
     cmp_ = sub.add_parser("compare", help="the metrics of several runs side by side")
     cmp_.add_argument("runs", nargs="+", help="run folders (each with a metrics.json)")

@@ -29,8 +29,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         # mkstemp creates the file readable by its owner only; give it the permissions an
         # ordinary open() would (0o666 less the umask), so shared runs and reports stay readable
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
+        if hasattr(os, "fchmod"):  # a file replaced keeps its mode (a user's chmod 600 stays)
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -44,7 +45,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    """The process's umask: read from /proc where it can be (setting it to read it, the only
+    portable way, briefly changes it for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

@@ -184,6 +184,12 @@ def anomaly_detection(scores, is_anomaly) -> dict:
     }
 
 
+def is_sparse(model: Any) -> bool:
+    """A sparse autoencoder, or a stack of sparse layers (the stacks of other kinds also have the
+    sparsity parameters, unused)."""
+    return hasattr(model, "sparsity_weight") and getattr(model, "layer_model", "sparse") == "sparse"
+
+
 def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
                    ll_samples: int = 1000) -> dict[str, Any]:  # fmt: skip
     """The numbers that fit the model's kind, on (at most ``max_rows`` of) the rows ``X``,
@@ -205,8 +211,7 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
     """
     from sklearn.base import is_classifier
 
-    X = np.asarray(X)[:max_rows]
-    y = None if y is None else np.asarray(y)[:max_rows]
+    X, y = _subsample(np.asarray(X), y, max_rows, seed=0)  # rows of every class, not the first
     out: dict[str, Any] = {}
     if hasattr(model, "log_likelihood"):
         out["elbo_nats_per_sample"] = model.elbo(X)
@@ -218,16 +223,17 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
         prior = model.sample_prior(len(codes) if len(codes) > 1000 else 2000, random_state=0)
         out["prior_mmd2"] = mmd2(codes, prior)
         out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
-        last = model.history_[-1] if getattr(model, "history_", None) else {}
-        if "discriminator_accuracy" in last:
-            out["discriminator_accuracy"] = last["discriminator_accuracy"]
+    last = model.history_[-1] if getattr(model, "history_", None) else {}
+    for key, value in last.items():  # every discriminator's accuracy in the last epoch
+        if key.endswith("discriminator_accuracy"):
+            out[key] = value
     if hasattr(model, "corrupt") and hasattr(model, "denoise"):
         noisy = model.corrupt(X, random_state=0)
         out["corrupted_squared_error_per_sample"] = float(((noisy - X) ** 2).sum(1).mean())
         out["denoised_squared_error_per_sample"] = float(
             ((model.denoise(noisy) - X) ** 2).sum(1).mean()
         )
-    if hasattr(model, "sparsity_weight"):
+    if is_sparse(model):
         Z = np.abs(model.transform(X).astype(np.float64))
         out["mean_code_activation"] = float(Z.mean())
         n = Z.shape[1]
@@ -314,6 +320,7 @@ def evaluate_model(
     if X_hat is not None:
         cols["model"].update(reconstruction_errors(X_test, X_hat))
     P_test, P_rec, P_train = step("pca", lambda: pca_reconstruction(X_train, X_test, d))
+    result["pca_components"] = P_test.shape[1]  # fewer than d when d > n_features
     cols["pca"].update(reconstruction_errors(X_test, P_rec))
     if y_train is not None and y_test is not None:
         Z_train = step("training codes", lambda: model.transform(X_train))
@@ -321,14 +328,16 @@ def evaluate_model(
                              ("raw", (X_train, X_test))):  # fmt: skip
             cols[name].update(step(f"{name} code quality", lambda A=A, B=B: code_quality(
                 A, y_train, B, y_test, probe_rows=probe_rows)))  # fmt: skip
+    n_trust = min(len(X_test), trust_rows or len(X_test))
     for name, Z in (("model", Z_test), ("pca", P_test)):
-        cols[name]["trustworthiness"] = step(
-            f"{name} trustworthiness", lambda Z=Z: trustworthiness(X_test, Z, 5, trust_rows)
-        )
+        if n_trust > 10:  # k = 5 needs more than 2k rows
+            cols[name]["trustworthiness"] = step(
+                f"{name} trustworthiness", lambda Z=Z: trustworthiness(X_test, Z, 5, trust_rows)
+            )
     cols["model"].update(step("model-kind metrics", lambda: family_metrics(
         model, X_test, y_test, max_rows=family_rows, ll_samples=ll_samples)))  # fmt: skip
     result.update(cols)
-    result["trust_rows"] = min(len(X_test), trust_rows or len(X_test))
+    result["trust_rows"] = n_trust
     result["timings"] = timings
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import is_sparse
+
 # Figure file stems -> captions, in reading order.
 CAPTIONS = {
     "learning_curves": "Learning curves: per-sample losses by epoch (training and validation).",
@@ -105,7 +107,7 @@ def figure_inputs(model, X, y, label_names, max_rows: int = 5000) -> dict[str, A
         history=model.history_, codes=codes, y=y, label_names=label_names, X=X[:10],
         X_hat=X_hat, image_shape=shape, X_noisy=noisy, X_denoised=denoised, filters=filters,
         samples=samples, interpolation=path, manifold=manifold, prior_samples=prior,
-        class_samples=by_class, code_histogram=hasattr(model, "sparsity_weight"),
+        class_samples=by_class, code_histogram=is_sparse(model),
     )  # fmt: skip
 
 
@@ -152,9 +154,8 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     """The model / PCA / raw columns of :func:`aekit.metrics.evaluate_model`, one metric a row."""
     cols = [c for c in ("model", "pca", "raw") if c in metrics]
     names = list(dict.fromkeys(k for c in cols for k in metrics[c]))
-    header = ["metric", "model", f"PCA-{metrics.get('latent_dim', '?')}", "raw inputs"][
-        : len(cols) + 1
-    ]
+    k = metrics.get("pca_components", metrics.get("latent_dim", "?"))
+    header = ["metric", "model", f"PCA-{k}", "raw inputs"][: len(cols) + 1]
     rows = [[n, *(metrics[c].get(n, "") for c in cols)] for n in names]
     return _table(header, rows, table_id="metrics")
 
