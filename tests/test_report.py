@@ -33,6 +33,7 @@ KINDS = {
     "vae": ([], {"samples", "manifold", "interpolation"}, {"prior"}),
     "aae": (["--prior", "mixture"], {"prior", "samples", "manifold", "interpolation"}, set()),
     "aae-cluster": (["--n-clusters", "4"], {"samples_by_class"}, {"manifold", "interpolation"}),
+    "aae-semi": (["--labeled", "100"], {"samples_by_class", "samples"}, {"manifold", "prior"}),
 }
 COMMON = {"learning_curves", "latent"}
 
