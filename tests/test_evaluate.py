@@ -175,3 +175,17 @@ def test_compare_shows_a_classifiers_accuracy_from_the_training_run(tmp_path, ca
     capsys.readouterr()
     assert main(["compare", str(clf)]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_evaluate_says_why_it_needs_the_runs_training_data(tmp_path, capsys, digits):
+    table = tmp_path / "digits.npy"
+    np.save(table, digits.X_train * 16)
+    run = tmp_path / "r"
+    assert main(["train", "ae", "--data", str(table), "--hidden", "8", "--epochs", "1", "-q",
+                 "--no-plots", "--out", str(run)]) == 0  # fmt: skip
+    np.save(tmp_path / "new.npy", digits.X_test * 16)
+    table.unlink()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "new.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "baselines" in err and "digits.npy" in err

@@ -682,7 +682,14 @@ def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> di
         raise UsageError(f"{args.run} has no test rows (trained with --test-fraction 0): give "
                          "--data with rows to evaluate")  # fmt: skip
     train_args = argparse.Namespace(data=None, data_dir=args.data_dir, label_column=None)
-    X_train, y_train, _ = _rows_for(train_args, run_data, "train")
+    try:
+        X_train, y_train, _ = _rows_for(train_args, run_data, "train")
+    except (DataError, OSError) as e:
+        raise UsageError(
+            f"the baselines (PCA, the raw inputs) are fitted on the run's training data, "
+            f"{run_data['spec']['source']}, which cannot be read now ({e}); put it back, or "
+            "give --data-dir for mnist / fashion-mnist"
+        ) from None
     for flag in ("max_rows", "ll_samples", "trust_rows"):
         value = getattr(args, flag)
         if value is not None and value < 1:
