@@ -267,7 +267,7 @@ def evaluate_reconstruction(
     latent_dim = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test)}
     result["latent_dim"] = latent_dim
-    X_hat = _reconstruct(model, X_test, y_test)
+    X_hat = reconstruction_of(model, X_test, y_test)
     result["model"] = {} if X_hat is None else reconstruction_errors(X_test, X_hat)
     P_test, P_rec, P_train = pca_reconstruction(X_train, X_test, latent_dim)
     result["pca"] = reconstruction_errors(X_test, P_rec)
@@ -316,7 +316,7 @@ def evaluate_model(
     d = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "latent_dim": d}
     cols: dict[str, dict[str, Any]] = {"model": {}, "pca": {}, "raw": {}}
-    X_hat = step("reconstruction", lambda: _reconstruct(model, X_test, y_test))
+    X_hat = step("reconstruction", lambda: reconstruction_of(model, X_test, y_test))
     if X_hat is not None:
         cols["model"].update(reconstruction_errors(X_test, X_hat))
     P_test, P_rec, P_train = step("pca", lambda: pca_reconstruction(X_train, X_test, d))
@@ -343,7 +343,7 @@ def evaluate_model(
     return result
 
 
-def _reconstruct(model: Any, X: np.ndarray, y) -> np.ndarray | None:
+def reconstruction_of(model: Any, X: np.ndarray, y=None) -> np.ndarray | None:
     """The model's reconstruction of ``X`` (a supervised model's decoder also reads ``y``), or
     None for a model with no decoder (a classifier) or without the labels it needs."""
     if getattr(model, "supervised", False):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import is_sparse
+from .metrics import is_sparse, reconstruction_of
 
 # Figure file stems -> captions, in reading order.
 CAPTIONS = {
@@ -76,12 +76,8 @@ def figure_inputs(model, X, y, label_names, max_rows: int = 5000) -> dict[str, A
     codes = model.transform(X) if len(X) else None
     shape = getattr(model, "input_shape_", None)
     images = shape is not None and len(X) > 0
-    X_hat = None
-    if images and hasattr(model, "decoder_"):
-        if not getattr(model, "supervised", False):
-            X_hat = model.reconstruct(X[:10])
-        elif y is not None:  # the decoder also reads the label; without labels, no figure
-            X_hat = model.reconstruct(X[:10], y[:10])
+    # none for a classifier, or a supervised model without labels
+    X_hat = reconstruction_of(model, X[:10], None if y is None else y[:10]) if images else None
     noisy = denoised = filters = None
     if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)

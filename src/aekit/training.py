@@ -343,13 +343,10 @@ class Trainer:
                 f"{config.lr_schedule!r}); call fit to train from scratch"
             )
         for phase in self.phases:
-            opt, sched = self.optimizers[phase.name], self.schedulers[phase.name]
-            for group in opt.param_groups:
+            for group in self.optimizers[phase.name].param_groups:
                 group["weight_decay"] = config.weight_decay
-                if phase.lr is None and config.lr != old.lr:
-                    group["lr"] = group["lr"] * config.lr / old.lr  # keep the schedule's factor
-            if phase.lr is None and config.lr != old.lr and hasattr(sched, "base_lrs"):
-                sched.base_lrs = [config.lr for _ in sched.base_lrs]
+            if phase.lr is None:
+                self._rescale_lr(phase.name, old.lr, config.lr)
         self.config = config
 
     def set_phase_lr(self, name: str, lr: float | None) -> None:
@@ -357,8 +354,12 @@ class Trainer:
         current factor (``set_params`` of a phase's rate between ``partial_fit`` calls)."""
         phase = next(p for p in self.phases if p.name == name)
         old = phase.lr if phase.lr is not None else self.config.lr
-        new = lr if lr is not None else self.config.lr
         phase.lr = lr
+        self._rescale_lr(name, old, lr if lr is not None else self.config.lr)
+
+    def _rescale_lr(self, name: str, old: float, new: float) -> None:
+        """Move phase ``name``'s base rate from ``old`` to ``new``, keeping the schedule's
+        current factor."""
         if new == old:
             return
         for group in self.optimizers[name].param_groups:

@@ -106,6 +106,16 @@ class LabelsMixin:
         # unlabelled validation rows cannot be scored
         return X_val[labelled], self._encode_labels(y_val[labelled])
 
+    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
+        """One more epoch over ``X``. ``classes`` (scikit-learn's incremental-learning
+        convention) fixes ``classes_`` on the first call, so later batches may lack some
+        classes."""
+        self._set_classes_hint(classes)
+        try:
+            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
+        finally:
+            self._classes_hint = None
+
     def _set_classes_hint(self, classes) -> None:
         """``partial_fit(classes=...)`` (scikit-learn's incremental-learning convention) fixes
         ``classes_`` on the first call, so later batches may lack some classes."""

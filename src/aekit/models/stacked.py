@@ -361,16 +361,6 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
-        """One more epoch of supervised fine-tuning (no pre-training). ``classes`` (scikit-learn's
-        incremental-learning convention) fixes ``classes_`` on the first call, so later batches
-        may lack some classes."""
-        self._set_classes_hint(classes)
-        try:
-            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
-        finally:
-            self._classes_hint = None
-
     def inverse_transform(self, X):
         raise AttributeError("StackedClassifier has no decoder: it cannot inverse_transform")
 

@@ -41,6 +41,7 @@ from .common import (
     critic_loss,
     generator_loss,
     one_hot,
+    sample_count,
     split_batch,
 )
 
@@ -214,7 +215,8 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     Notes
     -----
     ``y`` is used only when ``supervised`` or ``prior_labels`` asks for it, and ignored otherwise
-    (a Pipeline passes y to every step).
+    (a Pipeline passes y to every step). ``partial_fit(X, y, classes=...)`` streams; later
+    batches of a ``prior_labels`` model may be wholly unlabelled.
 
     Examples
     --------
@@ -298,15 +300,6 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 "when a first partial_fit batch lacks some classes, pass classes=...)"
             )
         return targets
-
-    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
-        """One more epoch over ``X``; ``classes`` fixes ``classes_`` on the first call (models
-        that use labels). Later batches of a ``prior_labels`` model may be wholly unlabelled."""
-        self._set_classes_hint(classes)
-        try:
-            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
-        finally:
-            self._classes_hint = None
 
     def _validation_rows(self, validation_data):
         if self.supervised and validation_data is not None:
@@ -404,8 +397,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         return self._rows(self.module_.score_samples, X, labels).astype(np.float64)
 
     def score(self, X, y=None) -> float:
-        return float(np.mean(self.score_samples(X, y) if self.supervised
-                             else self.score_samples(X)))  # fmt: skip
+        return float(np.mean(self.score_samples(X, y)))  # y is read by supervised models only
 
     def _rows(self, fn, X: np.ndarray, labels: torch.Tensor) -> np.ndarray:
         """``fn(rows, labels)`` in batches (rows and labels stacked as one array)."""
@@ -419,7 +411,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         """``n`` codes drawn from the prior, ``(n, latent_dim)`` float32; with ``labels`` (a model
         fitted with ``prior_labels=True``), each from its class's component."""
         check_is_fitted(self)
-        n = _count(n)
+        n = sample_count(n)
         if labels is not None and not self.prior_labels:
             raise DataError("sample_prior(labels=...) needs a model fitted with prior_labels=True")
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
@@ -433,12 +425,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         classes draws each row's class uniformly first (then, with ``prior_labels``, its code
         from that class's component). The decoder is deterministic: ``mean`` must be True."""
         check_is_fitted(self)
-        if not mean:
-            raise ParameterError(
-                "an adversarial autoencoder's decoder is deterministic: there is no p(x|z) to "
-                "draw from (mean=False)"
-            )
-        n = _count(n)
+        n = sample_count(n, mean)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
         self.module_.eval()
         y = None
@@ -485,12 +472,6 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 )
             params["prior"] = path
         return params
-
-
-def _count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ParameterError(f"n={n!r}: give a positive number of samples")
-    return int(n)
 
 
 __all__ = ["PRIORS", "AAEModule", "AdversarialAutoencoder"]

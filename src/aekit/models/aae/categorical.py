@@ -33,7 +33,14 @@ from ...losses import reconstruction_loss
 from ...nn import make_activation
 from ...training import Phase
 from .._labels import LabelsMixin
-from .common import _AdversarialBase, critic_loss, generator_loss, one_hot, split_batch
+from .common import (
+    _AdversarialBase,
+    critic_loss,
+    generator_loss,
+    one_hot,
+    sample_count,
+    split_batch,
+)
 
 
 class CategoricalAAEModule(nn.Module):
@@ -250,12 +257,9 @@ class _CategoricalAAE(_AdversarialBase):
     def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
         """``n`` rows decoded from the priors: a uniform category and a ``N(0, I)`` style."""
         check_is_fitted(self)
-        if not mean:
-            raise ParameterError("the decoder is deterministic: mean must be True")
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ParameterError(f"n={n!r}: give a positive number of samples")
+        n = sample_count(n, mean)
         rng = np.random.default_rng(seed_from(random_state))
-        k = rng.integers(self._n_categories(), size=int(n))
+        k = rng.integers(self._n_categories(), size=n)
         return self._generate_indices(k, rng)
 
     def generate(self, labels, random_state=None) -> np.ndarray:
@@ -385,14 +389,6 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (scikit-learn's classifier score)."""
         return ClassifierMixin.score(self, X, y, sample_weight)
-
-    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
-        """One more epoch; ``classes`` fixes ``classes_`` on the first call."""
-        self._set_classes_hint(classes)
-        try:
-            return super().partial_fit(X, y, validation_data=validation_data, callbacks=callbacks)
-        finally:
-            self._classes_hint = None
 
     def _category_index(self, y: np.ndarray, n: int) -> np.ndarray:
         if len(y) != n:

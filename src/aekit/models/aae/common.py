@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...errors import ParameterError
 from ...nn import _mlp
 from ..autoencoder import Autoencoder
 
@@ -77,6 +78,19 @@ def generator_loss(fake: torch.Tensor) -> torch.Tensor:
 
 def one_hot(labels: torch.Tensor, n: int) -> torch.Tensor:
     return F.one_hot(labels.long(), n).float()
+
+
+def sample_count(n, mean: bool = True) -> int:
+    """``n`` as a positive int for ``sample``/``sample_prior``; ``mean=False`` (draw from
+    ``p(x | z)``) is refused, as an adversarial autoencoder's decoder is deterministic."""
+    if not mean:
+        raise ParameterError(
+            "an adversarial autoencoder's decoder is deterministic: there is no p(x|z) to draw "
+            "from (mean=False)"
+        )
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ParameterError(f"n={n!r}: give a positive number of samples")
+    return int(n)
 
 
 def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
