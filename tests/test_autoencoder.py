@@ -481,10 +481,9 @@ def test_every_estimator_class_declares_its_parameters_as_dataclass_fields():
     get_params, clone and save."""
     import dataclasses
 
-    import aekit.models  # noqa: F401 (registers every family)
-    from aekit.base import _REGISTRY
+    from aekit.models import catalog
 
-    classes = [c for c in _REGISTRY.values() if c.__module__.startswith("aekit.")]
+    classes = [catalog.family_class(name) for name in catalog.CLASS_MODULES]
     assert len(classes) >= 4
     for cls in classes:
         own = {k for k, v in vars(cls).get("__annotations__", {}).items() if "ClassVar" not in v}

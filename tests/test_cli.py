@@ -38,10 +38,12 @@ def digits_run(tmp_path_factory):
 def test_train_writes_a_complete_run(digits_run):
     files = sorted(p.name for p in digits_run.iterdir())
     assert files == [
-        "config.json", "data.json", "history.json", "latent.png", "learning_curves.png",
-        "metrics.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
-        "reconstructions.png",
+        ".aekit.lock", "aekit-manifest.json", "config.json", "data.json", "history.json",
+        "latent.png", "learning_curves.png", "metrics.json", "model.safetensors",
+        "optimizer.json", "optimizer.safetensors", "reconstructions.png",
     ]  # fmt: skip
+    manifest = json.loads((digits_run / "aekit-manifest.json").read_text())
+    assert set(files) - {"aekit-manifest.json"} <= set(manifest["files"])
     config = json.loads((digits_run / "config.json").read_text())
     assert config["params"]["loss"] == "bce"  # chosen for image data in [0, 1]
     assert config["params"]["input_shape"] == [1, 8, 8]
@@ -162,7 +164,8 @@ def test_info_and_plot(digits_run, tmp_path, capsys):
     code, out, _ = run(["plot", digits_run, "--out-dir", tmp_path / "figs"], capsys)
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
-        "latent.png", "learning_curves.png", "reconstructions.png"
+        ".aekit.lock", "aekit-manifest.json", "latent.png", "learning_curves.png",
+        "reconstructions.png",
     ]  # fmt: skip
 
 
@@ -354,7 +357,7 @@ def test_new_data_without_the_runs_label_column(tmp_path, capsys):
     for name in ("nolabel.csv", "new.npy", "labelled.csv"):
         code, out, err = run(
             ["encode", tmp_path / "run", "--data", tmp_path / name, "--out", tmp_path / "z.npy",
-             "--json"], capsys,
+             "--json", "--overwrite"], capsys,
         )  # fmt: skip
         assert code == 0, err
         assert json.loads(out)["shape"] == [5, 2]

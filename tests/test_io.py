@@ -33,6 +33,8 @@ def test_round_trip_gives_identical_outputs_and_state(fitted_ae, small_digits, t
     assert loaded.n_epochs_ == fitted_ae.n_epochs_ == 20
     assert loaded.n_features_in_ == 64
     assert sorted(os.listdir(tmp_path / "m")) == [
+        ".aekit.lock",  # the folder's lock (empty while no process holds it)
+        "aekit-manifest.json",  # what aekit wrote here, and so may replace
         "config.json",
         "history.json",
         "model.safetensors",
@@ -97,12 +99,24 @@ def test_no_pickle_on_disk(fitted_ae, tmp_path):
     fitted_ae.save(tmp_path / "m")
     for f in (tmp_path / "m").iterdir():
         data = f.read_bytes()
+        if f.name == ".aekit.lock":
+            assert data == b""  # empty while no process holds the lock
+            continue
         assert not data.startswith(b"\x80"), f"{f.name} looks like a pickle"
         if f.suffix == ".json":
             json.loads(data)
         else:  # safetensors: 8-byte little-endian header length, then a JSON header
             n = int.from_bytes(data[:8], "little")
             json.loads(data[8 : 8 + n])
+
+
+def reseal(folder, name):
+    """Record the edited file ``name``'s checksum in config.json, as a save of it would."""
+    from aekit.io import sha256_file
+
+    config = json.loads((folder / "config.json").read_text())
+    config["checksums"][name] = sha256_file(folder / name)
+    (folder / "config.json").write_text(json.dumps(config))
 
 
 @pytest.fixture
@@ -270,6 +284,7 @@ def test_optimizer_state_saved_on_a_gpu_loads_on_the_cpu(tmp_path):
     meta = json.loads((tmp_path / "m" / "optimizer.json").read_text())
     meta["state"]["device_type"] = "cuda"
     (tmp_path / "m" / "optimizer.json").write_text(json.dumps(meta))
+    reseal(tmp_path / "m", "optimizer.json")
     loaded = aekit.load(tmp_path / "m")
     assert np.array_equal(loaded.transform(X), model.transform(X))
     loaded.partial_fit(X)

@@ -10,19 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .models.catalog import CLASS_MODULES
 
-# public name -> module that defines it
+# public name -> module that defines it: the families from their catalogue, then the rest
 _PUBLIC = {
-    "Autoencoder": "aekit.models.autoencoder",
-    "SparseAutoencoder": "aekit.models.sparse",
-    "DenoisingAutoencoder": "aekit.models.denoising",
-    "ContractiveAutoencoder": "aekit.models.contractive",
-    "StackedAutoencoder": "aekit.models.stacked",
-    "StackedClassifier": "aekit.models.stacked",
-    "VAE": "aekit.models.vae",
-    "AdversarialAutoencoder": "aekit.models.aae",
-    "SemiSupervisedAAE": "aekit.models.aae",
-    "AAEClustering": "aekit.models.aae",
+    **CLASS_MODULES,
     "load": "aekit.base",
     "Checkpoint": "aekit.base",
     "load_dataset": "aekit.datasets",
@@ -31,6 +23,9 @@ _PUBLIC = {
     "ModelFileError": "aekit.errors",
     "ParameterError": "aekit.errors",
     "TrainingDivergedError": "aekit.errors",
+    "FolderError": "aekit.errors",
+    "FolderLockedError": "aekit.errors",
+    "UntrustedCodeError": "aekit.errors",
 }
 
 __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
@@ -53,6 +48,9 @@ __all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
     "ModelFileError",
     "ParameterError",
     "TrainingDivergedError",
+    "FolderError",
+    "FolderLockedError",
+    "UntrustedCodeError",
 ]
 assert set(__all__) == {"__version__", *_PUBLIC}
 
@@ -62,9 +60,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import (
         AekitError,
         DataError,
+        FolderError,
+        FolderLockedError,
         ModelFileError,
         ParameterError,
         TrainingDivergedError,
+        UntrustedCodeError,
     )
     from .models.aae import AAEClustering, AdversarialAutoencoder, SemiSupervisedAAE
     from .models.autoencoder import Autoencoder

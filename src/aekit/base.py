@@ -22,7 +22,6 @@ inference, save/load) is here, once.
 from __future__ import annotations
 
 import copy
-import importlib
 import math
 import time
 import uuid
@@ -39,7 +38,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import io
 from ._validation import check_finite, check_unit_interval
 from ._version import __version__
-from .errors import DataError, ModelFileError, ParameterError
+from .errors import DataError, ModelFileError, ParameterError, UntrustedCodeError
 from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
 from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
 
@@ -56,9 +55,6 @@ HISTORY_FILE = "history.json"
 # outputs do not either: float32 results change at the 1e-7 level with the batch size.
 INFERENCE_BATCH_SIZE = 4096
 INFERENCE_MAX_VALUES = 2**24
-
-_REGISTRY: dict[str, type[BaseAutoencoder]] = {}
-
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
@@ -107,7 +103,8 @@ class Checkpoint:
     """Callback that saves the model every ``every`` epochs, so a killed run loses little.
 
     With ``min_seconds``, a save is skipped until that many seconds have passed since the last
-    one (saving costs little next to a long epoch, but a lot next to many short ones). Saves
+    one (saving costs little next to a long epoch, but a lot next to many short ones).
+    ``extra_files`` (name to bytes) are saved with the model, in its save generation. Saves
     are crash-safe (see :meth:`BaseAutoencoder.save`): ``aekit.load`` on the folder gives the model
     as of the last completed save, and ``partial_fit`` continues it with the saved optimiser
     state.
@@ -123,12 +120,14 @@ class Checkpoint:
         every: int = 1,
         metadata: dict | None = None,
         min_seconds: float = 0.0,
+        extra_files: dict[str, bytes] | None = None,
     ):
         if every < 1:
             raise ParameterError(f"every={every} must be >= 1")
         self.path = Path(path)
         self.every = int(every)
         self.metadata = metadata
+        self.extra_files = extra_files
         self.min_seconds = float(min_seconds)
         self.estimator: BaseAutoencoder | None = None  # bound by fit()
         self._last = -math.inf
@@ -142,7 +141,7 @@ class Checkpoint:
         ):
             return
         self.estimator._sync_from_trainer()
-        self.estimator.save(self.path, metadata=self.metadata)
+        self.estimator.save(self.path, metadata=self.metadata, extra_files=self.extra_files)
         self._last = now
 
 
@@ -189,10 +188,9 @@ class BaseAutoencoder(
     # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.
     _sequence_params: ClassVar[tuple[str, ...]] = ("hidden", "decoder_hidden", "input_shape")
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            _REGISTRY[cls.__name__] = cls
+    # Parameters that may hold user code, and what each accepts (see :func:`load`): a family
+    # maps the parameter to ("function" or "module", its built-in names).
+    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     # -- to be provided by each family ----------------------------------------------------------
 
@@ -653,43 +651,66 @@ class BaseAutoencoder(
             params[k] = v
         return params
 
-    def save(self, path: str | Path, *, metadata: dict | None = None) -> Path:
+    def save(
+        self,
+        path: str | Path,
+        *,
+        metadata: dict | None = None,
+        extra_files: dict[str, bytes] | None = None,
+    ) -> Path:
         """Save to folder ``path``: ``config.json``, ``model.safetensors``, the optimiser state
         (``optimizer.safetensors`` + ``optimizer.json``) and ``history.json``.
 
-        The files carry one ``save_id`` and are replaced as a set
-        (:func:`aekit.io.write_generation`): each atomically, ``config.json`` last, the previous
-        versions kept until the set is complete. A save interrupted at any moment (a kill during
-        a checkpoint) leaves the previous complete save loadable. No pickle is used.
+        The files form one save generation (:func:`aekit.io.write_generation`): each is written
+        atomically, ``config.json`` last, recording the SHA-256 of the others, which
+        :func:`load` verifies; the previous versions are kept until the set is complete. A save
+        interrupted at any moment (a kill during a checkpoint) leaves the previous complete save
+        loadable, and Ctrl-C or SIGTERM during a save take effect once it is complete. No pickle
+        is used.
+
+        ``path`` must be a new or empty folder, or one aekit wrote (it holds
+        ``aekit-manifest.json``, the list of the files aekit wrote there): aekit never replaces a
+        file it did not write (:class:`~aekit.errors.FolderError`). The folder is locked while
+        the files are written (:class:`~aekit.errors.FolderLockedError` if another process
+        holds it).
+
         ``metadata`` (JSON types) is stored in the config, for example label names.
+        ``extra_files`` (name to bytes) are written in the same generation and checksummed with
+        the model (``aekit train`` keeps its ``data.json`` there).
         """
         check_is_fitted(self)
+        bad = _non_finite(self.module_.state_dict())
+        if bad:
+            raise ModelFileError(
+                f"cannot save to {path}: the weights {bad} hold NaN or infinite values (the "
+                "training diverged); refit, or restore_best=True to keep the best finite weights"
+            )
         tag = {"format": FORMAT, "save_id": uuid.uuid4().hex}
         state = self._trainer.state_dict()
         state["device_type"] = self.device_.type
         meta, tensors = io.split_tensors(state, "trainer")
         merged = {**getattr(self, "_metadata", {}), **(metadata or {})}
         self._metadata = merged
+        files = [
+            (OPTIMIZER_FILE, io.tensors_bytes(tensors, metadata=tag)),
+            (OPTIMIZER_META_FILE, io.json_bytes({**tag, "state": meta})),
+            (HISTORY_FILE, io.json_bytes({**tag, "history": self.history_})),
+            (WEIGHTS_FILE, io.tensors_bytes(self.module_.state_dict(), metadata=tag)),
+            *(extra_files or {}).items(),
+        ]
         config = {
             **tag,
             "schema_version": SCHEMA_VERSION,
             "class": type(self).__name__,
+            "class_module": type(self).__module__,
             "aekit_version": __version__,
             "torch_version": torch.__version__,
             "params": self._params_to_json(),
             "fitted": self._fitted_to_json(),
             "metadata": merged,
+            "checksums": {name: io.sha256_bytes(data) for name, data in files},
         }
-        return io.write_generation(
-            path,
-            [
-                (OPTIMIZER_FILE, io.tensors_bytes(tensors, metadata=tag)),
-                (OPTIMIZER_META_FILE, io.json_bytes({**tag, "state": meta})),
-                (HISTORY_FILE, io.json_bytes({**tag, "history": self.history_})),
-                (WEIGHTS_FILE, io.tensors_bytes(self.module_.state_dict(), metadata=tag)),
-                (CONFIG_FILE, io.json_bytes(config)),
-            ],
-        )
+        return io.write_generation(path, [*files, (CONFIG_FILE, io.json_bytes(config))])
 
     def _fitted_to_json(self) -> dict[str, Any]:
         names = getattr(self, "feature_names_in_", None)
@@ -721,6 +742,12 @@ class BaseAutoencoder(
             files.get(WEIGHTS_FILE, path / WEIGHTS_FILE), "weights (model.safetensors)"
         )
         _same_save(path, WEIGHTS_FILE, wmeta.get("save_id"), config)
+        bad = _non_finite(weights)
+        if bad:
+            raise ModelFileError(
+                f"{path / WEIGHTS_FILE}: the weights {bad} hold NaN or infinite values; such a "
+                "model gives NaN outputs. Use an earlier checkpoint, or train it again"
+            )
         self._initialize(seed_from(self.random_state), device=device)
         try:
             self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
@@ -767,6 +794,12 @@ class BaseAutoencoder(
 MODEL_FILES = [OPTIMIZER_FILE, OPTIMIZER_META_FILE, HISTORY_FILE, WEIGHTS_FILE, CONFIG_FILE]
 
 
+def _non_finite(tensors: dict[str, torch.Tensor]) -> str:
+    """The names (at most three) of the floating-point tensors holding NaN or infinity."""
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+
+
 def _same_save(path: Path, name: str, save_id: str | None, config: dict[str, Any]) -> None:
     if save_id != config.get("save_id"):
         raise ModelFileError(
@@ -775,8 +808,129 @@ def _same_save(path: Path, name: str, save_id: str | None, config: dict[str, Any
         )
 
 
-def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
+def verify_checksums(path: Path, config: dict[str, Any], files: dict[str, Path]) -> None:
+    """Check every file of the save against the SHA-256 that ``config.json`` records (saves
+    written before aekit recorded checksums have none, and are taken as they are). The files
+    that ``load`` needs are checked for presence where they are read; the optional ones (the
+    optimiser state, history, a run's data.json) may be left out, but not changed."""
+    sums = config.get("checksums")
+    if sums is None:
+        return
+    if not isinstance(sums, dict):
+        raise ModelFileError(f"{path / CONFIG_FILE}: 'checksums' is not a mapping of file names")
+    for name, digest in sums.items():
+        file = files.get(name)
+        if file is None:  # an optional file left out (the optimiser state, to share a model)
+            continue
+        if io.sha256_file(file) != digest:
+            raise ModelFileError(
+                f"{file}: its contents differ from what was saved (the SHA-256 recorded in "
+                f"{CONFIG_FILE} does not match: the file was damaged or edited after saving). "
+                "Copy the folder again from its source, or save the model again"
+            )
+
+
+def _model_class(path: Path, config: dict[str, Any], classes) -> type[BaseAutoencoder]:
+    """The class ``config.json`` names: one of aekit's families (:mod:`aekit.models.catalog`),
+    or one of ``classes``, never a class found by name elsewhere."""
+    from .models import catalog
+
+    name, module = config.get("class"), config.get("class_module")
+    given = {}
+    for cls in classes or ():
+        if not (isinstance(cls, type) and issubclass(cls, BaseAutoencoder)):
+            raise ParameterError(
+                f"classes: {cls!r} is not a subclass of aekit's estimators; pass the model "
+                "classes your saved models were built from"
+            )
+        given[cls.__name__] = cls
+    if name in given:
+        return given[name]
+    stock = module is None or str(module).startswith("aekit.")
+    if stock and name in catalog.CLASS_MODULES:
+        return catalog.family_class(name)
+    where = f" (defined in {module})" if module else ""
+    raise ModelFileError(
+        f"{path / CONFIG_FILE}: model class {name!r}{where} is not one of aekit's families "
+        f"({', '.join(catalog.CLASS_MODULES)}); aekit builds only these, or the classes you "
+        f"pass: aekit.load({str(path)!r}, classes=[{name if isinstance(name, str) else 'Cls'}])"
+    )
+
+
+def _code_objects(
+    path: Path, cls: type[BaseAutoencoder], params: dict[str, Any], trust_code: bool, objects
+) -> dict[str, Any]:
+    """The user code a config names, as objects: from ``objects``, or imported with
+    ``trust_code`` and checked to be what the parameter accepts. Never imported otherwise."""
+    from .priors import resolve_path
+
+    objects = dict(objects or {})
+    unknown = set(objects) - set(cls._code_params)
+    if unknown:
+        takes = ", ".join(cls._code_params) or "none"
+        raise ParameterError(
+            f"objects: {cls.__name__} has no code parameter {sorted(unknown)[0]!r} (it takes: "
+            f"{takes})"
+        )
+    resolved = {}
+    for param, (kind, builtin) in cls._code_params.items():
+        value = params.get(param)
+        where = f"{path / CONFIG_FILE}: params.{param}"
+        if param in objects:
+            if not (isinstance(value, str) and value not in builtin):
+                raise ParameterError(
+                    f"objects[{param!r}]: the saved model's {param} is {value!r}, not user code; "
+                    "nothing to replace"
+                )
+            resolved[param] = _check_code(objects[param], kind, f"objects[{param!r}]")
+            continue
+        if value is None or (isinstance(value, str) and value in builtin):
+            continue
+        if not isinstance(value, str):
+            raise ModelFileError(f"{where} is {value!r}: not a built-in name nor an import path")
+        if not trust_code:
+            raise UntrustedCodeError(
+                f"{where} = {value!r} names code to import, and aekit never imports or runs code "
+                "named in a file unless you trust the file. If you do: "
+                f"aekit.load({str(path)!r}, trust_code=True) (on the command line, "
+                f"--trust-code), or pass the object yourself: objects={{{param!r}: ...}}"
+            )
+        try:
+            obj = resolve_path(value)
+        except ParameterError as e:
+            raise ModelFileError(f"{where}: {e}") from None
+        resolved[param] = _check_code(obj, kind, f"{where} = {value!r}")
+    return resolved
+
+
+def _check_code(obj: Any, kind: str, where: str) -> Any:
+    """``obj`` if it is what a code parameter of this ``kind`` accepts; refused otherwise, even
+    with ``trust_code``: a prior is a Python function, a network an ``nn.Module`` subclass."""
+    import inspect
+
+    if kind == "function" and inspect.isfunction(obj):
+        return obj
+    if kind == "module" and isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        return obj
+    what = {"function": "a Python function", "module": "a torch.nn.Module subclass"}[kind]
+    got = type(obj).__name__ if not isinstance(obj, type) else f"the class {obj.__name__}"
+    raise UntrustedCodeError(f"{where}: refused, it is {got}, and this parameter takes {what}")
+
+
+def load(
+    path: str | Path,
+    device: str | None = None,
+    *,
+    trust_code: bool = False,
+    objects: dict[str, Any] | None = None,
+    classes=None,
+) -> BaseAutoencoder:
     """Load a model saved with ``model.save(path)``, as the class it was saved from.
+
+    Loading runs no code named in the files: the class is one of aekit's families or one of
+    ``classes``, and a parameter holding user code (an adversarial autoencoder's own prior,
+    saved as ``"package.module:function"``) is imported only with ``trust_code=True`` or taken
+    from ``objects``.
 
     Parameters
     ----------
@@ -787,6 +941,15 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
         Where to put the model ("cpu", "cuda", ...). By default the saved ``device`` parameter,
         falling back to the CPU when that device is not available here (a model trained on a GPU
         loads on a laptop).
+    trust_code : bool, default=False
+        Import the user code the config names (as transformers' ``trust_remote_code``). Only
+        for files you trust: importing a module runs its code. Even then, each parameter takes
+        only its own kind of object (a Python function for a prior); anything else is refused.
+    objects : dict, optional
+        The user code itself, by parameter name, for example ``{"prior": ring}``; nothing is
+        imported.
+    classes : sequence of classes, optional
+        Your own subclasses of aekit's estimators that saved models may name.
 
     Returns
     -------
@@ -797,7 +960,11 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
     Raises
     ------
     ModelFileError
-        Missing, truncated or foreign files, mixed saves, or a schema newer than this aekit.
+        Missing, truncated, damaged (checksum) or foreign files, mixed saves, non-finite
+        weights, an unknown class, or a schema newer than this aekit.
+    UntrustedCodeError
+        The config names code to import and neither ``trust_code`` nor ``objects`` allow it, or
+        the name imports something its parameter does not accept.
     """
     path = Path(path)
     if path.is_file():
@@ -820,17 +987,13 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
             f"({config.get('aekit_version', '?')}); this aekit {__version__} reads up to version "
             f"{SCHEMA_VERSION}. Upgrade aekit (pip install -U aekit)."
         )
-    importlib.import_module("aekit.models")  # registers every family's estimator class
-    name = config.get("class")
-    if name not in _REGISTRY:
-        raise ModelFileError(
-            f"{path / CONFIG_FILE}: unknown model class {name!r}; known: {', '.join(_REGISTRY)}"
-        )
-    cls = _REGISTRY[name]
+    cls = _model_class(path, config, classes)
+    name = cls.__name__
     params = dict(config.get("params") or {})
     for key in cls._sequence_params:
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
+    params.update(_code_objects(path, cls, params, trust_code, objects))
     if device is not None:
         params["device"] = device
     try:
@@ -842,4 +1005,5 @@ def load(path: str | Path, device: str | None = None) -> BaseAutoencoder:
     if "fitted" not in config:
         raise ModelFileError(f"{path / CONFIG_FILE}: no 'fitted' section; the file is incomplete")
     model._restore(path, config, files, device_given=device is not None)
+    verify_checksums(path, config, files)  # after the format checks, whose errors say more
     return model

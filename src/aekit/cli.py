@@ -25,23 +25,16 @@ from typing import Any
 
 from ._version import __version__
 from .errors import AekitError, DataError, TrainingDivergedError
+from .models.catalog import FAMILIES
 
-# CLI model name -> estimator class name (in aekit's registry)
-MODELS = {
-    "ae": "Autoencoder",
-    "sparse": "SparseAutoencoder",
-    "denoising": "DenoisingAutoencoder",
-    "contractive": "ContractiveAutoencoder",
-    "stacked": "StackedAutoencoder",
-    "stacked-classifier": "StackedClassifier",
-    "vae": "VAE",
-    "aae": "AdversarialAutoencoder",
-    "aae-semi": "SemiSupervisedAAE",
-    "aae-cluster": "AAEClustering",
-}
+# CLI model name -> estimator class name
+MODELS = {cli: name for cli, (_, name) in FAMILIES.items()}
 
 DATA_FILE = "data.json"
 METRICS_FILE = "metrics.json"
+# ``--overwrite`` trains the new run here, inside the run folder, and replaces the old model only
+# once the new run is complete; an interrupted or diverged new run stays here.
+STAGING = "staging"
 
 
 class UsageError(AekitError):
@@ -130,6 +123,13 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
         value = getattr(args, flag, None)
         if value is not None:
             put(key, parse_value(value) if isinstance(value, str) else value, f"--{flag}")
+    for key, (_, builtin) in cls._code_params.items():
+        value = given.get(key)
+        if isinstance(value, str) and value not in builtin and not args.trust_code:
+            raise UsageError(
+                f"{key}={value!r} names code to import, which aekit does only with --trust-code "
+                "(importing a module runs its code)"
+            )
     return given, set(given)
 
 
@@ -206,14 +206,50 @@ def _rows_for(args: argparse.Namespace, run_data: dict[str, Any], split: str):
     return scaler.transform(X), y, scaler
 
 
-def _write_array(path: str | Path, array, what: str) -> Path:
+def _output_file(args: argparse.Namespace, flag: str = "--out") -> Path:
+    """The file a command writes its result to (``--out``, ``--html``): not empty, not one of
+    the command's inputs (its ``--data``, the run's files), and not an existing file unless
+    ``--overwrite`` says to replace it."""
+    text = getattr(args, flag.lstrip("-").replace("-", "_"))
+    if text is None or not str(text).strip():
+        raise UsageError(f"{flag} is empty (an unset shell variable?); give the file to write")
+    path = Path(text)
+    inputs = [Path(args.data)] if getattr(args, "data", None) else []
+    run = getattr(args, "run", None)
+    if run is not None:
+        from .io import read_manifest
+
+        inputs += [Path(run) / name for name in read_manifest(Path(run)) or ()]
+        spec = getattr(args, "_run_source", None)
+        if spec:
+            inputs.append(Path(spec))
+    for source in inputs:
+        if _same_file(path, source):
+            raise UsageError(
+                f"{flag} {path} is one of this command's inputs ({source}); write to another file"
+            )
+    if path.exists() and not getattr(args, "overwrite", False):
+        raise UsageError(f"{flag} {path} already exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file name")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _write_array(args: argparse.Namespace, array, what: str) -> Path:
     import io as _io
 
     import numpy as np
 
     from .io import atomic_write_bytes
 
-    path = Path(path)
+    path = _output_file(args)
     if path.suffix == ".npy":
         buf = _io.BytesIO()
         np.save(buf, array, allow_pickle=False)
@@ -232,52 +268,63 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-RUN_FIGURES = (
-    "samples.png",
-    "interpolation.png",
-    "manifold.png",
-    "learning_curves.png",
-    "latent.png",
-    "reconstructions.png",
-    "denoising.png",
-    "filters.png",
-    "prior.png",
-    "samples_by_class.png",
-    "code_histogram.png",
-    "report.html",
-)
-
-
-def _clear_run(out: Path) -> None:
-    """Remove what an earlier run wrote in ``out`` (--overwrite), so no stale file survives."""
-    from .base import MODEL_FILES
-    from .io import PREVIOUS
-
-    for name in (*MODEL_FILES, DATA_FILE, METRICS_FILE, *RUN_FIGURES):
-        for path in (out / name, out / (name + PREVIOUS)):
-            path.unlink(missing_ok=True)
-
-
 def _run_files(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _run_folder(text: str | None) -> Path:
+    if text is None or not str(text).strip():
+        raise UsageError("--out is empty (an unset shell variable?); give the run folder to write")
+    return Path(text)
+
+
+def _has_model(folder: Path) -> bool:
+    from .base import MODEL_FILES
+    from .io import resolve_generation
+
+    return folder.is_dir() and resolve_generation(folder, MODEL_FILES) is not None
+
+
+def _discard_staging(out: Path) -> None:
+    """Remove ``out/staging`` (what aekit wrote there, then the folder if that empties it)."""
+    from .io import remove_owned_folder
+
+    remove_owned_folder(out / STAGING)
+
+
+def _commit_run(out: Path, model, metadata: dict, data_bytes: bytes) -> None:
+    """Make ``out`` hold the finished run: the files an earlier run left there (its metrics,
+    figures, report) go first, then the model and data.json replace the old ones in one save
+    generation, so that the folder never pairs one run's model with another's data."""
+    from .base import MODEL_FILES
+    from .io import LOCK_FILE, MANIFEST, PREVIOUS, read_manifest, remove_owned
+
+    keep = {*MODEL_FILES, DATA_FILE, MANIFEST, LOCK_FILE, STAGING}
+    stale = [n for n in read_manifest(out) or () if n.removesuffix(PREVIOUS) not in keep]
+    remove_owned(out, stale)
+    model.save(out, metadata=metadata, extra_files={DATA_FILE: data_bytes})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
-    from . import base, models
+    from . import io
     from .base import Checkpoint
     from .io import write_json
     from .metrics import evaluate_reconstruction, family_metrics
+    from .models.catalog import cli_class
 
-    cls = getattr(models, MODELS[args.model])
+    cls = cli_class(args.model)
     params, chosen = resolve_params(cls, args)
-    out = Path(args.out)
-    if (out / base.CONFIG_FILE).exists() and not args.overwrite:
+    out = _run_folder(args.out)
+    io.ownership(out)  # a folder aekit did not write is refused before any work
+    replacing = _has_model(out)
+    if replacing and not args.overwrite:
         raise UsageError(
             f"{out} already holds a trained model; pass --overwrite to replace it, or choose "
             "another --out"
         )
+    io.check_unlocked(out)  # a second writer fails now, not after loading its data
     spec = _data_spec(args)
     ds = _load_split(spec)
     images_in_unit = (
@@ -315,8 +362,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     model._preflight(ds.X_train, y_train)  # fail before touching --out
     for note in notes if not args.quiet else ():
         _say(f"note: {note}")
-    if args.overwrite:
-        _clear_run(out)
     metadata = {"label_names": ds.label_names, "data_source": ds.source}
     run_data = {
         "spec": spec,
@@ -328,28 +373,55 @@ def cmd_train(args: argparse.Namespace) -> int:
         "n_test": len(ds.X_test),
         "n_features": int(ds.X_train.shape[1]),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / DATA_FILE, run_data)
-    started = time.perf_counter()
-    checkpoint = Checkpoint(
-        out, every=args.checkpoint_every, metadata=metadata, min_seconds=args.checkpoint_seconds
-    )
-    callbacks = [checkpoint]
-    if args.time_limit:
-        from .training import TimeLimit
+    data_bytes = io.json_bytes(run_data)
+    with io.folder_lock(out):
+        io.claim(out, [STAGING] if replacing else [])
+        _discard_staging(out)  # what an earlier interrupted --overwrite left
+        target = out / STAGING if replacing else out
+        started = time.perf_counter()
+        checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
+                                min_seconds=args.checkpoint_seconds,
+                                extra_files={DATA_FILE: data_bytes})  # fmt: skip
+        callbacks = [checkpoint]
+        if args.time_limit:
+            from .training import TimeLimit
 
-        callbacks.append(TimeLimit(args.time_limit))
-    try:
-        model.fit(ds.X_train, y_train, callbacks=callbacks)
-    except TrainingDivergedError as e:
-        model.save(out, metadata=metadata)
-        best = model._trainer.best.epoch
-        what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
-        _say(f"aekit: error: {e}")
-        _say(f"aekit: saved the best so far, {what}, in {out}")
-        return 1
-    seconds = time.perf_counter() - started
-    model.save(out, metadata={**metadata, "train_seconds": seconds})
+            callbacks.append(TimeLimit(args.time_limit))
+        try:
+            model.fit(ds.X_train, y_train, callbacks=callbacks)
+        except TrainingDivergedError as e:
+            model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
+            best = model._trainer.best.epoch
+            what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
+            _say(f"aekit: error: {e}")
+            _say(f"aekit: saved the best so far, {what}, in {target}")
+            if replacing:
+                _say(f"aekit: {out} keeps its earlier model; the diverged run stays in {target}")
+            return 1
+        seconds = time.perf_counter() - started
+        metadata = {**metadata, "train_seconds": seconds}
+        if model.stop_reason_ == "interrupted" and replacing:
+            model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
+            _say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
+                 f"run's best weights so far are in {target}")  # fmt: skip
+            return _interrupted_code()
+        _commit_run(out, model, metadata, data_bytes)
+        _discard_staging(out)
+        result = _after_training(args, out, model, cls, ds, y_train, seconds,
+                                 evaluate_reconstruction, family_metrics, write_json)  # fmt: skip
+    if model.stop_reason_ == "interrupted":
+        _say("aekit: training was interrupted; the run holds the best weights so far")
+        return _interrupted_code()
+    return result
+
+
+def _after_training(args, out, model, cls, ds, y_train, seconds, evaluate_reconstruction,
+                    family_metrics, write_json) -> int:  # fmt: skip
+    """The test metrics, figures and summary of a committed run."""
+    from sklearn.base import is_classifier
+
+    from .io import claim
+
     result: dict[str, Any] = {
         "run": str(out),
         "model": cls.__name__,
@@ -374,6 +446,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         accuracy = model.score(ds.X_test, ds.y_test)
         metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
                    "model": {"accuracy": accuracy}}  # fmt: skip
+        claim(out, [METRICS_FILE])
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     elif len(ds.X_test):
@@ -384,6 +457,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         metrics["model"].update(family_metrics(model, X_eval, ds.y_test, ll_samples=100))
         if "ll_samples" in metrics["model"]:
             metrics["ll_samples"] = metrics["model"].pop("ll_samples")
+        claim(out, [METRICS_FILE])
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics
     if not args.no_plots:
@@ -393,9 +467,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(_train_summary(result))
-    if model.stop_reason_ == "interrupted":
-        _say("aekit: training was interrupted (Ctrl-C); the run holds the best weights so far")
-        return 130
     return 0
 
 
@@ -407,11 +478,18 @@ def _uses_labels(model) -> bool:
     return is_classifier(model) or bool(getattr(model, "_uses_labels", lambda: False)())
 
 
-def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
-    from .plotting import write_run_figures
+def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000) -> list[Path]:
+    """Draw the run's figures and write them into ``out`` (a run folder or a folder of figures:
+    new, empty or aekit's), each recorded in its manifest."""
+    from .io import claim, folder_lock
+    from .plotting import run_figures, save_figure
     from .report import figure_inputs
 
-    return write_run_figures(out, **figure_inputs(model, X, y, label_names, max_rows))
+    figures = run_figures(**figure_inputs(model, X, y, label_names, max_rows))
+    names = [f"{name}.png" for name in figures]
+    with folder_lock(out):
+        claim(out, names)
+        return [save_figure(fig, out / n) for n, fig in zip(names, figures.values(), strict=True)]
 
 
 def _fmt(v: Any) -> str:
@@ -456,13 +534,28 @@ def _metrics_lines(m: dict[str, Any]) -> list[str]:
     return lines + extra
 
 
-def _load_run(run: str, device: str | None = None):
-    from .base import load
-    from .io import read_json
+def _load_run(args: argparse.Namespace):
+    """The run's model (``--trust-code`` lets it import the user code its config names) and its
+    data.json, which must be the one saved with the model (same save generation)."""
+    from .base import CONFIG_FILE, MODEL_FILES, load
+    from .io import read_json, resolve_generation, sha256_bytes
 
-    model = load(run, device=device)
-    data_path = Path(run) / DATA_FILE
-    run_data = read_json(data_path, "run data description") if data_path.exists() else None
+    run = Path(args.run)
+    model = load(run, device=args.device, trust_code=args.trust_code)
+    files = resolve_generation(run, MODEL_FILES) or {}
+    data_path = files.get(DATA_FILE, run / DATA_FILE)
+    if not data_path.exists():
+        return model, None
+    data = data_path.read_bytes()
+    config = read_json(files.get(CONFIG_FILE, run / CONFIG_FILE), "model config (config.json)")
+    saved = (config.get("checksums") or {}).get(DATA_FILE)
+    if saved is not None and sha256_bytes(data) != saved:
+        raise UsageError(
+            f"{data_path}: not the data description saved with this model (its checksum differs: "
+            "edited, or written by another run); train the run again"
+        )
+    run_data = read_json(data_path, "run data description")
+    args._run_source = (run_data.get("spec") or {}).get("source")
     return model, run_data
 
 
@@ -484,11 +577,11 @@ def _apply(method, X, source: str):
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     run_data = _need_run_data(args.run, run_data)
     X, _, _ = _rows_for(args, run_data, args.split)
     codes = _apply(model.transform, X, args.data or run_data["source"])
-    path = _write_array(args.out, codes, "codes")
+    path = _write_array(args, codes, "codes")
     _report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
     return 0
 
@@ -526,7 +619,7 @@ def _report(args: argparse.Namespace, text: str, **fields) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     if args.command == "denoise" and not hasattr(model, "denoise"):
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}, not a denoising model; train one with "
@@ -545,7 +638,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     recon = _apply(method, X, args.data or run_data["source"])
     if not args.scaled:
         recon = scaler.inverse_transform(recon)
-    path = _write_array(args.out, recon, "reconstructions")
+    path = _write_array(args, recon, "reconstructions")
     units = "the model's scaled units" if args.scaled else "the data's original units"
     what = "denoised data" if args.command == "denoise" else "reconstructions"
     _report(args, f"wrote {what} of shape {recon.shape} ({units}) to {path}", out=path,
@@ -602,10 +695,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     run_data = _need_run_data(args.run, run_data)
     split = "all" if args.data is not None else "test"
     X, y, _ = _rows_for(args, run_data, split)
+    if args.out_dir is not None and not args.out_dir.strip():
+        raise UsageError("--out-dir is empty (an unset shell variable?); give a folder")
     out = Path(args.out_dir or args.run)
     written = _write_figures(out, model, X, y, run_data.get("label_names"))
     _report(args, "\n".join(map(str, written)), files=[str(p) for p in written])
@@ -613,7 +708,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     if not hasattr(model, "sample"):
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}, which has no generative model; train "
@@ -636,7 +731,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise UsageError(f"--label {args.label}: {e}") from None
     else:
         rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
-    out = Path(args.out)
+    out = _output_file(args)
     if out.suffix == ".png":
         from .plotting import plot_image_grid, save_figure
 
@@ -649,7 +744,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             from .datasets import Scaler
 
             rows = Scaler.from_dict(run_data["scaling"]).inverse_transform(rows)
-        _write_array(out, rows, "samples")
+        _write_array(args, rows, "samples")
     _report(args, f"wrote {args.n} samples to {out}", out=out, n=args.n)
     return 0
 
@@ -658,7 +753,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """The model's numbers next to PCA and the raw inputs (``metrics.evaluate_model``), as a
     table (or JSON), written to the run's metrics.json; with ``--anomalies``, anomaly detection
     against PCA's reconstruction error and an IsolationForest."""
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     result = _evaluation(args, model, _need_run_data(args.run, run_data))
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -726,7 +821,11 @@ def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> di
     result["seconds"] = round(time.perf_counter() - started, 3)
     result["split"] = "test" if standard else "other"
     if standard:  # metrics.json holds the run's own whole test split (for report and compare)
-        write_json(Path(args.run) / METRICS_FILE, result)
+        from .io import claim, folder_lock
+
+        with folder_lock(Path(args.run)):
+            claim(Path(args.run), [METRICS_FILE])
+            write_json(Path(args.run) / METRICS_FILE, result)
     else:
         _say(f"note: not written to {METRICS_FILE}, which holds the run's whole test split")
     return result
@@ -745,7 +844,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .plotting import run_figures
     from .report import figure_inputs, render_report
 
-    model, run_data = _load_run(args.run, args.device)
+    model, run_data = _load_run(args)
     run_data = _need_run_data(args.run, run_data)
     config = read_json(Path(args.run) / "config.json", "model config (config.json)")
     path = Path(args.run) / METRICS_FILE
@@ -757,8 +856,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     figures = run_figures(**figure_inputs(model, X, y, run_data.get("label_names")))
     page = render_report(run=str(args.run), model=model, config=config, run_data=run_data,
                          metrics=metrics, figures=figures)  # fmt: skip
-    out = Path(args.out) if args.out else Path(args.run) / "report.html"
-    atomic_write_bytes(out, page.encode("utf-8"))
+    if args.out is not None:
+        out = _output_file(args)
+        atomic_write_bytes(out, page.encode("utf-8"))
+    else:
+        from .io import claim, folder_lock
+
+        out = Path(args.run) / "report.html"
+        with folder_lock(Path(args.run)):
+            claim(Path(args.run), [out.name])
+            atomic_write_bytes(out, page.encode("utf-8"))
     _report(args, str(out), report=str(out), figures=list(figures))
     return 0
 
@@ -781,8 +888,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
         metrics.append(m)
     header, rows = comparison_rows(args.runs, metrics)
-    if args.html:
-        atomic_write_bytes(Path(args.html), render_comparison(args.runs, metrics).encode())
+    if args.html is not None:
+        html = _output_file(args, "--html")
+        atomic_write_bytes(html, render_comparison(args.runs, metrics).encode())
     if args.json:
         print(json.dumps({"runs": args.runs, "metrics": metrics}, indent=2, default=str))
         return 0
@@ -881,8 +989,22 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
     )
 
 
+def _add_trust_code(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="import the user code (an aae's own prior) that the model's config.json names; "
+        "only for runs you trust: importing a module runs its code",
+    )
+
+
+def _add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that loads a run's model."""
+    _add_trust_code(p)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -933,7 +1055,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--config", help="TOML file whose keys are estimator parameters")
     t.add_argument("--out", required=True, help="run folder to write")
-    t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model already in --out, once the new run is complete (it trains in "
+        "--out/staging meanwhile); only an aekit run folder can be replaced",
+    )
+    _add_trust_code(t)
     t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
     t.add_argument(
         "--checkpoint-seconds",
@@ -967,6 +1095,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="rows of the data to use (default all, in the source's order)",
         )
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
+        _add_overwrite(p)
         _add_run_options(p)
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
@@ -984,6 +1113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "index (aae-cluster)",
     )
     gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
+    _add_overwrite(gen)
     _add_run_options(gen)
     gen.set_defaults(func=cmd_generate)
 
@@ -1018,12 +1148,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--trust-rows", type=int, default=2000, help="rows for trustworthiness")
     rep.add_argument("--binarize", type=int, metavar="SEED", help="as for evaluate")
+    _add_overwrite(rep)
     _add_run_options(rep)
     rep.set_defaults(func=cmd_report, anomalies=None, data=None, label_column=None, max_rows=None)
 
     cmp_ = sub.add_parser("compare", help="the metrics of several runs side by side")
     cmp_.add_argument("runs", nargs="+", help="run folders (each with a metrics.json)")
     cmp_.add_argument("--html", help="also write the table as an HTML page")
+    _add_overwrite(cmp_)
     cmp_.add_argument("--json", action="store_true", help="print the metrics as JSON")
     cmp_.set_defaults(func=cmd_compare)
 
@@ -1041,14 +1173,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SIGNALS: list[int] = []  # the signals that interrupted this command (SIGTERM acts as Ctrl-C)
+
+
+def _on_sigterm(signum, frame):
+    _SIGNALS.append(signum)
+    raise KeyboardInterrupt
+
+
+def _interrupted_code() -> int:
+    """128 + the signal: 143 after SIGTERM, 130 after Ctrl-C."""
+    import signal
+
+    return 128 + (_SIGNALS[-1] if _SIGNALS else signal.SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failure while running, 2 bad input)."""
+    """Run the command line; returns the exit code (0 ok, 1 failure while running, 2 bad input,
+    130 after Ctrl-C and 143 after SIGTERM, each of which stops training as Ctrl-C does: the run
+    is saved first)."""
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
+    _SIGNALS.clear()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _run_command(args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except TrainingDivergedError as e:
@@ -1063,4 +1226,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         _say("aekit: interrupted")
-        return 130
+        return _interrupted_code()

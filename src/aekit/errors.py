@@ -45,3 +45,20 @@ class TrainingDivergedError(AekitError, RuntimeError):
         self.epoch = epoch
         self.step = step
         self.lr = lr
+
+
+class FolderError(AekitError, ValueError):
+    """aekit refuses to write into a folder: it holds files aekit did not write, or it is a file.
+
+    aekit writes only into a new or empty folder, or one it created (it holds aekit's manifest,
+    ``aekit-manifest.json``), and deletes or replaces only the files that manifest lists.
+    """
+
+
+class FolderLockedError(AekitError, RuntimeError):
+    """Another aekit process is writing into the folder (it holds the folder's lock)."""
+
+
+class UntrustedCodeError(AekitError, ValueError):
+    """A saved model names code to import (a user prior or network), and the caller did not opt
+    in with ``trust_code=True`` or pass the objects; or what the name imports is not allowed."""

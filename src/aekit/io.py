@@ -11,14 +11,25 @@ state such as an optimiser's ``state_dict`` is split into the two by :func:`spli
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import signal
+import socket
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; folders are then not locked
+    fcntl = None  # type: ignore[assignment]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -146,6 +157,18 @@ def load_tensors(path: str | os.PathLike, what: str = "weights") -> tuple[dict, 
 PREVIOUS = ".prev"
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_save_id(path: Path) -> str | None:
     """The ``save_id`` an aekit file carries (safetensors metadata, or a JSON object's key);
     None when the file is missing, unreadable or has none."""
@@ -161,12 +184,25 @@ def file_save_id(path: Path) -> str | None:
         return None
 
 
+def _checksums(commit: Path) -> dict[str, str]:
+    """The ``checksums`` the commit file records ({} for files written before aekit 0.x recorded
+    them, or a commit file that is not JSON)."""
+    try:
+        obj = json.loads(commit.read_text())
+    except Exception:
+        return {}
+    sums = obj.get("checksums") if isinstance(obj, dict) else None
+    return sums if isinstance(sums, dict) else {}
+
+
 def resolve_generation(folder: Path, names: list[str]) -> dict[str, Path] | None:
     """The files of the last complete save in ``folder``.
 
-    ``names[-1]`` is the commit file, written last (the config). Each file is taken as ``NAME``
-    or, after an interrupted save, as ``NAME.prev``: whichever carries the commit file's
-    ``save_id``. Files that are absent stay absent from the result. Returns None when there is no
+    ``names[-1]`` is the commit file, written last (the config). It records the SHA-256 of every
+    other file of its save (``checksums``); a save written before checksums were recorded is
+    matched by the ``save_id`` its files carry, over ``names[:-1]``. Each file is taken as
+    ``NAME`` or, after an interrupted save, as ``NAME.prev``: whichever belongs to the commit
+    file's save. Files that are absent stay absent from the result. Returns None when there is no
     commit file.
     """
     commit = folder / names[-1]
@@ -175,11 +211,16 @@ def resolve_generation(folder: Path, names: list[str]) -> dict[str, Path] | None
     if not commit.exists():
         return None
     want = file_save_id(commit)
+    sums = _checksums(commit)
     found = {names[-1]: commit}
-    for name in names[:-1]:
+    for name in sums or names[:-1]:
         path = folder / name
-        if want is not None and file_save_id(path) != want and file_save_id(_prev(path)) == want:
-            path = _prev(path)
+        if _prev(path).exists():  # an interrupted save: which of the two belongs to this one?
+            if sums:
+                if not path.exists() or sha256_file(path) != sums[name]:
+                    path = _prev(path)
+            elif file_save_id(path) != want and file_save_id(_prev(path)) == want:
+                path = _prev(path)
         if path.exists():
             found[name] = path
     return found
@@ -190,30 +231,258 @@ def _prev(path: Path) -> Path:
 
 
 def write_generation(folder: str | os.PathLike, files: list[tuple[str, bytes]]) -> Path:
-    """Replace a set of files that belong together (all carrying one ``save_id``; the last one
-    commits the set), so that an interruption at any moment leaves one complete set on disk.
+    """Replace a set of files that belong together (the last one commits the set and records the
+    others' checksums), so that an interruption at any moment leaves one complete set on disk.
 
-    Each file is written atomically, and the version it replaces is kept as ``NAME.prev`` until
-    the whole set is written; :func:`resolve_generation` picks the complete set. A folder left
-    half-written by an interrupted save is first rolled back to its last complete set.
+    ``folder`` must be empty, new, or aekit's own (:func:`claim`); it is locked while the set is
+    written (:func:`folder_lock`), and Ctrl-C or SIGTERM arriving meanwhile take effect once the
+    set is complete (:func:`signals_deferred`). Each file is written atomically, and the version
+    it replaces is kept as ``NAME.prev`` until the whole set is written; :func:`resolve_generation`
+    picks the complete set. A folder left half-written by an interrupted save (a kill -9) is first
+    rolled back to its last complete set.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     names = [name for name, _ in files]
-    current = resolve_generation(folder, names) or {}
-    for name, path in current.items():  # roll back an interrupted save
-        if path.name.endswith(PREVIOUS):
-            os.replace(path, folder / name)
-    for name in names:
-        _prev(folder / name).unlink(missing_ok=True)
-    for name, data in files:
-        target = folder / name
-        if target.exists():
-            os.replace(target, _prev(target))
-        atomic_write_bytes(target, data)
-    for name in names:
-        _prev(folder / name).unlink(missing_ok=True)
+    with folder_lock(folder), signals_deferred():
+        claim(folder, names + [n + PREVIOUS for n in names])
+        current = resolve_generation(folder, names) or {}
+        for name, path in current.items():  # roll back an interrupted save
+            if path.name.endswith(PREVIOUS):
+                os.replace(path, folder / name)
+        for name in names:
+            _prev(folder / name).unlink(missing_ok=True)
+        for name, data in files:
+            target = folder / name
+            if target.exists():
+                os.replace(target, _prev(target))
+            atomic_write_bytes(target, data)
+        for name in names:
+            _prev(folder / name).unlink(missing_ok=True)
     return folder
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block is done, so that a save in progress
+    completes (a second Ctrl-C during the final save must not lose the run). The signals are
+    delivered, and act as usual, when the block exits. Only the main thread can do this; other
+    threads run the block as is."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+# --- folders aekit owns: the manifest and the lock --------------------------------------------
+
+MANIFEST = "aekit-manifest.json"
+MANIFEST_FORMAT = "aekit-manifest"
+LOCK_FILE = ".aekit.lock"
+
+# What aekit wrote into run and model folders before folders carried a manifest. A folder holding
+# an aekit model config and only names from this list is adopted as aekit's (its manifest is
+# written); any other file makes it someone else's.
+_LEGACY_NAMES = frozenset(
+    name + suffix
+    for name in (
+        "config.json", "model.safetensors", "optimizer.safetensors", "optimizer.json",
+        "history.json", "data.json", "metrics.json", "report.html", "samples.png",
+        "interpolation.png", "manifold.png", "learning_curves.png", "latent.png",
+        "reconstructions.png", "denoising.png", "filters.png", "prior.png",
+        "samples_by_class.png", "code_histogram.png",
+    )
+    for suffix in ("", PREVIOUS)
+)  # fmt: skip
+
+
+def read_manifest(folder: Path) -> set[str] | None:
+    """The names aekit recorded as written in ``folder``; None when the folder has no manifest
+    (or one aekit cannot read, which then is not aekit's)."""
+    try:
+        obj = json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
+        return None
+    files = obj.get("files")
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else None
+
+
+def _write_manifest(folder: Path, names: set[str]) -> None:
+    body = {"format": MANIFEST_FORMAT, "version": 1,
+            "note": "files aekit wrote here; aekit deletes or replaces only these",
+            "files": sorted(names)}  # fmt: skip
+    atomic_write_bytes(folder / MANIFEST, json_bytes(body))
+
+
+def _is_legacy_aekit_folder(folder: Path, entries: list[str]) -> bool:
+    config = folder / "config.json"
+    if not config.is_file() or not set(entries) <= _LEGACY_NAMES | {LOCK_FILE}:
+        return False
+    try:
+        return json.loads(config.read_text()).get("format") == "aekit-model"
+    except Exception:
+        return False
+
+
+def ownership(folder: str | os.PathLike) -> str:
+    """Whether aekit may write into ``folder``: ``"new"`` (absent), ``"empty"``, ``"owned"``
+    (it has aekit's manifest), ``"legacy"`` (an aekit run or model folder written before
+    manifests). Raises :class:`~aekit.errors.FolderError` otherwise: a file, or a folder
+    holding files aekit did not write."""
+    from .errors import FolderError
+
+    folder = Path(folder)
+    if not folder.exists():
+        return "new"
+    if not folder.is_dir():
+        raise FolderError(f"{folder} is a file, not a folder; give a folder for aekit to write in")
+    if read_manifest(folder) is not None:
+        return "owned"
+    entries = sorted(os.listdir(folder))
+    if not entries or entries == [LOCK_FILE]:
+        return "empty"
+    if _is_legacy_aekit_folder(folder, entries):
+        return "legacy"
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    raise FolderError(
+        f"{folder} holds files that aekit did not write ({shown}); aekit writes only into a new "
+        "or empty folder, or a folder it created. Choose another folder"
+    )
+
+
+def claim(folder: str | os.PathLike, names: list[str] | set[str]) -> Path:
+    """Record ``names`` in ``folder``'s manifest before they are written (creating the folder
+    and the manifest as needed). ``folder`` must be new, empty or aekit's (:func:`ownership`).
+    A name that is a file aekit did not write, in a folder aekit owns, is refused too."""
+    from .errors import FolderError
+
+    folder = Path(folder)
+    state = ownership(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if state == "legacy":
+        known = set(os.listdir(folder)) - {LOCK_FILE}
+    else:
+        known = read_manifest(folder) or set()
+    new = set(names) - known
+    clash = sorted(n for n in new if (folder / n).exists())
+    if clash:
+        raise FolderError(
+            f"{folder / clash[0]} was not written by aekit; aekit does not replace it. Move it, "
+            "or choose another folder"
+        )
+    if new or state != "owned":
+        _write_manifest(folder, known | new)
+    return folder
+
+
+def remove_owned(folder: str | os.PathLike, names) -> list[str]:
+    """Delete those of ``names`` that ``folder``'s manifest lists (and their ``.prev``), and
+    drop them from it; returns the names removed. Nothing else is ever deleted."""
+    folder = Path(folder)
+    owned = read_manifest(folder) or set()
+    removed = []
+    for name in names:
+        for n in (name, name + PREVIOUS):
+            if n in owned:
+                (folder / n).unlink(missing_ok=True)
+                owned.discard(n)
+                removed.append(n)
+    if removed:
+        _write_manifest(folder, owned)
+    return removed
+
+
+def remove_owned_folder(folder: str | os.PathLike) -> None:
+    """Delete what aekit wrote in ``folder`` (its manifest's files, the manifest, the lock file),
+    then the folder itself if that leaves it empty. A folder without aekit's manifest is left
+    alone."""
+    folder = Path(folder)
+    owned = read_manifest(folder)
+    if owned is None:
+        return
+    remove_owned(folder, sorted(owned))
+    for name in (MANIFEST, LOCK_FILE):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: files someone else put there stay
+        folder.rmdir()
+
+
+_HELD_LOCKS: dict[str, list] = {}  # real path -> [fd, depth]: re-entrant within a process
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """Hold ``folder``'s lock (``.aekit.lock``, an advisory ``flock`` that the system releases
+    when the process ends, even after kill -9). A second process fails at once with
+    :class:`~aekit.errors.FolderLockedError`, naming the process that holds it. Re-entrant within
+    one process. The folder must be new, empty or aekit's; it is created."""
+    folder = Path(folder)
+    ownership(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(folder)
+    if key in _HELD_LOCKS:
+        _HELD_LOCKS[key][1] += 1
+        try:
+            yield folder
+        finally:
+            _HELD_LOCKS[key][1] -= 1
+        return
+    fd = _acquire(folder)
+    _HELD_LOCKS[key] = [fd, 1]
+    try:
+        yield folder
+    finally:
+        del _HELD_LOCKS[key]
+        _release(fd)
+
+
+def check_unlocked(folder: str | os.PathLike) -> None:
+    """Raise :class:`~aekit.errors.FolderLockedError` now if another process holds ``folder``'s
+    lock (without creating anything): a second writer fails before it loads its data."""
+    folder = Path(folder)
+    if not (folder / LOCK_FILE).exists() or os.path.realpath(folder) in _HELD_LOCKS:
+        return
+    _release(_acquire(folder))
+
+
+def _acquire(folder: Path) -> int:
+    from .errors import FolderLockedError
+
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        raise FolderLockedError(
+            f"{folder} is in use by another aekit process ({holder}); wait for it to finish, or "
+            "write to another folder"
+        ) from None
+    info = (f"pid {os.getpid()} on {socket.gethostname()}, since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:300]}")  # fmt: skip
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, info.encode(), 0)
+    return fd
+
+
+def _release(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 # --- nested state (optimiser and scheduler state_dicts) as JSON + tensors ----------------------

@@ -21,7 +21,7 @@ Variants (all through the same three phases):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -227,6 +227,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
 
     prior: Any = "gaussian"
     n_components: int = 10
+
+    # A prior other than the built-in names is user code: load imports it only when trusted.
+    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "prior": ("function", PRIORS)
+    }
     prior_params: dict | None = None
     posterior: str = "deterministic"
     supervised: bool = False
