@@ -311,7 +311,9 @@ def test_user_prior_trains_saves_by_import_path_and_lambdas_refuse_to_save(digit
     model.save(tmp_path / "ring")
     config = json.loads((tmp_path / "ring" / "config.json").read_text())
     assert config["params"]["prior"] == f"{ring.__module__}:ring"
-    loaded = aekit.load(tmp_path / "ring")
+    with pytest.raises(aekit.UntrustedCodeError, match="trust_code=True"):
+        aekit.load(tmp_path / "ring")  # loading imports no code unless told to
+    loaded = aekit.load(tmp_path / "ring", trust_code=True)
     assert np.array_equal(loaded.sample(4, random_state=1), model.sample(4, random_state=1))
     anonymous = AdversarialAutoencoder(prior=lambda n, g: ring(n, g), latent_dim=2, **FAST).fit(X)
     with pytest.raises(ModelFileError, match=r"not importable by name.*'package\.module:function'"):
@@ -637,7 +639,7 @@ def test_a_user_prior_is_tried_before_training(tmp_path, capsys):
         AdversarialAutoencoder(prior="math:sqrt", **FAST).fit(X)
     out = tmp_path / "bad"
     assert main(["train", "aae", "--data", "digits", "--prior", "math:sqrt", "-q",
-                 "--out", str(out)]) == 2  # fmt: skip
+                 "--trust-code", "--out", str(out)]) == 2  # fmt: skip
     assert "failed on a test draw" in capsys.readouterr().err
     assert not out.exists()
 

@@ -56,6 +56,7 @@ HISTORY_FILE = "history.json"
 INFERENCE_BATCH_SIZE = 4096
 INFERENCE_MAX_VALUES = 2**24
 
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
     if device is None or device == "auto":
@@ -131,6 +132,9 @@ class Checkpoint:
         self.min_seconds = float(min_seconds)
         self.estimator: BaseAutoencoder | None = None  # bound by fit()
         self._last = -math.inf
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        io.ownership(self.path)  # a folder aekit may not write is refused before training
 
     def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
         now = time.monotonic()
@@ -862,7 +866,7 @@ def _code_objects(
 ) -> dict[str, Any]:
     """The user code a config names, as objects: from ``objects``, or imported with
     ``trust_code`` and checked to be what the parameter accepts. Never imported otherwise."""
-    from .priors import resolve_path
+    from .priors import import_object
 
     objects = dict(objects or {})
     unknown = set(objects) - set(cls._code_params)
@@ -896,7 +900,7 @@ def _code_objects(
                 f"--trust-code), or pass the object yourself: objects={{{param!r}: ...}}"
             )
         try:
-            obj = resolve_path(value)
+            obj = import_object(value)
         except ParameterError as e:
             raise ModelFileError(f"{where}: {e}") from None
         resolved[param] = _check_code(obj, kind, f"{where} = {value!r}")

@@ -35,6 +35,15 @@ except ImportError:  # Windows: no advisory locks; folders are then not locked
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
+    try:
+        return _atomic_write(path, data)
+    except OSError as e:  # a full disk, a read-only folder: name the file that was not written
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -264,20 +273,31 @@ def write_generation(folder: str | os.PathLike, files: list[tuple[str, bytes]]) 
 @contextlib.contextmanager
 def signals_deferred():
     """Hold Ctrl-C (SIGINT) and SIGTERM until the block is done, so that a save in progress
-    completes (a second Ctrl-C during the final save must not lose the run). The signals are
-    delivered, and act as usual, when the block exits. Only the main thread can do this; other
-    threads run the block as is."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
+    completes (a second Ctrl-C during the final save must not lose the run).
+
+    A signal that arrives meanwhile is noted, and acted on as usual once the block exits: the
+    handler that was in place runs (Ctrl-C raises KeyboardInterrupt), or, for a signal with the
+    system's default action, it is sent again. Python runs signal handlers in the main thread
+    only, so only the main thread can hold them; elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    received: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        if received:
+            handler = previous[received[0]]
+            if callable(handler):
+                handler(received[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), received[0])
 
 
 # --- folders aekit owns: the manifest and the lock --------------------------------------------
@@ -318,7 +338,7 @@ def read_manifest(folder: Path) -> set[str] | None:
 def _write_manifest(folder: Path, names: set[str]) -> None:
     body = {"format": MANIFEST_FORMAT, "version": 1,
             "note": "files aekit wrote here; aekit deletes or replaces only these",
-            "files": sorted(names)}  # fmt: skip
+            "files": sorted({*names, LOCK_FILE})}  # fmt: skip
     atomic_write_bytes(folder / MANIFEST, json_bytes(body))
 
 

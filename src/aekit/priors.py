@@ -202,7 +202,18 @@ def import_path(obj: Any) -> str | None:
 
 
 def resolve_path(path: str) -> Any:
-    """The object named by ``"package.module:name"`` (or ``"package.module.name"``)."""
+    """The callable named by ``"package.module:name"`` (or ``"package.module.name"``)."""
+    obj = import_object(path)
+    if not callable(obj):
+        raise ParameterError(f"prior={path!r} names {type(obj).__name__}, not a callable")
+    return obj
+
+
+def import_object(path: str) -> Any:
+    """Import the object named by ``"package.module:name"`` (or ``"package.module.name"``).
+
+    Importing a module runs its code: :func:`aekit.load` calls this only with ``trust_code``.
+    """
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -217,8 +228,6 @@ def resolve_path(path: str) -> Any:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
         raise ParameterError(f"prior={path!r} cannot be imported ({e})") from None
-    if not callable(obj):
-        raise ParameterError(f"prior={path!r} names {type(obj).__name__}, not a callable")
     return obj
 
 

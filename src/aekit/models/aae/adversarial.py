@@ -229,9 +229,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     n_components: int = 10
 
     # A prior other than the built-in names is user code: load imports it only when trusted.
-    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
-        "prior": ("function", PRIORS)
-    }
+    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {"prior": ("function", PRIORS)}
     prior_params: dict | None = None
     posterior: str = "deterministic"
     supervised: bool = False

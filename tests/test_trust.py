@@ -1,0 +1,447 @@
+"""Issue 11: nothing read from a file is run, nothing of the user's is lost, folders are locked,
+damaged files are refused. Each test here failed before the change it guards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit import Autoencoder
+from aekit.cli import main
+from aekit.errors import FolderError, FolderLockedError, ModelFileError, UntrustedCodeError
+from tests.conftest import make_fitted
+
+FAST = ["--latent", "2", "--hidden", "8", "--epochs", "2", "--seed", "0", "-q", "--no-plots"]
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def reseal(folder, name):
+    """Record the edited file ``name``'s checksum in config.json, as a save of it would."""
+    from aekit.io import sha256_file
+
+    config = json.loads((folder / "config.json").read_text())
+    config["checksums"][name] = sha256_file(folder / name)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def edit_config(folder, change):
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+# --- 1. loading runs no code named in a file ---------------------------------------------------
+
+
+@pytest.fixture
+def prior_modules(tmp_path, monkeypatch):
+    """Two importable modules on sys.path: a real prior, and one whose import leaves a mark."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "ringprior.py").write_text(
+        textwrap.dedent("""
+        import torch
+
+        def ring(n, generator):
+            angle = torch.rand(n, generator=generator, device=generator.device) * 6.283
+            return torch.stack([angle.cos(), angle.sin()], 1) * 2
+    """)
+    )
+    mark = tmp_path / "imported.txt"
+    (mods / "evilmod.py").write_text(
+        textwrap.dedent(f"""
+        open({str(mark)!r}, "w").write("evilmod ran")
+
+        def f(n, generator):
+            raise SystemExit("called")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(mods))
+    yield mods, mark
+    for name in ("ringprior", "evilmod"):
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def aae_with_user_prior(prior_modules, tmp_path):
+    from aekit import AdversarialAutoencoder
+
+    X = np.random.default_rng(0).random((60, 6), dtype=np.float32)
+    model = AdversarialAutoencoder(prior="ringprior:ring", hidden=(8,), max_epochs=1,
+                                   random_state=0).fit(X)  # fmt: skip
+    model.save(tmp_path / "m")
+    return tmp_path / "m", model, X
+
+
+def test_load_refuses_to_import_a_prior_named_in_the_file(aae_with_user_prior, prior_modules):
+    path, _, _ = aae_with_user_prior
+    _, mark = prior_modules
+    edit_config(path, lambda c: c["params"].update(prior="evilmod:f"))
+    with pytest.raises(UntrustedCodeError, match=r"params.prior = 'evilmod:f'.*trust_code=True"):
+        aekit.load(path)
+    assert not mark.exists() and "evilmod" not in sys.modules
+
+
+def test_load_imports_a_trusted_prior_or_takes_the_object(aae_with_user_prior):
+    path, model, X = aae_with_user_prior
+    with pytest.raises(UntrustedCodeError, match="ringprior:ring"):
+        aekit.load(path)
+    trusted = aekit.load(path, trust_code=True)
+    assert np.array_equal(trusted.transform(X), model.transform(X))
+    assert trusted.sample_prior(5, random_state=0).shape == (5, 2)
+    import ringprior
+
+    given = aekit.load(path, objects={"prior": ringprior.ring})
+    assert given.prior is ringprior.ring
+    assert np.array_equal(given.sample_prior(5, random_state=0), trusted.sample_prior(5, 0))
+
+
+@pytest.mark.parametrize("name", ["os:system", "os.system", "subprocess:Popen", "sys:path"])
+def test_trust_code_still_refuses_what_is_not_a_prior(aae_with_user_prior, name):
+    path, _, _ = aae_with_user_prior
+    edit_config(path, lambda c: c["params"].update(prior=name))
+    with pytest.raises(UntrustedCodeError, match=r"refused.*takes a Python function"):
+        aekit.load(path, trust_code=True)
+
+
+def test_objects_and_classes_are_checked(aae_with_user_prior, fitted_ae, tmp_path):
+    path, _, _ = aae_with_user_prior
+    with pytest.raises(UntrustedCodeError, match="takes a Python function"):
+        aekit.load(path, objects={"prior": print})
+    with pytest.raises(ValueError, match="no code parameter 'encoder'"):
+        aekit.load(path, objects={"encoder": print})
+    fitted_ae.save(tmp_path / "ae")
+    with pytest.raises(ValueError, match="Autoencoder has no code parameter 'prior'"):
+        aekit.load(tmp_path / "ae", objects={"prior": print})
+    with pytest.raises(ValueError, match="not a subclass of aekit's estimators"):
+        aekit.load(tmp_path / "ae", classes=[dict])
+
+
+def test_cli_needs_trust_code_and_prints_no_zen(aae_with_user_prior, capsys, tmp_path):
+    path, _, X = aae_with_user_prior
+    np.save(tmp_path / "x.npy", X)
+    edit_config(path, lambda c: c["params"].update(prior="this:s"))
+    code, out, err = run(["encode", path, "--out", tmp_path / "z.npy"], capsys)
+    assert code == 2 and "--trust-code" in err and "Beautiful" not in out + err
+    code, _, err = run(
+        ["train", "aae", "--data", tmp_path / "x.npy", *FAST, "--prior", "ringprior:ring",
+         "--out", tmp_path / "new"], capsys,
+    )  # fmt: skip
+    assert code == 2 and "--trust-code" in err and not (tmp_path / "new").exists()
+    code, _, err = run(
+        ["train", "aae", "--data", tmp_path / "x.npy", *FAST, "--prior", "ringprior:ring",
+         "--out", tmp_path / "new", "--trust-code"], capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(["generate", tmp_path / "new", "--out", tmp_path / "s.npy"], capsys)
+    assert code == 2 and "--trust-code" in err
+    code, _, err = run(
+        ["generate", tmp_path / "new", "--out", tmp_path / "s.npy", "--trust-code"], capsys
+    )
+    assert code == 0, err
+
+
+class Autoencoder(aekit.Autoencoder):  # noqa: F811 (a notebook's own class, named as aekit's)
+    """A notebook's subclass that shares a stock family's name."""
+
+
+def test_a_local_class_named_as_a_family_never_stands_in_for_it(fitted_ae, tmp_path):
+    fitted_ae.save(tmp_path / "stock")
+    assert type(aekit.load(tmp_path / "stock")) is aekit.Autoencoder
+    X = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    Autoencoder(hidden=(4,), max_epochs=1, random_state=0).fit(X).save(tmp_path / "mine")
+    with pytest.raises(ModelFileError, match=r"'Autoencoder' \(defined in tests.test_trust\).*"
+                                             r"classes=\[Autoencoder\]"):  # fmt: skip
+        aekit.load(tmp_path / "mine")
+    assert type(aekit.load(tmp_path / "mine", classes=[Autoencoder])) is Autoencoder
+
+
+# --- 2. user files are never deleted or overwritten ---------------------------------------------
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_train_refuses_a_folder_holding_someone_elses_files(tmp_path, capsys):
+    user = tmp_path / "mine"
+    user.mkdir()
+    for name in ("data.json", "history.json", "metrics.json", "latent.png", "notes.txt"):
+        (user / name).write_text(f"the user's {name}")
+    before = _snapshot(user)
+    for extra in ([], ["--overwrite"]):
+        argv = ["train", "ae", "--data", "digits", *FAST, "--out", user, *extra]
+        code, _, err = run(argv, capsys)
+        assert code == 2 and "did not write" in err
+        assert _snapshot(user) == before
+    # a foreign config.json beside an aekit-looking report.html is not aekit's either
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model": "not aekit"}')
+    (other / "report.html").write_text("<p>mine</p>")
+    before = _snapshot(other)
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", other, "--overwrite"], capsys
+    )
+    assert code == 2 and "did not write" in err and _snapshot(other) == before
+
+
+@pytest.mark.parametrize("flag_value", ["", "  "])
+def test_empty_out_is_refused_and_the_current_folder_untouched(
+    flag_value, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "report.html").write_text("mine")
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", flag_value, "--overwrite"], capsys
+    )
+    assert code == 2 and "--out is empty" in err
+    assert sorted(os.listdir(tmp_path)) == ["report.html"]
+
+
+def test_model_save_refuses_a_foreign_folder_and_file(tmp_path):
+    model, _ = make_fitted()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "config.json").write_text("{}")
+    with pytest.raises(FolderError, match="did not write"):
+        model.save(tmp_path / "d")
+    assert (tmp_path / "d" / "config.json").read_text() == "{}"
+    model.save(tmp_path / "ok")
+    (tmp_path / "ok" / "metrics.json").write_text("mine")  # put by the user into aekit's folder
+    from aekit.io import claim
+
+    with pytest.raises(FolderError, match=r"metrics\.json was not written by aekit"):
+        claim(tmp_path / "ok", ["metrics.json"])
+    model.save(tmp_path / "ok")  # aekit's own files are replaced; the user's file stays
+    assert (tmp_path / "ok" / "metrics.json").read_text() == "mine"
+
+
+def test_commands_never_write_over_their_input(digits_run_small, tmp_path, capsys):
+    run_dir, X = digits_run_small
+    csv = tmp_path / "f.csv"
+    np.savetxt(csv, X[:5], delimiter=",")
+    before = csv.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code, _, err = run(["encode", run_dir, "--data", csv, "--out", csv, *extra], capsys)
+        assert code == 2 and "one of this command's inputs" in err
+        assert csv.read_bytes() == before
+    code, _, err = run(["encode", run_dir, "--out", run_dir / "data.json", "--overwrite"], capsys)
+    assert code == 2 and "one of this command's inputs" in err
+    # an existing output file is replaced only with --overwrite
+    (tmp_path / "z.csv").write_text("mine")
+    code, _, err = run(["encode", run_dir, "--data", csv, "--out", tmp_path / "z.csv"], capsys)
+    assert code == 2 and "already exists" in err and (tmp_path / "z.csv").read_text() == "mine"
+    code, _, _ = run(
+        ["encode", run_dir, "--data", csv, "--out", tmp_path / "z.csv", "--overwrite"], capsys
+    )
+    assert code == 0 and np.loadtxt(tmp_path / "z.csv", delimiter=",").shape == (5, 2)
+
+
+@pytest.fixture
+def digits_run_small(tmp_path):
+    from aekit.datasets import load_dataset
+
+    out = tmp_path / "run"
+    assert main(["train", "ae", "--data", "digits", *FAST, "--out", str(out)]) == 0
+    return out, load_dataset("digits", scale="none").X_train
+
+
+def test_overwrite_keeps_the_users_files_and_removes_only_aekits(digits_run_small, capsys):
+    run_dir, _ = digits_run_small
+    (run_dir / "notes.txt").write_text("my notes on this run")
+    assert main(["report", str(run_dir), "--threads", "1"]) == 0
+    assert (run_dir / "report.html").exists()
+    capsys.readouterr()
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--latent", "3", "--out",
+                        run_dir, "--overwrite"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert (run_dir / "notes.txt").read_text() == "my notes on this run"
+    assert not (run_dir / "report.html").exists()  # aekit's, of the old run
+    assert not (run_dir / "staging").exists()
+    assert aekit.load(run_dir).latent_dim == 3
+
+
+def test_a_run_folder_of_the_previous_version_is_adopted(digits_run_small, capsys):
+    """Folders written before manifests and checksums: they load, and --overwrite may replace
+    their (known) files."""
+    run_dir, _ = digits_run_small
+    (run_dir / "aekit-manifest.json").unlink()
+    (run_dir / ".aekit.lock").unlink()
+    edit_config(run_dir, lambda c: [c.pop("checksums"), c.pop("class_module")])
+    assert type(aekit.load(run_dir)) is aekit.Autoencoder
+    code, _, err = run(["encode", run_dir, "--out", run_dir.parent / "z.npy"], capsys)
+    assert code == 0, err
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", run_dir, "--overwrite"], capsys
+    )
+    assert code == 0, err
+    assert "config.json" in json.loads((run_dir / "aekit-manifest.json").read_text())["files"]
+
+
+# --- 3. one writer at a time --------------------------------------------------------------------
+
+
+def test_a_second_writer_fails_at_once_naming_the_first(tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from aekit.io import folder_lock\n"
+         "with folder_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(out)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--out", out], capsys)
+        assert code == 2 and f"in use by another aekit process (pid {holder.pid}" in err
+        assert time.monotonic() - started < 30  # before loading and training, not after
+        model, _ = make_fitted()
+        with pytest.raises(FolderLockedError):
+            model.save(out)
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert main(["train", "ae", "--data", "digits", *FAST, "--out", str(out)]) == 0  # released
+
+
+# --- 4. progress is never lost --------------------------------------------------------------------
+
+
+def test_overwrite_keeps_the_old_model_until_the_new_run_is_complete(
+    digits_run_small, capsys, monkeypatch
+):
+    from aekit.datasets import load_dataset
+    from aekit.training import Trainer
+
+    run_dir, _ = digits_run_small
+    X = load_dataset("digits").X_test
+    old = aekit.load(run_dir).transform(X)
+    original = Trainer._train_epoch
+
+    def interrupt_in_epoch_3(self, *args):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_epoch_3)
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--epochs", "9", "--latent",
+                        "3", "--checkpoint-seconds", "0", "--out", run_dir, "--overwrite"],
+                       capsys)  # fmt: skip
+    assert code == 130 and "keeps its earlier model" in err
+    assert np.array_equal(aekit.load(run_dir).transform(X), old)
+    staged = aekit.load(run_dir / "staging")
+    assert staged.latent_dim == 3 and staged.n_epochs_ == 2
+    monkeypatch.undo()
+    # a full disk during the new run's checkpoint: the old model stays, the error names the file
+    from aekit import io as aio
+
+    real = aio.atomic_write_bytes
+
+    def full(path, data):
+        if "staging" in str(path) and str(path).endswith(".safetensors"):
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(aio, "atomic_write_bytes", full)
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--latent", "3",
+                        "--out", run_dir, "--overwrite"], capsys)  # fmt: skip
+    assert code == 2 and "No space left on device" in err and "staging" in err
+    assert np.array_equal(aekit.load(run_dir).transform(X), old)
+
+
+def test_a_save_finishes_when_ctrl_c_arrives_during_it(tmp_path, monkeypatch):
+    """The second Ctrl-C of an impatient user lands while the final save is being written: the
+    save completes, then the interrupt takes effect."""
+    from aekit import io as aio
+
+    model, X = make_fitted(max_epochs=2)
+    model.save(tmp_path / "m")
+    model.partial_fit(X)
+    real = aio.atomic_write_bytes
+    sent = []
+
+    def interrupting(path, data):
+        if not sent:
+            sent.append(path)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.02)
+        return real(path, data)
+
+    monkeypatch.setattr(aio, "atomic_write_bytes", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(tmp_path / "m")
+    monkeypatch.undo()
+    assert sent and aekit.load(tmp_path / "m").n_epochs_ == 3  # the new save, complete
+
+
+@pytest.mark.subprocess
+def test_sigterm_saves_the_run_like_ctrl_c(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aekit", "train", "ae", "--data", "digits", "--hidden", "64",
+         "--epochs", "100000", "--seed", "0", "-q", "--no-plots", "--threads", "1",
+         "--checkpoint-seconds", "3600", "--out", str(out)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "config.json").exists():  # the first checkpoint: epoch 1
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        time.sleep(2.0)  # more epochs, which only the save at SIGTERM can keep
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    model = aekit.load(out)
+    assert model.stop_reason_ == "interrupted" and model.n_epochs_ > 1
+
+
+# --- 5. damaged files are refused -------------------------------------------------------------
+
+
+def test_a_flipped_byte_in_the_weights_is_detected(tmp_path):
+    model, _ = make_fitted()
+    model.save(tmp_path / "m")
+    f = tmp_path / "m" / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's values: still a valid safetensors file
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"model\.safetensors: its contents differ"):
+        aekit.load(tmp_path / "m")
+
+
+def test_non_finite_weights_are_refused(tmp_path, capsys):
+    import torch
+
+    model, _ = make_fitted()
+    model.save(tmp_path / "m")
+    from aekit.io import load_tensors, save_tensors
+
+    tensors, meta = load_tensors(tmp_path / "m" / "model.safetensors")
+    name = next(iter(tensors))
+    tensors[name][0] = float("nan")
+    save_tensors(tmp_path / "m" / "model.safetensors", tensors, metadata=meta)  # same save_id
+    reseal(tmp_path / "m", "model.safetensors")
+    with pytest.raises(ModelFileError, match=f"{name}.*NaN or infinite"):
+        aekit.load(tmp_path / "m")
+    with torch.no_grad():
+        next(model.module_.parameters())[0] = float("inf")
+    with pytest.raises(ModelFileError, match=r"cannot save.*NaN or infinite"):
+        model.save(tmp_path / "m2")
+    assert not (tmp_path / "m2").exists()
