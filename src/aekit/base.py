@@ -829,8 +829,9 @@ def verify_checksums(path: Path, config: dict[str, Any], files: dict[str, Path])
         if io.sha256_file(file) != digest:
             raise ModelFileError(
                 f"{file}: its contents differ from what was saved (the SHA-256 recorded in "
-                f"{CONFIG_FILE} does not match: the file was damaged or edited after saving). "
-                "Copy the folder again from its source, or save the model again"
+                f"{CONFIG_FILE} does not match: the file was damaged or edited after saving, or "
+                "a save was under way while it was read). Load again; if it persists, copy the "
+                "folder again from its source, or save the model again"
             )
 
 

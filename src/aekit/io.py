@@ -481,7 +481,7 @@ def _acquire(folder: Path) -> int:
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:  # another process holds it
         try:
             holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
         finally:
@@ -490,6 +490,9 @@ def _acquire(folder: Path) -> int:
             f"{folder} is in use by another aekit process ({holder}); wait for it to finish, or "
             "write to another folder"
         ) from None
+    except OSError as e:  # a file system without locks (some network mounts)
+        os.close(fd)
+        raise OSError(e.errno, f"cannot lock the folder ({e.strerror})", str(path)) from None
     info = (f"pid {os.getpid()} on {socket.gethostname()}, since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:300]}")  # fmt: skip
     os.ftruncate(fd, 0)
