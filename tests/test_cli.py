@@ -392,3 +392,38 @@ def test_file_system_errors_exit_2_with_one_line(digits_run, tmp_path, capsys):
     code, _, err = run(["encode", digits_run, "--out", tmp_path / "afile" / "c.npy"], capsys)
     assert code == 2 and err.startswith("aekit: error: ") and len(err.strip().splitlines()) == 1
     assert "afile" in err
+
+
+def test_npy_rows_are_memory_mapped_for_training_and_for_encode(tmp_path):
+    """Issue 11: the CLI's data path memory-maps a .npy and gathers the split, scaled rows into
+    memory maps (never an in-memory copy of the file); encode --split test gets the same rows."""
+    import argparse
+
+    from aekit.cli import _data_spec, _load_split, _rows_for
+
+    X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    args = argparse.Namespace(data=str(tmp_path / "x.npy"), data_dir=None, scale="auto",
+                              test_fraction=0.25, split_seed=4, label_column=None)  # fmt: skip
+    spec = _data_spec(args)
+    ds = _load_split(spec)
+    assert isinstance(ds.X_train, np.memmap) and isinstance(ds.X_test, np.memmap)
+    run_data = {"spec": spec, "scaling": ds.scaler.to_dict(), "n_features": 6}
+    again = argparse.Namespace(data=None, data_dir=None, label_column=None)
+    for split, expected in (("train", ds.X_train), ("test", ds.X_test)):
+        rows, _, scaler = _rows_for(again, run_data, split)
+        assert isinstance(rows, np.memmap)
+        np.testing.assert_array_equal(rows, expected)
+    everything, _, _ = _rows_for(again, run_data, "all")
+    np.testing.assert_allclose(everything, scaler.transform(X), rtol=1e-6)
+    assert isinstance(everything, np.memmap)
+
+
+def test_too_many_importance_samples_exit_2_before_the_run_is_written(tmp_path, capsys):
+    X = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    argv = ["train", "vae", "--data", tmp_path / "x.npy", *FAST, "--out", tmp_path / "r"]
+    code, _, err = run([*argv, "--set", "n_importance_samples=1000000000"], capsys)
+    assert code == 2
+    assert "n_importance_samples=1000000000" in err and "smaller n_importance_samples" in err
+    assert not (tmp_path / "r").exists()

@@ -632,3 +632,76 @@ def test_import_is_cheap():
     code = f"import sys, aekit.datasets; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------ memory (issue 11)
+def test_npy_is_memory_mapped_and_split_and_scaled_without_a_whole_copy(tmp_path):
+    """A .npy is memory-mapped; its split and scaled rows are memory maps (of the file itself
+    when nothing changes them, else of a scratch file) and equal the in-memory result."""
+    X = np.random.default_rng(0).normal(3, 2, size=(300, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    np.savez(tmp_path / "x.npz", X=X)  # the same rows, read into memory
+    raw = read_data(tmp_path / "x.npy")
+    assert isinstance(raw.X.base, np.memmap) or isinstance(raw.X, np.memmap)
+    same = load_dataset(tmp_path / "x.npy", scale="none", test_fraction=0)
+    assert Path(same.X_train.filename) == (tmp_path / "x.npy").resolve()  # no copy at all
+    mapped = load_dataset(tmp_path / "x.npy")
+    in_memory = load_dataset(tmp_path / "x.npz")
+    for part in ("X_train", "X_test"):
+        assert isinstance(getattr(mapped, part), np.memmap), part
+        assert not isinstance(getattr(in_memory, part), np.memmap), part
+        np.testing.assert_array_equal(getattr(mapped, part), getattr(in_memory, part))
+    assert mapped.scaler == in_memory.scaler
+
+
+def test_npy_other_dtypes_are_converted_chunk_by_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "_CHUNK_VALUES", 7)  # many chunks, one partial
+    X = np.random.default_rng(0).integers(0, 256, size=(23, 3, 2), dtype=np.uint8)
+    np.save(tmp_path / "u.npy", X)
+    raw = read_data(tmp_path / "u.npy")
+    assert raw.X.dtype == np.uint8 and raw.X.shape == (23, 6)  # the file's dtype, mapped
+    data = load_dataset(tmp_path / "u.npy", test_fraction=0.3, random_state=1)
+    assert isinstance(data.X_train, np.memmap) and data.X_train.dtype == np.float32
+    train, test = datasets._split(23, None, 0.3, 1, "u")
+    np.testing.assert_allclose(data.X_train, X.reshape(23, -1)[train] / 255, rtol=1e-6)
+    np.testing.assert_allclose(data.X_test, X.reshape(23, -1)[test] / 255, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_scaler_statistics_in_chunks_equal_the_whole_array(kind, monkeypatch):
+    X = np.random.default_rng(0).normal(10, 3, size=(101, 4)).astype(np.float32)
+    whole = Scaler.fit(kind, X)
+    monkeypatch.setattr(datasets, "_CHUNK_VALUES", 8)  # 2 rows per chunk
+    rows = np.random.default_rng(1).permutation(101)[:60]
+    chunked, subset = Scaler.fit(kind, X, rows=rows), Scaler.fit(kind, X[rows])
+    X64 = X.astype(np.float64)
+    expected = (X64.mean(0), X64.std(0)) if kind == "standard" else (X64.min(0), np.ptp(X64, 0))
+    np.testing.assert_allclose(whole.offset, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(whole.scale, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(chunked.offset, subset.offset, rtol=1e-12)
+    np.testing.assert_allclose(chunked.scale, subset.scale, rtol=1e-12)
+
+
+def test_split_is_the_seeded_train_test_split_as_before():
+    """The same seed gives the same rows as sklearn's train_test_split over row indices (the
+    split of every earlier version)."""
+    from sklearn.model_selection import train_test_split
+
+    raw = read_data("digits")
+    data = load_dataset("digits", random_state=3)
+    train, test = train_test_split(np.arange(len(raw.X)), test_size=0.2, random_state=3,
+                                   stratify=raw.y)  # fmt: skip
+    np.testing.assert_array_equal(data.y_train, raw.y[train])
+    np.testing.assert_array_equal(data.X_test, raw.X[test] / np.float32(16))
+
+
+def test_csv_value_beyond_float32_is_named(tmp_path):
+    f = write(tmp_path / "big.csv", "a,b\n1,2\n3,1e39\n")
+    with pytest.raises(DataError, match=r"line 3, column 'b' \(index 1\): '1e39' is NaN or inf as"):
+        read_data(f)
+
+
+def test_csv_label_column_rows_with_extra_fields_are_refused(tmp_path):
+    f = write(tmp_path / "x.csv", "a,b,y\n1,2,u\n3,4,v,9\n")
+    with pytest.raises(DataError, match=r"line 3: 4 fields, expected 3 \(as in line 1\)"):
+        read_data(f, label_column="y")

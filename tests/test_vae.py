@@ -324,3 +324,58 @@ def test_cli_evaluate_binarised_subset(tmp_path, capsys):
     assert main(["evaluate", str(out), "--binarize", "1", "--max-rows", "30", "--ll-samples",
                  "20", "--json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["n_rows"] == 30
+
+
+# ------------------------------------------------------------------------------ memory (issue 11)
+def test_chunked_importance_sampling_equals_unchunked():
+    """The running logsumexp over chunks of samples gives the bound of all samples at once."""
+    X = np.random.default_rng(0).random((40, 7), dtype=np.float32)
+    vae = VAE(latent_dim=3, hidden=(16,), likelihood="bernoulli", max_epochs=1,
+              random_state=0).fit(X)  # fmt: skip
+    x = torch.from_numpy(X[:9])
+    eps = torch.randn(50, 9, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole = vae.module_.iwae_bound(x, 50, None, eps=eps)
+        for chunk in (1, 7, 50, 64):
+            parts = vae.module_.iwae_bound_chunked(x, 50, chunk, None, eps=eps)
+            torch.testing.assert_close(parts, whole, rtol=1e-6, atol=1e-5)
+
+
+def test_log_likelihood_memory_is_bounded_by_chunks(monkeypatch):
+    """With a tiny activation budget every chunk holds one sample; the estimate is still a
+    valid one (between the ELBO's neighbourhood and above it on average)."""
+    from aekit.models import vae as vae_module
+
+    X = np.random.default_rng(0).random((20, 7), dtype=np.float32)
+    vae = VAE(latent_dim=3, hidden=(16,), likelihood="bernoulli", max_epochs=3,
+              random_state=0).fit(X)  # fmt: skip
+    calls = []
+    original = vae_module.VAEModule.log_weights
+
+    def spy(self, x, k, *args, **kw):
+        calls.append(k)
+        return original(self, x, k, *args, **kw)
+
+    monkeypatch.setattr(vae_module, "_LL_CHUNK_BYTES", 1)
+    monkeypatch.setattr(vae_module.VAEModule, "log_weights", spy)
+    estimate = vae.log_likelihood(X, n_samples=30)
+    assert set(calls) == {1} and len(calls) == 30
+    assert np.isfinite(estimate) and estimate > vae.elbo(X) - 1.0
+
+
+def test_iwae_memory_that_cannot_fit_is_refused_before_training(monkeypatch):
+    X = np.random.default_rng(0).random((64, 7), dtype=np.float32)
+    huge = VAE(latent_dim=3, hidden=(16,), n_importance_samples=10**9, max_epochs=1)
+    with pytest.raises(ParameterError, match=r"n_importance_samples=1000000000 with batch_size"):
+        huge.fit(X)
+    assert not hasattr(huge, "history_") or not huge.history_
+    from aekit.models import vae as vae_module
+
+    monkeypatch.setattr(vae_module, "available_memory", lambda device: (10**5, "this test"))
+    small = VAE(latent_dim=3, hidden=(16,), n_importance_samples=50, batch_size=32, max_epochs=1)
+    message = r"GB.*this test has 0\.0 GB available\. Use a smaller n_importance_samples \(at"
+    with pytest.raises(ParameterError, match=message):
+        small._preflight(X)
+    with pytest.raises(ParameterError, match="smaller n_importance_samples"):
+        small.fit(X)
+    VAE(latent_dim=3, hidden=(16,), n_importance_samples=1, max_epochs=1).fit(X)  # k=1: no check

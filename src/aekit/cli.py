@@ -147,7 +147,9 @@ def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _load_split(spec: dict[str, Any], scale: str | None = None):
+def _load_split(spec: dict[str, Any], scale=None):
+    """The run's rows, split and scaled (``scale``: a name, or a fitted Scaler to apply). A .npy
+    is memory-mapped and its rows gathered and scaled chunk by chunk (see ``load_dataset``)."""
     from .datasets import load_dataset
 
     return load_dataset(
@@ -184,7 +186,7 @@ def _label_column_for(source: str, run_data: dict[str, Any], explicit: str | Non
 def _rows_for(args: argparse.Namespace, run_data: dict[str, Any], split: str):
     """Raw rows to encode, reconstruct or plot: ``--data`` (default the run's own data), the
     chosen split, scaled with the run's stored scaling. Returns ``(X_scaled, y, scaler)``."""
-    from .datasets import Scaler, read_data
+    from .datasets import Scaler, read_data, scaled_rows
 
     spec = dict(run_data["spec"])
     source, data_dir = args.data, args.data_dir
@@ -194,16 +196,17 @@ def _rows_for(args: argparse.Namespace, run_data: dict[str, Any], split: str):
     elif data_dir is not None:
         spec["data_dir"] = data_dir
     scaler = Scaler.from_dict(run_data["scaling"])
+    # The stored scaling is applied while the rows are gathered, chunk by chunk: no unscaled
+    # copy, and a memory-mapped .npy is never loaded whole.
     if split == "all":
         raw = read_data(
             spec["source"], data_dir=spec.get("data_dir"), label_column=spec.get("label_column")
         )
-        X, y = raw.X, raw.y
-    else:
-        ds = _load_split(spec, scale="none")
-        X = ds.X_train if split == "train" else ds.X_test
-        y = ds.y_train if split == "train" else ds.y_test
-    return scaler.transform(X), y, scaler
+        return scaled_rows(raw.X, None, scaler, raw.source), raw.y, scaler
+    ds = _load_split(spec, scale=scaler)
+    if split == "train":
+        return ds.X_train, ds.y_train, scaler
+    return ds.X_test, ds.y_test, scaler
 
 
 def _output_file(args: argparse.Namespace, flag: str = "--out") -> Path:

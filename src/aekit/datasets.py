@@ -52,7 +52,15 @@ import numpy as np
 from ._validation import check_finite, check_not_empty
 from .errors import DataError
 
-__all__ = ["KNOWN_DATASETS", "Dataset", "RawData", "Scaler", "load_dataset", "read_data"]
+__all__ = [
+    "KNOWN_DATASETS",
+    "Dataset",
+    "RawData",
+    "Scaler",
+    "load_dataset",
+    "read_data",
+    "scaled_rows",
+]
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
 
@@ -133,8 +141,15 @@ class Scaler:
     KINDS = ("none", "divide", "standard", "minmax")
 
     @classmethod
-    def fit(cls, kind: str, X: np.ndarray, divisor: float | None = None) -> Scaler:
-        """Fit a scaler of the given kind on ``X`` of shape (n_samples, n_features)."""
+    def fit(
+        cls, kind: str, X: np.ndarray, divisor: float | None = None, rows: np.ndarray | None = None
+    ) -> Scaler:
+        """Fit a scaler of the given kind on ``X[rows]`` (default all rows) of shape
+        (n_samples, n_features).
+
+        The statistics are computed in float64 over chunks of rows (two passes for the standard
+        deviation, as ``np.std``), so a memory-mapped ``X`` is never copied whole.
+        """
         if kind not in cls.KINDS:
             raise DataError(f"unknown scaling {kind!r}; choose one of {', '.join(cls.KINDS)}")
         if kind == "none":
@@ -143,16 +158,24 @@ class Scaler:
             if divisor is None or not np.isfinite(divisor) or divisor <= 0:
                 raise DataError(f"scaling 'divide' needs a positive divisor, got {divisor!r}")
             return cls("divide", divisor=float(divisor))
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)  # a view of a memory map stays one
         if X.ndim != 2:
             raise DataError(
                 f"a scaler is fitted on 2-D data (n_samples, n_features), got {X.shape}"
             )
-        check_not_empty(X, "the data to fit the scaler on")
+        check_not_empty(X if rows is None else X[rows[:1]], "the data to fit the scaler on")
         if kind == "standard":
-            offset, scale = X.mean(axis=0), X.std(axis=0)
+            n, total = 0, np.zeros(X.shape[1])
+            for chunk in _row_chunks(X, rows):
+                total += chunk.sum(axis=0, dtype=np.float64)
+                n += len(chunk)
+            offset, squares = total / n, np.zeros(X.shape[1])
+            for chunk in _row_chunks(X, rows):
+                squares += np.square(chunk - offset).sum(axis=0)  # float64: offset is
+            scale = np.sqrt(squares / n)
         else:
-            offset, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+            low, high = _column_min_max(X, rows)
+            offset, scale = low, high - low
         # As sklearn's _handle_zeros_in_scale: constant features get scale 1, not 0 or ~1e-17.
         scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
         return cls(kind, offset=offset, scale=scale)
@@ -243,7 +266,9 @@ class RawData:
     Attributes
     ----------
     X : ndarray of shape (n_samples, n_features), float32
-        Images are flattened row-major from (channels, height, width).
+        Images are flattened row-major from (channels, height, width). For a ``.npy`` file, a
+        read-only memory map of the file in its own numeric dtype (converted to float32 chunk by
+        chunk by :func:`load_dataset` and :func:`scaled_rows`).
     y : ndarray of shape (n_samples,), int64, or None
         Labels 0..K-1; ``label_names[k]`` names class k.
     image_shape : tuple (channels, height, width) or None
@@ -315,7 +340,8 @@ def load_dataset(
         One of :data:`KNOWN_DATASETS`, or a ``.npy``/``.npz``/``.csv`` file or a folder of images.
     data_dir, label_column, download, downloader
         As for :func:`read_data`.
-    scale : {"auto", "none", "divide", "standard", "minmax"}
+    scale : {"auto", "none", "divide", "standard", "minmax"} or Scaler
+        A fitted :class:`Scaler` (for example a run's stored one) is applied as it is.
         "auto": images with a known pixel maximum (8-bit images, digits) are divided by it, to
         [0, 1]; float images already in [0, 1] are left as they are; everything else is
         standardised per feature (mean 0, std 1). "divide" needs a known pixel maximum. The scaler
@@ -333,8 +359,12 @@ def load_dataset(
     Returns
     -------
     Dataset
+        For a ``.npy`` file (memory-mapped), ``X_train`` and ``X_test`` are float32 memory maps:
+        of the file itself when it is float32 and neither split nor scaled (``scale="none"``,
+        ``test_fraction=0``), else of a scratch file in the temporary folder (``$TMPDIR``),
+        deleted when the arrays are; in memory for every other source.
     """
-    if scale not in _SCALES:
+    if not isinstance(scale, Scaler) and scale not in _SCALES:
         raise DataError(f"unknown scale {scale!r}; choose one of {', '.join(_SCALES)}")
     if not 0 <= test_fraction < 1:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
@@ -347,13 +377,17 @@ def load_dataset(
         train, test = np.arange(n), np.arange(0)
     else:
         train, test = _split(n, raw.y, test_fraction, random_state, raw.source)
-    X_train, X_test = raw.X[train], raw.X[test]
+    # Rows are gathered by index, chunk by chunk, straight into the scaled arrays: the source is
+    # never copied whole (raw.X[train] would copy it, and a memory-mapped .npy with it).
+    train_rows = None if len(train) == n and (train == np.arange(n)).all() else train
 
     kind, divisor = scale, raw.pixel_max
-    if scale == "auto":
+    if isinstance(scale, Scaler):
+        pass
+    elif scale == "auto":
         if raw.image_shape is not None and raw.pixel_max is not None:
             kind = "divide"
-        elif raw.image_shape is not None and X_train.min() >= 0 and X_train.max() <= 1:
+        elif raw.image_shape is not None and _in_unit_interval(raw.X, train_rows):
             kind = "none"
         else:
             kind = "standard"
@@ -362,14 +396,17 @@ def load_dataset(
             f"scale='divide' divides by the pixel maximum of 8-bit images or digits, but "
             f"{raw.source} has none (it is not integer image data): use 'minmax' or 'standard'"
         )
-    scaler = Scaler.fit(kind, X_train, divisor=divisor)
+    if isinstance(scale, Scaler):
+        scaler = scale
+    else:
+        scaler = Scaler.fit(kind, raw.X, divisor=divisor, rows=train_rows)
     y = raw.y
     path = Path(raw.source)
     name = _known_name(name_or_path) or (path.name if path.is_dir() else path.stem)
     return Dataset(
         name=name,
-        X_train=scaler.transform(X_train),
-        X_test=scaler.transform(X_test),
+        X_train=scaled_rows(raw.X, train_rows, scaler, raw.source),
+        X_test=scaled_rows(raw.X, test, scaler, raw.source),
         y_train=None if y is None else y[train],
         y_test=None if y is None else y[test],
         image_shape=raw.image_shape,
@@ -439,7 +476,11 @@ def read_data(
         return RawData(X, y, None, names, None, source, None)
     if suffix in (".npy", ".npz"):
         try:
-            loaded = np.load(path, allow_pickle=False)
+            try:  # a .npy is memory-mapped: rows are read when used, never copied whole
+                loaded = np.load(path, mmap_mode="r" if suffix == ".npy" else None,
+                                 allow_pickle=False)  # fmt: skip
+            except ValueError:  # object arrays, empty files: np.load says why without mmap
+                loaded = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise DataError(f"cannot read {path} as a NumPy {suffix} file: {e}") from e
         y = names = None
@@ -501,6 +542,86 @@ def _split(n, y, test_fraction, random_state, source):
         ) from e
 
 
+#: Values per chunk when rows are gathered, converted or summed (16 MB as float32).
+_CHUNK_VALUES = 2**22
+
+
+def _row_chunks(X: np.ndarray, rows: np.ndarray | None = None):
+    """``X[rows]`` (default all rows) as consecutive chunks of about ``_CHUNK_VALUES`` values."""
+    n = len(X) if rows is None else len(rows)
+    step = max(1, _CHUNK_VALUES // max(1, math.prod(X.shape[1:])))
+    for start in range(0, n, step):
+        yield X[start : start + step] if rows is None else X[rows[start : start + step]]
+
+
+def _column_min_max(X: np.ndarray, rows: np.ndarray | None = None):
+    """Per-column minimum and maximum of ``X[rows]`` as float64, chunk by chunk."""
+    low = np.full(X.shape[1], np.inf)
+    high = np.full(X.shape[1], -np.inf)
+    for chunk in _row_chunks(X, rows):
+        np.minimum(low, chunk.min(axis=0), out=low)
+        np.maximum(high, chunk.max(axis=0), out=high)
+    return low, high
+
+
+def _in_unit_interval(X: np.ndarray, rows: np.ndarray | None = None) -> bool:
+    low, high = _column_min_max(X, rows)
+    return bool(low.min() >= 0 and high.max() <= 1)
+
+
+def _is_mapped(X) -> bool:
+    """Whether ``X`` is (a view of) a memory-mapped file."""
+    import mmap
+
+    while X is not None:
+        if isinstance(X, np.memmap | mmap.mmap):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def scaled_rows(
+    X: np.ndarray, rows: np.ndarray | None, scaler: Scaler, source: str = "X"
+) -> np.ndarray:
+    """``scaler.transform(X[rows])`` (default all rows) as float32, without copying ``X`` whole.
+
+    Rows are gathered, converted and scaled chunk by chunk into the result: a new array for an
+    in-memory ``X``; for a memory-mapped ``X`` a memory map of a scratch file in the temporary
+    folder (``$TMPDIR``), unlinked at once and freed with the array, so the result costs disk and
+    page cache, not anonymous memory. A float32 memory map taken whole and unscaled is returned
+    as it is.
+    """
+    mapped = _is_mapped(X)
+    if rows is None and scaler.kind == "none" and X.dtype == np.float32 and X.ndim == 2:
+        return X
+    m = len(X) if rows is None else len(rows)
+    shape = (m, math.prod(X.shape[1:]))
+    out = _scratch(shape, source) if mapped and m else np.empty(shape, dtype=np.float32)
+    start = 0
+    for chunk in _row_chunks(X, rows):
+        out[start : start + len(chunk)] = scaler.transform(chunk)
+        start += len(chunk)
+    return out
+
+
+def _scratch(shape: tuple[int, int], source: str) -> np.ndarray:
+    """A writable float32 memory map of an anonymous (already unlinked) file in ``$TMPDIR``."""
+    import shutil
+
+    folder = tempfile.gettempdir()
+    need = math.prod(shape) * 4
+    free = shutil.disk_usage(folder).free
+    if need > free - 2**28:  # keep 256 MB for everything else
+        raise DataError(
+            f"{source} is memory-mapped, and its {shape[0]} x {shape[1]} scaled rows go to a "
+            f"scratch file of {need / 1e9:.2f} GB in {folder}, which has {free / 1e9:.2f} GB "
+            "free. Set TMPDIR to a folder with room, or give float32 data that needs no copy "
+            "(--scale none --test-fraction 0: the file is used as it is)."
+        )
+    with tempfile.TemporaryFile(prefix="aekit-rows-", dir=folder) as f:
+        return np.memmap(f, dtype=np.float32, mode="w+", shape=shape)  # the map keeps the file
+
+
 def _from_array(X: np.ndarray, source: str):
     """Flatten an array of rows or images; returns (X float32 2-D, image_shape, pixel_max)."""
     if X.dtype.kind not in "biuf":
@@ -514,8 +635,10 @@ def _from_array(X: np.ndarray, source: str):
     image_shape = {2: None, 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
     image_shape = image_shape and tuple(int(s) for s in image_shape)
     pixel_max = 255.0 if image_shape and X.dtype == np.uint8 else None
-    X = X.reshape(len(X), -1).astype(np.float32)
-    check_finite(X, source)
+    X = X.reshape(len(X), -1)  # a view, for a C-ordered memory map too
+    if not _is_mapped(X):
+        X = X.astype(np.float32)
+    check_finite(X, source)  # one pass, no temporary array, unless a value is not finite
     return X, image_shape, pixel_max
 
 
@@ -538,37 +661,34 @@ def _encode_labels(y, source: str):
 
 # ---------------------------------------------------------------------------------- helpers: CSV
 def _read_csv(path: Path, label_column):
+    """Numbers parsed in C by ``np.loadtxt`` straight into float32 (no list of strings per cell,
+    which cost 10x the file's size); the csv module reads only the first row (header or not),
+    the label column, and, when loading fails, the file again to name the line and column."""
     import csv
+    import warnings
 
-    rows, lines = [], []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for row in reader:
-                if row:  # blank lines are skipped
-                    rows.append(row)
-                    lines.append(reader.line_num)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text: {e}") from e
-    except csv.Error as e:
-        raise DataError(f"{path}: malformed CSV: {e}") from e
-    if not rows:
+    def csv_rows():  # (physical line number at the end of the row, fields), blank lines skipped
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f)
+                for row in reader:
+                    if row:
+                        yield reader.line_num, row
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path} is not UTF-8 text: {e}") from e
+        except csv.Error as e:
+            raise DataError(f"{path}: malformed CSV: {e}") from e
+
+    rows = csv_rows()
+    first_line, first = next(rows, (0, None))
+    rows.close()
+    if first is None:
         raise DataError(f"{path} has no data rows (the file is empty)")
-
-    width, first_line = len(rows[0]), lines[0]
+    width = len(first)
     hint = label_column % width if isinstance(label_column, int) and width else None
     header = None
-    if any(not _is_number(c) for j, c in enumerate(rows[0]) if j != hint):
-        header = [c.strip() for c in rows[0]]
-        rows, lines = rows[1:], lines[1:]
-    if not rows:
-        raise DataError(f"{path} has no data rows (only a header)")
-    for row, line in zip(rows, lines, strict=True):
-        if len(row) != width:
-            raise DataError(
-                f"{path}, line {line}: {len(row)} fields, expected {width} "
-                f"(as in line {first_line})"
-            )
+    if any(not _is_number(c) for j, c in enumerate(first) if j != hint):
+        header = [c.strip() for c in first]
 
     def column(j):
         return f"column {header[j]!r} (index {j})" if header else f"column index {j}"
@@ -594,12 +714,41 @@ def _read_csv(path: Path, label_column):
             )
         label = label_column % width
     keep = [j for j in range(width) if j != label]
-    cells = [[row[j] for j in keep] for row in rows] if label is not None else rows
+
+    def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
+        for line, row in csv_rows():
+            if header is not None and line == first_line:
+                continue
+            if len(row) != width:
+                raise DataError(
+                    f"{path}, line {line}: {len(row)} fields, expected {width} "
+                    f"(as in line {first_line})"
+                )
+            yield line, row
+
+    y = names = None
+    if label is not None:  # one pass with the csv module: the labels, and every row's width
+        lines, values = [], []
+        for line, row in data_rows():
+            lines.append(line)
+            values.append(row[label].strip())
+        for value, line in zip(values, lines, strict=True):
+            if not value:
+                raise DataError(f"{path}, line {line}, {column(label)}: empty label cell")
+    if not keep:
+        raise DataError(f"{path} has no feature columns (only the label column)")
     try:
-        X = np.array(cells, dtype=np.float64)
-    except ValueError:
-        # Find the first bad cell, to say where it is.
-        for row, line in zip(rows, lines, strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            X = np.loadtxt(path, delimiter=",", dtype=np.float32, comments=None, quotechar='"',
+                           skiprows=first_line if header is not None else 0,
+                           usecols=keep if label is not None else None, ndmin=2,
+                           encoding="utf-8-sig")  # fmt: skip
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text: {e}") from e
+    except ValueError as e:
+        # Find the first bad row or cell, to say where it is.
+        for line, row in data_rows():
             for j in keep:
                 if not _is_number(row[j]):
                     what = "empty cell" if not row[j].strip() else f"{row[j]!r} is not a number"
@@ -607,28 +756,32 @@ def _read_csv(path: Path, label_column):
                         f"{path}, line {line}, {column(j)}: {what}. Remove or encode "
                         "non-numeric columns, or pass label_column= for a column of labels."
                     ) from None
-        X = np.array([[float(row[j]) for j in keep] for row in rows])  # numpy stricter than float()
-    if X.shape[1] == 0:
-        raise DataError(f"{path} has no feature columns (only the label column)")
+        raise DataError(f"{path}: {e}") from None  # numpy is stricter than float() ('1_000')
+    if not len(X):
+        raise DataError(f"{path} has no data rows (only a header)")
     bad = ~np.isfinite(X)
     if bad.any():
         i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        line, row = next(r for n, r in enumerate(data_rows()) if n == i)
+        cell = row[keep[k]].strip()
+        why = (
+            ""
+            if not _is_number(cell) or not math.isfinite(float(cell))
+            else (" as float32 (beyond +-3.4e38)")
+        )
         raise DataError(
-            f"{path}, line {lines[i]}, {column(keep[k])}: {rows[i][keep[k]].strip()!r} is NaN or "
-            f"inf ({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
+            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf{why} "
+            f"({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
             "values (for example with sklearn.impute.SimpleImputer) first."
         )
-    y = names = None
     if label is not None:
-        values = [row[label].strip() for row in rows]
-        for value, line in zip(values, lines, strict=True):
-            if not value:
-                raise DataError(f"{path}, line {line}, {column(label)}: empty label cell")
+        if len(values) != len(X):  # cannot happen unless the two parsers disagree
+            raise DataError(f"{path}: read {len(X)} rows of numbers but {len(values)} labels")
         try:  # numbers sort as numbers ("2" < "10"), other labels as strings
             y, names = _encode_labels(np.array(values, dtype=np.float64), str(path))
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
-    return X.astype(np.float32), y, names
+    return X, y, names
 
 
 def _is_number(cell: str) -> bool:

@@ -24,17 +24,40 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from ..base import BaseAutoencoder, seed_from
+from ..base import BaseAutoencoder, resolve_device, seed_from
 from ..errors import ParameterError
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 BINARIZE = (None, "dynamic", "static")
 _LOG_2PI = math.log(2 * math.pi)
+#: Activations alive at once in :meth:`VAE.log_likelihood` (its chunks of importance samples).
+_LL_CHUNK_BYTES = 2**27
+
+
+def available_memory(device) -> tuple[int | None, str]:
+    """Bytes that can be allocated now on ``device``, and the device's name for messages:
+    ``MemAvailable`` of ``/proc/meminfo`` for the CPU, the free memory of a CUDA device; None
+    where neither can be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free), f"{device} (free GPU memory)"
+    if device.type != "cpu":
+        return None, str(device)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "this machine (MemAvailable)"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None, "this machine"
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -95,16 +118,63 @@ class VAEModule(nn.Module):
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
-    def log_weights(self, x: torch.Tensor, k: int, generator) -> torch.Tensor:
-        """``log p(x, z_i) - log q(z_i | x)`` for ``k`` posterior samples: shape ``(k, n)``."""
-        mu, logvar = self.posterior(x)
-        z = self.sample_posterior(mu, logvar, k, generator)
+    def log_weights(self, x: torch.Tensor, k: int, generator, posterior=None, eps=None):
+        """``log p(x, z_i) - log q(z_i | x)`` for ``k`` posterior samples: shape ``(k, n)``.
+        ``posterior`` reuses ``(mu, logvar)``; ``eps`` of shape ``(k, n, latent)`` gives the
+        standard normal draws instead of ``generator``."""
+        mu, logvar = self.posterior(x) if posterior is None else posterior
+        if eps is None:
+            z = self.sample_posterior(mu, logvar, k, generator)
+        else:
+            z = mu + (0.5 * logvar).exp() * eps
         log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
         return self.log_px(x, self.decoder(z)) + log_prior - log_normal(z, mu, logvar)
 
-    def iwae_bound(self, x: torch.Tensor, k: int, generator) -> torch.Tensor:
+    def iwae_bound(self, x: torch.Tensor, k: int, generator, eps=None) -> torch.Tensor:
         """``log 1/k sum_i w_i`` per sample (``k = 1``: a one-sample ELBO estimate)."""
-        return torch.logsumexp(self.log_weights(x, k, generator), 0) - math.log(k)
+        return torch.logsumexp(self.log_weights(x, k, generator, eps=eps), 0) - math.log(k)
+
+    def iwae_bound_chunked(self, x: torch.Tensor, k: int, chunk: int, generator, eps=None):
+        """:meth:`iwae_bound` over ``chunk`` samples at a time, with a running ``logsumexp``:
+        ``log sum_i w_i = logaddexp(log sum_{i<c} w_i, log sum_{i>=c} w_i)``. Memory is that of
+        ``chunk`` samples whatever ``k``; for the same draws (``eps``) the result equals the
+        unchunked bound up to rounding. For evaluation (no autograd graph is kept)."""
+        posterior = self.posterior(x)
+        running = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
+        for start in range(0, k, chunk):
+            m = min(chunk, k - start)
+            part = None if eps is None else eps[start : start + m]
+            lw = self.log_weights(x, m, generator, posterior=posterior, eps=part)
+            running = torch.logaddexp(running, torch.logsumexp(lw, 0))
+        return running - math.log(k)
+
+    @torch.no_grad()
+    def values_per_sample(self) -> tuple[int, int]:
+        """Floats that one posterior sample of one row costs in :meth:`log_weights`: ``(kept,
+        peak)``, where ``kept`` sums every decoder layer's output and the likelihood's terms (all
+        kept for the backward pass when training) and ``peak`` is the most alive at once without
+        autograd (two consecutive layers and the likelihood's terms)."""
+        sizes: list[int] = []
+
+        def record(_module, _inputs, out):  # out[0]: one row's output (or a tuple's first)
+            sizes.append(int(out[0].numel()) if hasattr(out[0], "numel") else 0)
+
+        hooks = [m.register_forward_hook(record)
+                 for m in self.decoder.modules() if not list(m.children())]  # fmt: skip
+        training = self.decoder.training
+        try:
+            self.decoder.eval()  # one row: batch norm must not update or need a batch
+            p = next(self.decoder.parameters(), None)
+            device = p.device if p is not None else None
+            out = self.decoder(torch.zeros(1, self.latent_dim, device=device))
+        finally:
+            self.decoder.train(training)
+            for h in hooks:
+                h.remove()
+        n_out, latent = out[0].numel(), self.latent_dim
+        sizes = sizes or [n_out]
+        pairs = max(a + b for a, b in zip([latent, *sizes], [*sizes, n_out], strict=False))
+        return sum(sizes) + 3 * n_out + 4 * latent, pairs + 2 * n_out + 4 * latent
 
     def elbo(self, x: torch.Tensor, generator) -> torch.Tensor:
         """Per-sample ELBO with the analytic KL and one reparameterised sample."""
@@ -247,7 +317,48 @@ class VAE(BaseAutoencoder):
     def _init_from_data(self, module, X: np.ndarray) -> None:
         pass
 
+    def _preflight(self, X, y=None) -> None:
+        super()._preflight(X, y)
+        if int(self.n_importance_samples) > 1:
+            probe = clone(self)
+            X = probe._validate_X(X, reset=True)
+            with torch.random.fork_rng(devices=[]):
+                module = probe._build_module()
+            probe._check_iwae_memory(module, resolve_device(self.device), len(X))
+
+    def _check_iwae_memory(self, module: VAEModule, device, n_val: int) -> None:
+        """Refuse, before training, an ``n_importance_samples`` whose activations cannot fit.
+
+        Training keeps every decoder activation of ``k x batch_size`` samples for the backward
+        pass, and their gradients: about ``2 x 4 bytes x k x batch x kept`` values
+        (:meth:`VAEModule.values_per_sample`); validation, without autograd, ``4 bytes x k x
+        rows x peak`` for its batches of up to ``max(batch_size, 1024)`` rows. The limit is the
+        memory available now: ``MemAvailable`` of ``/proc/meminfo`` on the CPU, the free memory
+        on a CUDA device; without either (another system) nothing is checked.
+        """
+        k, batch = int(self.n_importance_samples), int(self.batch_size)
+        if k <= 1:
+            return
+        kept, peak = module.values_per_sample()
+        train_bytes = 2 * 4 * k * batch * kept
+        val_rows = min(max(batch, 1024), n_val)
+        need = max(train_bytes, 4 * k * val_rows * peak)
+        limit, where = available_memory(device)
+        if limit is None or need <= limit:
+            return
+        fits = max(0, int(limit // (2 * 4 * kept * batch)))
+        raise ParameterError(
+            f"{type(self).__name__}: n_importance_samples={k} with batch_size={batch} needs about "
+            f"{need / 1e9:.1f} GB for the decoder's activations and their gradients ({k} x "
+            f"{batch} samples x {kept} values x 4 bytes x 2), but {where} has "
+            f"{limit / 1e9:.1f} GB available. Use a smaller n_importance_samples (at most about "
+            f"{fits} with this batch_size) or a smaller batch_size."
+        )
+
     def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
+        val_index = kw.get("val_index")
+        n_val = len(X_val) if X_val is not None else 0 if val_index is None else len(val_index)
+        self._check_iwae_memory(self.module_, self.device_, n_val)
         if self.binarize == "static":  # one seeded draw (a copy of X), validation rows included
             X = self._static_binary(X)
             X_val = None if X_val is None else self._static_binary(X_val)
@@ -286,18 +397,12 @@ class VAE(BaseAutoencoder):
         X = self._validate_X(X, reset=False)
         self._check_values(X)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
-        # samples per forward pass: about 2**24 decoder outputs (64 MB) at a time
-        chunk = max(1, min(k, 2**24 // max(1, X.shape[1] * 256)))
+        # samples per forward pass: at most _LL_CHUNK_BYTES of activations alive at once
+        _, peak = self.module_.values_per_sample()
 
         def bound(x: torch.Tensor) -> torch.Tensor:
-            running = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=x.dtype)
-            done = 0
-            while done < k:
-                m = min(chunk, k - done)
-                lw = self.module_.log_weights(x, m, g)
-                running = torch.logaddexp(running, torch.logsumexp(lw, 0))
-                done += m
-            return running - math.log(k)
+            chunk = max(1, min(k, _LL_CHUNK_BYTES // (4 * len(x) * peak)))
+            return self.module_.iwae_bound_chunked(x, k, chunk, g)
 
         return self._batched(bound, X, rows=256).astype(np.float64)
 

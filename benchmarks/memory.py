@@ -1,0 +1,240 @@
+"""Peak anonymous memory (RssAnon) and time of aekit's data paths, against a reference.
+
+What it measures
+    Each case runs in its own subprocess; this process polls ``/proc/PID/status`` every 10 ms and
+    keeps the largest ``RssAnon``: the process's own memory (heap, numpy arrays, torch tensors).
+    Pages of a memory-mapped file count in RSS (``RssFile``) but are not copies, so RSS or VmHWM
+    would blame a memory map for the file it reads; RssAnon does not. The file-backed peak is
+    printed too (``rss_file``), for completeness.
+
+    * ``npy``: ``aekit train ae --data big.npy --epochs 1`` (the whole CLI path: loading, split,
+      scaling, one epoch, test metrics; no plots) on a generated float32 ``.npy`` of
+      ``--npy-gb`` GB (``rows x 128``), next to the file's size. The reference is the size of the
+      file: a CLI that loads it whole needs at least that much anonymous memory.
+    * ``csv``: ``aekit.datasets.read_data`` against ``pandas.read_csv`` on a generated
+      ``--csv-rows x 100`` numeric CSV (with a header). The peak is reported above the process's
+      RssAnon just before the call (imports excluded), and the ratio aekit / pandas.
+    * ``vae``: ``VAE.log_likelihood(X, n_samples)`` on 64 rows of 784 features with a
+      784-512-256-16 network (weights untrained: only the memory matters), and one epoch of IWAE
+      training (``n_importance_samples=--iwae-k``) of the same network with batch 64.
+
+How to run
+    PYTHONPATH=src python benchmarks/memory.py                 # all cases, ~2 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/memory.py --only csv --csv-rows 200000
+    PYTHONPATH=src python benchmarks/memory.py --npy-gb 2 --only npy
+
+    Files go to ``--workdir`` (default ``$TMPDIR/aekit-bench-memory``); they are kept between
+    runs (generating them takes time) and can be deleted with ``--clean``.
+
+How to read it
+    ``peak_anon_mb`` is the peak RssAnon of the case's process in MB (10**6 bytes);
+    ``above_start_mb`` subtracts what the process held before the measured call (only for the
+    cases that report it). For ``npy`` the aim is a peak far below the file size (the data is
+    memory-mapped, never copied whole); for ``csv`` a ratio to pandas of at most 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+MB = 1e6
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _status(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile", "RssShmem"):
+                    out[key] = int(value.split()[0]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def measure(cmd: list[str], env_extra: dict | None = None) -> dict:
+    """Run ``cmd``; its peak RssAnon / RssFile, wall time and the JSON of its last stdout line."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.update(env_extra or {})
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    peak_anon = peak_file = 0
+    while proc.poll() is None:
+        s = _status(proc.pid)
+        peak_anon = max(peak_anon, s.get("RssAnon", 0))
+        peak_file = max(peak_file, s.get("RssFile", 0) + s.get("RssShmem", 0))
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+    stdout, stderr = proc.communicate()
+    result = {"peak_anon_mb": round(peak_anon / MB), "rss_file_mb": round(peak_file / MB),
+              "wall_s": round(wall, 2), "rc": proc.returncode}  # fmt: skip
+    if proc.returncode != 0:
+        result["error"] = (stderr or stdout).strip().splitlines()[-1:]
+    try:  # the whole stdout (``aekit --json``), else its last line (the helper scripts)
+        inner = json.loads(stdout)
+    except ValueError:
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        inner = json.loads(lines[-1]) if lines else None
+    if isinstance(inner, dict):
+        if "start_anon" in inner:
+            result["above_start_mb"] = round((peak_anon - inner.pop("start_anon")) / MB)
+        result.update(inner)
+    return result
+
+
+# A child's helper: its own RssAnon, printed before the measured call.
+_SELF_ANON = textwrap.dedent("""
+    def self_anon():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+""")
+
+
+def make_npy(path: Path, gb: float) -> Path:
+    cols = 128
+    rows = int(gb * 1e9 / (4 * cols))
+    if path.exists() and np.load(path, mmap_mode="r").shape == (rows, cols):
+        return path
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, cols))
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((8, cols)).astype(np.float32)
+    for start in range(0, rows, 100_000):  # low-rank data plus noise, written in chunks
+        n = min(100_000, rows - start)
+        Z = rng.standard_normal((n, 8), dtype=np.float32)
+        X[start : start + n] = Z @ basis + 0.1 * rng.standard_normal((n, cols), dtype=np.float32)
+    X.flush()
+    del X
+    return path
+
+
+def make_csv(path: Path, rows: int, cols: int = 100) -> Path:
+    if path.exists() and path.stat().st_size > 0:
+        with open(path) as f:
+            if sum(1 for _ in f) == rows + 1:
+                return path
+    rng = np.random.default_rng(0)
+    with open(path, "w") as f:
+        f.write(",".join(f"f{j}" for j in range(cols)) + "\n")
+        for start in range(0, rows, 20_000):
+            block = rng.standard_normal((min(20_000, rows - start), cols))
+            np.savetxt(f, block, delimiter=",", fmt="%.6g")
+    return path
+
+
+def case_npy(work: Path, gb: float) -> dict:
+    path = make_npy(work / "big.npy", gb)
+    out = work / "run-npy"
+    cmd = [sys.executable, "-m", "aekit", "train", "ae", "--data", str(path), "--epochs", "1",
+           "--hidden", "64", "--latent", "8", "--batch-size", "512", "--threads", "2",
+           "--no-plots", "--quiet", "--json", "--out", str(out), "--overwrite",
+           "--checkpoint-seconds", "1e9"]  # fmt: skip
+    r = measure(cmd)
+    r["file_mb"] = round(path.stat().st_size / MB)
+    r["peak_over_file"] = round(r["peak_anon_mb"] / r["file_mb"], 3)
+    for key in ("run", "model", "data", "files", "final", "test", "stop_reason"):
+        r.pop(key, None)
+    return r
+
+
+def case_csv(work: Path, rows: int) -> dict:
+    path = make_csv(work / f"table-{rows}.csv", rows)
+    code = _SELF_ANON + textwrap.dedent("""
+        import json, time
+        {imports}
+        start = self_anon(); t = time.perf_counter()
+        X = {call}
+        print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2),
+                            "shape": list(X.shape)}}))
+    """)
+    aekit = code.format(imports="from aekit.datasets import read_data",
+                        call=f"read_data({str(path)!r}).X")  # fmt: skip
+    pandas = code.format(imports="import pandas as pd", call=f"pd.read_csv({str(path)!r})")
+    out = {"file_mb": round(path.stat().st_size / MB),
+           "aekit": measure([sys.executable, "-c", aekit]),
+           "pandas": measure([sys.executable, "-c", pandas])}  # fmt: skip
+    a, p = out["aekit"], out["pandas"]
+    if "above_start_mb" in a and "above_start_mb" in p:
+        out["ratio_above_start"] = round(a["above_start_mb"] / max(1, p["above_start_mb"]), 2)
+        out["ratio_time"] = round(a["call_s"] / max(1e-3, p["call_s"]), 2)
+    return out
+
+
+def case_vae(n_samples: int, iwae_k: int) -> dict:
+    common = _SELF_ANON + textwrap.dedent("""
+        import json, time
+        import numpy as np, torch
+        torch.set_num_threads(2)
+        from aekit import VAE
+        X = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    """)
+    ll = common + textwrap.dedent(f"""
+        vae = VAE(latent_dim=16, hidden=(512, 256), likelihood="bernoulli", max_epochs=0,
+                  random_state=0).fit(X)
+        start = self_anon(); t = time.perf_counter()
+        v = vae.log_likelihood(X, n_samples={n_samples})
+        print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2),
+                          "value": v}}))
+    """)
+    train = common + textwrap.dedent(f"""
+        start = self_anon(); t = time.perf_counter()
+        try:
+            VAE(latent_dim=16, hidden=(512, 256), likelihood="bernoulli", max_epochs=1,
+                batch_size=64, validation_fraction=0, n_importance_samples={iwae_k},
+                random_state=0).fit(X)
+            outcome = "trained"
+        except Exception as e:
+            outcome = type(e).__name__ + ": " + str(e)
+        print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2),
+                          "outcome": outcome}}))
+    """)
+    return {
+        f"log_likelihood_k{n_samples}": measure([sys.executable, "-c", ll]),
+        f"iwae_train_k{iwae_k}": measure([sys.executable, "-c", train]),
+    }
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--only", choices=["npy", "csv", "vae"], action="append")
+    p.add_argument("--npy-gb", type=float, default=1.0)
+    p.add_argument("--csv-rows", type=int, default=200_000)
+    p.add_argument("--ll-samples", type=int, default=5000)
+    p.add_argument("--iwae-k", type=int, default=500)
+    p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "aekit-bench-memory"))
+    p.add_argument("--clean", action="store_true", help="delete --workdir and exit")
+    args = p.parse_args(argv)
+    work = Path(args.workdir)
+    if args.clean:
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    cases = args.only or ["npy", "csv", "vae"]
+    results = {}
+    if "npy" in cases:
+        results["npy"] = case_npy(work, args.npy_gb)
+        print("npy:", json.dumps(results["npy"]), flush=True)
+    if "csv" in cases:
+        results["csv"] = case_csv(work, args.csv_rows)
+        print("csv:", json.dumps(results["csv"]), flush=True)
+    if "vae" in cases:
+        results["vae"] = case_vae(args.ll_samples, args.iwae_k)
+        print("vae:", json.dumps(results["vae"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
