@@ -854,11 +854,16 @@ def _model_class(path: Path, config: dict[str, Any], classes) -> type[BaseAutoen
     stock = module is None or str(module).startswith("aekit.")
     if stock and name in catalog.CLASS_MODULES:
         return catalog.family_class(name)
-    where = f" (defined in {module})" if module else ""
+    shown = name if isinstance(name, str) and name.isidentifier() else "MyModel"
+    if name in catalog.CLASS_MODULES:
+        what = f"model class {name!r} from {module}, named like aekit's own but not it"
+    else:
+        where = f" (defined in {module})" if module else ""
+        what = (f"model class {name!r}{where} is not one of aekit's families "
+                f"({', '.join(catalog.CLASS_MODULES)})")  # fmt: skip
     raise ModelFileError(
-        f"{path / CONFIG_FILE}: model class {name!r}{where} is not one of aekit's families "
-        f"({', '.join(catalog.CLASS_MODULES)}); aekit builds only these, or the classes you "
-        f"pass: aekit.load({str(path)!r}, classes=[{name if isinstance(name, str) else 'Cls'}])"
+        f"{path / CONFIG_FILE}: {what}; aekit builds only its families, or the classes you "
+        f"pass: aekit.load({str(path)!r}, classes=[{shown}])"
     )
 
 

@@ -209,32 +209,36 @@ def _rows_for(args: argparse.Namespace, run_data: dict[str, Any], split: str):
     return ds.X_test, ds.y_test, scaler
 
 
-def _output_file(args: argparse.Namespace, flag: str = "--out") -> Path:
-    """The file a command writes its result to (``--out``, ``--html``): not empty, not one of
-    the command's inputs (its ``--data``, the run's files), and not an existing file unless
-    ``--overwrite`` says to replace it."""
+def _output_file(args: argparse.Namespace, flag: str = "--out", default: str | None = None) -> Path:
+    """The file a command writes its result to (``--out``, ``--html``), checked before any work:
+    not empty, not one of the command's inputs (its ``--data`` and the run's data source, or
+    any file of the run folders it reads, except ``default``, the command's own output there),
+    and not an existing file unless ``--overwrite`` says to replace it. A file written into an
+    aekit folder is recorded in its manifest."""
+    from .io import claim, folder_lock, read_manifest
+
     text = getattr(args, flag.lstrip("-").replace("-", "_"))
     if text is None or not str(text).strip():
         raise UsageError(f"{flag} is empty (an unset shell variable?); give the file to write")
     path = Path(text)
-    inputs = [Path(args.data)] if getattr(args, "data", None) else []
-    run = getattr(args, "run", None)
-    if run is not None:
-        from .io import read_manifest
-
-        inputs += [Path(run) / name for name in read_manifest(Path(run)) or ()]
-        spec = getattr(args, "_run_source", None)
-        if spec:
-            inputs.append(Path(spec))
+    inputs = [Path(p) for p in (getattr(args, "data", None), getattr(args, "_run_source", None))
+              if p]  # fmt: skip
+    runs = getattr(args, "runs", None) or [getattr(args, "run", None)]
+    for run in map(Path, filter(None, runs)):
+        if run.is_dir():
+            inputs += [run / name for name in os.listdir(run) if name != default]
     for source in inputs:
         if _same_file(path, source):
             raise UsageError(
                 f"{flag} {path} is one of this command's inputs ({source}); write to another file"
             )
-    if path.exists() and not getattr(args, "overwrite", False):
-        raise UsageError(f"{flag} {path} already exists; pass --overwrite to replace it")
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a folder; give a file name")
+    if os.path.lexists(path) and not getattr(args, "overwrite", False):
+        raise UsageError(f"{flag} {path} already exists; pass --overwrite to replace it")
+    if read_manifest(path.parent) is not None:  # into an aekit folder: aekit's file from now on
+        with folder_lock(path.parent):
+            claim(path.parent, [path.name])
     return path
 
 
@@ -245,14 +249,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _write_array(args: argparse.Namespace, array, what: str) -> Path:
+def _array_output(args: argparse.Namespace, what: str) -> Path:
+    path = _output_file(args)
+    if path.suffix not in (".npy", ".csv"):
+        raise UsageError(f"--out {path}: write {what} to a .npy or .csv file")
+    return path
+
+
+def _write_array(path: Path, array) -> Path:
     import io as _io
 
     import numpy as np
 
     from .io import atomic_write_bytes
 
-    path = _output_file(args)
     if path.suffix == ".npy":
         buf = _io.BytesIO()
         np.save(buf, array, allow_pickle=False)
@@ -261,7 +271,7 @@ def _write_array(args: argparse.Namespace, array, what: str) -> Path:
         buf = _io.StringIO()
         np.savetxt(buf, array, delimiter=",", fmt="%.8g")
         return atomic_write_bytes(path, buf.getvalue().encode())
-    raise UsageError(f"--out {path}: write {what} to a .npy or .csv file")
+    raise UsageError(f"--out {path}: write to a .npy or .csv file")  # _array_output checks it
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -269,6 +279,21 @@ def _write_array(args: argparse.Namespace, array, what: str) -> Path:
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+def _check_writable(folder: Path, names: list[str]) -> None:
+    """Fail now, before long work, if aekit could not write ``names`` into ``folder`` later: a
+    folder holding files aekit did not write, such a file among ``names``, or another writer."""
+    from .errors import FolderError
+    from .io import check_unlocked, unclaimable
+
+    clash = unclaimable(folder, names)
+    if clash:
+        raise FolderError(
+            f"{folder / clash[0]} was not written by aekit; aekit does not replace it. Move it, "
+            "or choose another folder"
+        )
+    check_unlocked(folder)
 
 
 def _run_files(out: Path) -> list[str]:
@@ -288,11 +313,33 @@ def _has_model(folder: Path) -> bool:
     return folder.is_dir() and resolve_generation(folder, MODEL_FILES) is not None
 
 
-def _discard_staging(out: Path) -> None:
-    """Remove ``out/staging`` (what aekit wrote there, then the folder if that empties it)."""
+def _discard_staging(out: Path) -> bool:
+    """Remove ``out/staging`` (what aekit wrote there, then the folder if that empties it);
+    True if there was one."""
     from .io import remove_owned_folder
 
-    remove_owned_folder(out / STAGING)
+    return remove_owned_folder(out / STAGING)
+
+
+def _check_run_folder(out: Path, overwrite: bool) -> bool:
+    """Whether ``out`` holds a model that this run will replace. Refused (before any work, and
+    again under the lock): a folder aekit may not write, one another writer holds, a model
+    without ``--overwrite``, a staging folder that is not aekit's own."""
+    from .base import MODEL_FILES
+    from .errors import FolderError
+
+    replacing = _has_model(out)
+    if replacing and not overwrite:
+        raise UsageError(
+            f"{out} already holds a trained model; pass --overwrite to replace it, or choose "
+            "another --out"
+        )
+    staging = out / STAGING
+    if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+        raise FolderError(f"{staging} is not a folder aekit created (a link or a file); move "
+                          "it, and train again")  # fmt: skip
+    _check_writable(out, [*MODEL_FILES, DATA_FILE, METRICS_FILE, STAGING])
+    return replacing
 
 
 def _commit_run(out: Path, model, metadata: dict, data_bytes: bytes) -> None:
@@ -313,21 +360,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from . import io
     from .base import Checkpoint
-    from .io import write_json
-    from .metrics import evaluate_reconstruction, family_metrics
     from .models.catalog import cli_class
 
     cls = cli_class(args.model)
     params, chosen = resolve_params(cls, args)
     out = _run_folder(args.out)
-    io.ownership(out)  # a folder aekit did not write is refused before any work
-    replacing = _has_model(out)
-    if replacing and not args.overwrite:
-        raise UsageError(
-            f"{out} already holds a trained model; pass --overwrite to replace it, or choose "
-            "another --out"
-        )
-    io.check_unlocked(out)  # a second writer fails now, not after loading its data
+    replacing = _check_run_folder(out, args.overwrite)  # before any work
     spec = _data_spec(args)
     ds = _load_split(spec)
     images_in_unit = (
@@ -378,8 +416,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     data_bytes = io.json_bytes(run_data)
     with io.folder_lock(out):
+        if _check_run_folder(out, args.overwrite) != replacing:  # as it is now, under the lock
+            raise UsageError(f"another aekit run wrote a model into {out} while this one was "
+                             "loading its data; run this one again")  # fmt: skip
         io.claim(out, [STAGING] if replacing else [])
-        _discard_staging(out)  # what an earlier interrupted --overwrite left
+        if _discard_staging(out) and not args.quiet:
+            _say(f"note: removed the unfinished run that an earlier --overwrite left in "
+                 f"{out / STAGING}")  # fmt: skip
         target = out / STAGING if replacing else out
         started = time.perf_counter()
         checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
@@ -408,26 +451,31 @@ def cmd_train(args: argparse.Namespace) -> int:
             _say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
                  f"run's best weights so far are in {target}")  # fmt: skip
             return _interrupted_code()
-        _commit_run(out, model, metadata, data_bytes)
-        _discard_staging(out)
-        result = _after_training(args, out, model, cls, ds, y_train, seconds,
-                                 evaluate_reconstruction, family_metrics, write_json)  # fmt: skip
+        with io.signals_deferred():  # the commit and the clean-up, as one step
+            _commit_run(out, model, metadata, data_bytes)
+            _discard_staging(out)
+        try:
+            result = _after_training(args, out, model, ds, y_train, seconds)
+        except KeyboardInterrupt:
+            _say(f"aekit: interrupted after the run was saved in {out}; its test metrics and "
+                 f"figures were not written (aekit evaluate {out}; aekit plot {out})")  # fmt: skip
+            return _interrupted_code()
     if model.stop_reason_ == "interrupted":
         _say("aekit: training was interrupted; the run holds the best weights so far")
         return _interrupted_code()
     return result
 
 
-def _after_training(args, out, model, cls, ds, y_train, seconds, evaluate_reconstruction,
-                    family_metrics, write_json) -> int:  # fmt: skip
+def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     """The test metrics, figures and summary of a committed run."""
     from sklearn.base import is_classifier
 
-    from .io import claim
+    from .io import claim, write_json
+    from .metrics import evaluate_reconstruction, family_metrics
 
     result: dict[str, Any] = {
         "run": str(out),
-        "model": cls.__name__,
+        "model": type(model).__name__,
         "data": ds.source,
         "n_train": len(ds.X_train),
         "n_test": len(ds.X_test),
@@ -484,15 +532,18 @@ def _uses_labels(model) -> bool:
 def _write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000) -> list[Path]:
     """Draw the run's figures and write them into ``out`` (a run folder or a folder of figures:
     new, empty or aekit's), each recorded in its manifest."""
-    from .io import claim, folder_lock
+    from .io import claim, folder_lock, unclaimable
     from .plotting import run_figures, save_figure
     from .report import figure_inputs
 
     figures = run_figures(**figure_inputs(model, X, y, label_names, max_rows))
-    names = [f"{name}.png" for name in figures]
     with folder_lock(out):
+        skipped = set(unclaimable(out, [f"{name}.png" for name in figures]))
+        for name in sorted(skipped):
+            _say(f"note: {out / name} was not written by aekit; left as it is, not redrawn")
+        names = [f"{name}.png" for name in figures if f"{name}.png" not in skipped]
         claim(out, names)
-        return [save_figure(fig, out / n) for n, fig in zip(names, figures.values(), strict=True)]
+        return [save_figure(figures[n[:-4]], out / n) for n in names]
 
 
 def _fmt(v: Any) -> str:
@@ -582,9 +633,10 @@ def _apply(method, X, source: str):
 def cmd_encode(args: argparse.Namespace) -> int:
     model, run_data = _load_run(args)
     run_data = _need_run_data(args.run, run_data)
+    path = _array_output(args, "codes")
     X, _, _ = _rows_for(args, run_data, args.split)
     codes = _apply(model.transform, X, args.data or run_data["source"])
-    path = _write_array(args, codes, "codes")
+    _write_array(path, codes)
     _report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
     return 0
 
@@ -629,6 +681,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             "`aekit train denoising ...`, or use `aekit reconstruct`"
         )
     run_data = _need_run_data(args.run, run_data)
+    path = _array_output(args, "reconstructions")
     X, y, scaler = _rows_for(args, run_data, args.split)
     method = model.reconstruct
     if getattr(model, "supervised", False):  # its decoder reads (code, label)
@@ -641,7 +694,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     recon = _apply(method, X, args.data or run_data["source"])
     if not args.scaled:
         recon = scaler.inverse_transform(recon)
-    path = _write_array(args, recon, "reconstructions")
+    _write_array(path, recon)
     units = "the model's scaled units" if args.scaled else "the data's original units"
     what = "denoised data" if args.command == "denoise" else "reconstructions"
     _report(args, f"wrote {what} of shape {recon.shape} ({units}) to {path}", out=path,
@@ -705,6 +758,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.out_dir is not None and not args.out_dir.strip():
         raise UsageError("--out-dir is empty (an unset shell variable?); give a folder")
     out = Path(args.out_dir or args.run)
+    _check_writable(out, [])
     written = _write_figures(out, model, X, y, run_data.get("label_names"))
     _report(args, "\n".join(map(str, written)), files=[str(p) for p in written])
     return 0
@@ -719,6 +773,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     if args.n < 1:
         raise UsageError(f"-n {args.n}: give a positive number of samples")
+    out = _output_file(args)
+    if out.suffix not in (".png", ".npy", ".csv"):
+        raise UsageError(f"--out {out}: write samples to a .png, .npy or .csv file")
     if args.draw and (hasattr(model, "sample_prior") or hasattr(model, "_n_categories")):
         raise UsageError("--draw: an adversarial autoencoder's decoder is deterministic")
     if args.label is not None:
@@ -734,7 +791,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise UsageError(f"--label {args.label}: {e}") from None
     else:
         rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
-    out = _output_file(args)
     if out.suffix == ".png":
         from .plotting import plot_image_grid, save_figure
 
@@ -747,7 +803,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             from .datasets import Scaler
 
             rows = Scaler.from_dict(run_data["scaling"]).inverse_transform(rows)
-        _write_array(args, rows, "samples")
+        _write_array(out, rows)
     _report(args, f"wrote {args.n} samples to {out}", out=out, n=args.n)
     return 0
 
@@ -824,11 +880,15 @@ def _evaluation(args: argparse.Namespace, model, run_data: dict[str, Any]) -> di
     result["seconds"] = round(time.perf_counter() - started, 3)
     result["split"] = "test" if standard else "other"
     if standard:  # metrics.json holds the run's own whole test split (for report and compare)
+        from .errors import FolderError, FolderLockedError
         from .io import claim, folder_lock
 
-        with folder_lock(Path(args.run)):
-            claim(Path(args.run), [METRICS_FILE])
-            write_json(Path(args.run) / METRICS_FILE, result)
+        try:
+            with folder_lock(Path(args.run)):
+                claim(Path(args.run), [METRICS_FILE])
+                write_json(Path(args.run) / METRICS_FILE, result)
+        except (FolderError, FolderLockedError) as e:  # the numbers are printed all the same
+            _say(f"note: not written to {METRICS_FILE}: {e}")
     else:
         _say(f"note: not written to {METRICS_FILE}, which holds the run's whole test split")
     return result
@@ -849,7 +909,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     model, run_data = _load_run(args)
     run_data = _need_run_data(args.run, run_data)
-    config = read_json(Path(args.run) / "config.json", "model config (config.json)")
+    run = Path(args.run)
+    if args.out is not None:
+        out = _output_file(args, default="report.html")
+    else:
+        out = run / "report.html"
+        _check_writable(run, [out.name])
+    config = read_json(run / "config.json", "model config (config.json)")
     path = Path(args.run) / METRICS_FILE
     metrics = read_json(path, "metrics") if path.exists() else {}
     if metrics.get("split") != "test" or "raw" not in metrics:  # aekit train's short form
@@ -859,16 +925,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     figures = run_figures(**figure_inputs(model, X, y, run_data.get("label_names")))
     page = render_report(run=str(args.run), model=model, config=config, run_data=run_data,
                          metrics=metrics, figures=figures)  # fmt: skip
-    if args.out is not None:
-        out = _output_file(args)
-        atomic_write_bytes(out, page.encode("utf-8"))
-    else:
-        from .io import claim, folder_lock
+    from .io import claim, folder_lock
 
-        out = Path(args.run) / "report.html"
-        with folder_lock(Path(args.run)):
-            claim(Path(args.run), [out.name])
-            atomic_write_bytes(out, page.encode("utf-8"))
+    with folder_lock(out.parent):
+        if args.out is None:
+            claim(run, [out.name])
+        atomic_write_bytes(out, page.encode("utf-8"))
     _report(args, str(out), report=str(out), figures=list(figures))
     return 0
 
@@ -878,6 +940,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .io import atomic_write_bytes, read_json
     from .report import comparison_rows, render_comparison
 
+    html = _output_file(args, "--html") if args.html is not None else None
     metrics = []
     for run in args.runs:
         path = Path(run) / METRICS_FILE
@@ -891,8 +954,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
         metrics.append(m)
     header, rows = comparison_rows(args.runs, metrics)
-    if args.html is not None:
-        html = _output_file(args, "--html")
+    if html is not None:
         atomic_write_bytes(html, render_comparison(args.runs, metrics).encode())
     if args.json:
         print(json.dumps({"runs": args.runs, "metrics": metrics}, indent=2, default=str))

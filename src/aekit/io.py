@@ -11,6 +11,7 @@ state such as an optimiser's ``state_dict`` is split into the two by :func:`spli
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ import numpy as np
 
 try:
     import fcntl
-except ImportError:  # Windows: no advisory locks; folders are then not locked
+except ImportError:  # Windows: no flock. Folders are not locked there (documented in the README)
     fcntl = None  # type: ignore[assignment]
 
 
@@ -215,8 +216,9 @@ def resolve_generation(folder: Path, names: list[str]) -> dict[str, Path] | None
     commit file.
     """
     commit = folder / names[-1]
-    if file_save_id(commit) is None and file_save_id(_prev(commit)) is not None:
-        commit = _prev(commit)  # interrupted between moving the old config and writing the new
+    mid_commit = file_save_id(commit) is None and file_save_id(_prev(commit)) is not None
+    if mid_commit:  # interrupted between moving the old config and writing the new one:
+        commit = _prev(commit)  # every NAME.prev there is then the old save's
     if not commit.exists():
         return None
     want = file_save_id(commit)
@@ -225,7 +227,9 @@ def resolve_generation(folder: Path, names: list[str]) -> dict[str, Path] | None
     for name in sums or names[:-1]:
         path = folder / name
         if _prev(path).exists():  # an interrupted save: which of the two belongs to this one?
-            if sums:
+            if mid_commit:
+                path = _prev(path)
+            elif sums:
                 if not path.exists() or sha256_file(path) != sums[name]:
                     path = _prev(path)
             elif file_save_id(path) != want and file_save_id(_prev(path)) == want:
@@ -260,6 +264,8 @@ def write_generation(folder: str | os.PathLike, files: list[tuple[str, bytes]]) 
                 os.replace(path, folder / name)
         for name in names:
             _prev(folder / name).unlink(missing_ok=True)
+            for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):  # a killed write's
+                leftover.unlink(missing_ok=True)  # temp file (atomic_write_bytes names them)
         for name, data in files:
             target = folder / name
             if target.exists():
@@ -332,7 +338,16 @@ def read_manifest(folder: Path) -> set[str] | None:
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         return None
     files = obj.get("files")
-    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else None
+    if not isinstance(files, list):
+        return None
+    return {f for f in files if _plain_name(f)}  # never a path that leaves the folder
+
+
+def _plain_name(name) -> bool:
+    """A file name directly inside a folder: no separator, not ``.``/``..``, not absolute."""
+    seps = {"/", "\\", os.sep, os.altsep} - {None}
+    return (isinstance(name, str) and name not in ("", ".", "..") and "\0" not in name
+            and not any(sep in name for sep in seps))  # fmt: skip
 
 
 def _write_manifest(folder: Path, names: set[str]) -> None:
@@ -342,9 +357,20 @@ def _write_manifest(folder: Path, names: set[str]) -> None:
     atomic_write_bytes(folder / MANIFEST, json_bytes(body))
 
 
+def _foreign(entries: list[str]) -> list[str]:
+    """The entries that are not names aekit writes (its files, their ``.prev``, the lock, and
+    the temp files of an interrupted write, ``.NAME.xxxx.tmp``)."""
+    return [
+        e for e in entries
+        if e not in _LEGACY_NAMES | {LOCK_FILE}
+        and not (e.startswith(".") and e.endswith(".tmp")
+                 and e[1:].split(".tmp")[0].rsplit(".", 1)[0] in _LEGACY_NAMES)
+    ]  # fmt: skip
+
+
 def _is_legacy_aekit_folder(folder: Path, entries: list[str]) -> bool:
     config = folder / "config.json"
-    if not config.is_file() or not set(entries) <= _LEGACY_NAMES | {LOCK_FILE}:
+    if not config.is_file() or _foreign(entries):
         return False
     try:
         return json.loads(config.read_text()).get("format") == "aekit-model"
@@ -371,10 +397,12 @@ def ownership(folder: str | os.PathLike) -> str:
         return "empty"
     if _is_legacy_aekit_folder(folder, entries):
         return "legacy"
-    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    foreign = _foreign(entries)
+    shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
     raise FolderError(
         f"{folder} holds files that aekit did not write ({shown}); aekit writes only into a new "
-        "or empty folder, or a folder it created. Choose another folder"
+        "or empty folder, or a folder it created (it holds aekit-manifest.json). Choose another "
+        "folder, or move those files out"
     )
 
 
@@ -392,7 +420,7 @@ def claim(folder: str | os.PathLike, names: list[str] | set[str]) -> Path:
     else:
         known = read_manifest(folder) or set()
     new = set(names) - known
-    clash = sorted(n for n in new if (folder / n).exists())
+    clash = _clashes(folder, new)
     if clash:
         raise FolderError(
             f"{folder / clash[0]} was not written by aekit; aekit does not replace it. Move it, "
@@ -403,6 +431,23 @@ def claim(folder: str | os.PathLike, names: list[str] | set[str]) -> Path:
     return folder
 
 
+def _clashes(folder: Path, names) -> list[str]:
+    """The names that exist in ``folder`` (a dangling symlink too) but are not plain names."""
+    return sorted(n for n in names if not _plain_name(n) or os.path.lexists(folder / n))
+
+
+def unclaimable(folder: str | os.PathLike, names) -> list[str]:
+    """Those of ``names`` that :func:`claim` would refuse in ``folder`` (files there that aekit
+    did not write), without writing anything; raises like :func:`ownership` for a folder aekit
+    may not write at all. Checked before long work, so it fails early."""
+    folder = Path(folder)
+    state = ownership(folder)
+    if state in ("new", "empty"):
+        return _clashes(folder, [n for n in names if not _plain_name(n)])
+    known = set(os.listdir(folder)) if state == "legacy" else read_manifest(folder) or set()
+    return _clashes(folder, set(names) - known)
+
+
 def remove_owned(folder: str | os.PathLike, names) -> list[str]:
     """Delete those of ``names`` that ``folder``'s manifest lists (and their ``.prev``), and
     drop them from it; returns the names removed. Nothing else is ever deleted."""
@@ -411,8 +456,11 @@ def remove_owned(folder: str | os.PathLike, names) -> list[str]:
     removed = []
     for name in names:
         for n in (name, name + PREVIOUS):
-            if n in owned:
-                (folder / n).unlink(missing_ok=True)
+            if n in owned and _plain_name(n):
+                path = folder / n
+                if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
+                    continue  # a folder (the staging run) is removed by remove_owned_folder
+                path.unlink(missing_ok=True)  # a symlink itself, never what it points to
                 owned.discard(n)
                 removed.append(n)
     if removed:
@@ -420,22 +468,33 @@ def remove_owned(folder: str | os.PathLike, names) -> list[str]:
     return removed
 
 
-def remove_owned_folder(folder: str | os.PathLike) -> None:
+def remove_owned_folder(folder: str | os.PathLike) -> bool:
     """Delete what aekit wrote in ``folder`` (its manifest's files, the manifest, the lock file),
-    then the folder itself if that leaves it empty. A folder without aekit's manifest is left
-    alone."""
+    then the folder itself if that leaves it empty; True if there was such a folder. A folder
+    without aekit's manifest is left alone, and a symbolic link refused."""
+    from .errors import FolderError
+
     folder = Path(folder)
+    if folder.is_symlink():
+        raise FolderError(
+            f"{folder} is a symbolic link; aekit removes only a folder it created there. Remove "
+            "the link yourself"
+        )
     owned = read_manifest(folder)
     if owned is None:
-        return
-    remove_owned(folder, sorted(owned))
-    for name in (MANIFEST, LOCK_FILE):
-        (folder / name).unlink(missing_ok=True)
+        return False
+    with folder_lock(folder):
+        remove_owned(folder, sorted(owned))
+        (folder / MANIFEST).unlink(missing_ok=True)
+        (folder / LOCK_FILE).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty: files someone else put there stay
         folder.rmdir()
+    return True
 
 
-_HELD_LOCKS: dict[str, list] = {}  # real path -> [fd, depth]: re-entrant within a process
+# (real path, thread) -> [fd, depth]: re-entrant within a thread. Each key is only ever touched
+# by its own thread, so the dict needs no lock of its own.
+_HELD_LOCKS: dict[tuple[str, int], list] = {}
 
 
 @contextlib.contextmanager
@@ -447,14 +506,16 @@ def folder_lock(folder: str | os.PathLike):
     folder = Path(folder)
     ownership(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    key = os.path.realpath(folder)
-    if key in _HELD_LOCKS:
+    key = (os.path.realpath(folder), threading.get_ident())
+    if key in _HELD_LOCKS:  # this thread holds it already
         _HELD_LOCKS[key][1] += 1
         try:
             yield folder
         finally:
             _HELD_LOCKS[key][1] -= 1
         return
+    # Another thread of this process, like another process, opens the file anew, and flock
+    # refuses a second open file description: it gets FolderLockedError.
     fd = _acquire(folder)
     _HELD_LOCKS[key] = [fd, 1]
     try:
@@ -468,7 +529,8 @@ def check_unlocked(folder: str | os.PathLike) -> None:
     """Raise :class:`~aekit.errors.FolderLockedError` now if another process holds ``folder``'s
     lock (without creating anything): a second writer fails before it loads its data."""
     folder = Path(folder)
-    if not (folder / LOCK_FILE).exists() or os.path.realpath(folder) in _HELD_LOCKS:
+    held = (os.path.realpath(folder), threading.get_ident()) in _HELD_LOCKS
+    if held or not (folder / LOCK_FILE).exists():
         return
     _release(_acquire(folder))
 
@@ -496,7 +558,8 @@ def _acquire(folder: Path) -> int:
     info = (f"pid {os.getpid()} on {socket.gethostname()}, since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:300]}")  # fmt: skip
     os.ftruncate(fd, 0)
-    os.pwrite(fd, info.encode(), 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, info.encode())
     return fd
 
 
