@@ -46,20 +46,31 @@ def test_linear_autoencoder_reaches_pca(digits):
     assert ratio <= 1.02, m
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_nonlinear_2d_code_beats_pca(digits, seed):
-    """With a 2-D code a nonlinear autoencoder beats PCA-2 on reconstruction and on the 5-NN
-    accuracy of its test codes.
-
-    Measured (seeds 0, 1, 2): squared error per image 2.33, 2.23, 2.38 vs PCA-2 3.40; 5-NN
-    accuracy 0.81, 0.82, 0.76 vs PCA-2 0.62. The asserted margins are under half of those gaps.
-    """
-    ae = Autoencoder(latent_dim=2, hidden=(64, 32), lr=3e-3, max_epochs=100, random_state=seed).fit(
-        digits.X_train
-    )
+def _nonlinear_2d_stats(digits, seed):
+    """One seed of the claim below: the autoencoder's test error over PCA-2's, and its 5-NN
+    accuracy minus PCA-2's."""
+    ae = Autoencoder(latent_dim=2, hidden=(64, 32), lr=3e-3, max_epochs=100, random_state=seed)
+    ae.fit(digits.X_train)
     m = evaluate_reconstruction(ae, digits.X_train, digits.X_test, digits.y_train, digits.y_test)
-    assert m["model"]["squared_error_per_sample"] < 0.85 * m["pca"]["squared_error_per_sample"]
-    assert m["model"]["knn5_accuracy"] > m["pca"]["knn5_accuracy"] + 0.05
+    model, pca = m["model"], m["pca"]
+    return {
+        "error_ratio": model["squared_error_per_sample"] / pca["squared_error_per_sample"],
+        "knn5_gain": model["knn5_accuracy"] - pca["knn5_accuracy"],
+    }
+
+
+def test_nonlinear_2d_code_beats_pca(digits):
+    """With a 2-D code a nonlinear autoencoder beats PCA-2 on reconstruction and on the 5-NN
+    accuracy of its test codes, each the median over seeds 0-2.
+
+    Measured (seeds 0-2 at 1 and 2 threads, identical; seeds 3, 4 at 1 thread) on a 2-core
+    machine: test squared error per image over PCA-2's 0.688, 0.655, 0.679, 0.708, 0.706 (median
+    0.679; bound 0.85); 5-NN accuracy minus PCA-2's 0.189, 0.219, 0.153, 0.133, 0.189 (median
+    0.189; bound 0.05). The bounds are under half of the measured gaps.
+    """
+    stats = [_nonlinear_2d_stats(digits, seed) for seed in range(3)]
+    assert np.median([s["error_ratio"] for s in stats]) < 0.85, stats
+    assert np.median([s["knn5_gain"] for s in stats]) > 0.05, stats
 
 
 def test_bce_autoencoder_learns_and_beats_pca_bce(digits):
@@ -100,7 +111,7 @@ def test_score_refuses_out_of_range_data_for_bce():
         dict(optimizer="sgd", lr=0.05),
         dict(optimizer="adamw", weight_decay=1e-4),
         dict(output_activation="sigmoid"),
-        dict(lr_schedule="step"),
+        dict(lr_schedule="step", lr=3e-3),
         dict(lr_schedule="plateau"),
         dict(activation="tanh"),
         dict(tied=True),
@@ -109,10 +120,21 @@ def test_score_refuses_out_of_range_data_for_bce():
 )
 def test_variants_learn(small_digits, params):
     """Every optimiser, schedule and output learns: the last epoch's loss is well below the
-    first's. Measured: final/first between 0.2 and 0.6 after 15 epochs on 500 rows."""
+    first's (15 epochs on 500 rows), the median over seeds 0-2 of last/first under 0.8.
+
+    Measured (seeds 0-2 at 1 and 2 threads, identical) on a 2-core machine: sgd 0.418, 0.317,
+    0.454; adamw 0.330, 0.348, 0.319; sigmoid output 0.507, 0.479, 0.470; step (lr 3e-3)
+    0.348, 0.358, 0.338; plateau 0.330, 0.348, 0.319; tanh 0.262, 0.277, 0.300; tied 0.322,
+    0.324, 0.313. The step schedule at the default lr 1e-3 (a tenth of it after 5 epochs) gave
+    0.740, 0.736, 0.635, at the bound: it now starts at 3e-3.
+    """
     X, _ = small_digits
-    ae = Autoencoder(latent_dim=4, hidden=(32,), max_epochs=15, random_state=0, **params).fit(X)
-    assert ae.history_[-1]["loss"] < 0.8 * ae.history_[0]["loss"]
+    ratios = []
+    for seed in range(3):
+        ae = Autoencoder(latent_dim=4, hidden=(32,), max_epochs=15, random_state=seed, **params)
+        ae.fit(X)
+        ratios.append(ae.history_[-1]["loss"] / ae.history_[0]["loss"])
+    assert np.median(ratios) < 0.8, ratios
 
 
 def test_conv_autoencoder_learns_image_shape_from_4d_input(digits):

@@ -41,45 +41,79 @@ def _small_share(Z: np.ndarray) -> float:
     return float((0.1 * A.max(1, keepdims=True) > A).mean())
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_l1_penalty_makes_codes_sparser_at_bounded_cost(digits, seed):
-    """Same network and training with and without the L1 penalty (32-unit linear code).
-
-    Measured (seeds 0, 1): small-unit share 0.374, 0.318 vs 0.188, 0.180 without (ratio 2.0,
-    1.8); Hoyer sparsity 0.365, 0.329 vs 0.237; test squared error 0.86, 0.84 per image, below
-    PCA-10's 1.27 (without the penalty: 0.38, 0.44).
-    """
+def _l1_penalty_stats(digits, seed, check=None):
+    """One seed of the L1 claim below: small-unit share with the penalty over that without,
+    Hoyer sparsity with minus without, and the penalised model's test error over PCA-10's.
+    ``check(sparse)`` runs the exact (not statistical) checks on the penalised model."""
     base = dict(latent_dim=32, hidden=(64,), lr=3e-3, max_epochs=60, random_state=seed)
     plain = Autoencoder(**base).fit(digits.X_train)
     sparse = SparseAutoencoder(penalty="l1", sparsity_weight=0.3, **base).fit(digits.X_train)
+    if check is not None:
+        check(sparse)
     Zp, Zs = plain.transform(digits.X_test), sparse.transform(digits.X_test)
-    assert _small_share(Zs) > 1.35 * _small_share(Zp)
     hoyer = lambda Z: float(hoyer_sparsity(torch.from_numpy(Z)).mean())  # noqa: E731
-    assert hoyer(Zs) > hoyer(Zp) + 0.045
     pca10 = pca_reconstruction(digits.X_train, digits.X_test, 10)[1]
     pca10_err = reconstruction_errors(digits.X_test, pca10)["squared_error_per_sample"]
-    assert -sparse.score(digits.X_test) < pca10_err
-    # the decoder could not grow to undo the penalty: its code-reading columns have norm <= 1
-    norms = first_linear(sparse.decoder_).weight.norm(dim=0)
-    assert norms.max() <= 1 + 1e-5 and norms.max() > 0.9  # the bound is active
-    h = sparse.history_[-1]
-    assert {"reconstruction", "penalty", "mean_activation", "val_penalty"} <= set(h)
-    assert h["loss"] == pytest.approx(h["reconstruction"] + 0.3 * h["penalty"], rel=1e-5)
+    return {
+        "share_ratio": _small_share(Zs) / _small_share(Zp),
+        "hoyer_gain": hoyer(Zs) - hoyer(Zp),
+        "error_over_pca10": -sparse.score(digits.X_test) / pca10_err,
+    }
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_kl_penalty_reaches_the_sparsity_target(digits, seed):
-    """After training, every code unit's mean activation on the training data is within 0.02
-    of rho = 0.05. Measured (seeds 0, 1, 2; beta 20, 150 epochs): largest deviation 0.0065,
-    0.0062, 0.0047; test BCE per pixel 0.33 (mean image: 0.43)."""
+def test_l1_penalty_makes_codes_sparser_at_bounded_cost(digits):
+    """Same network and training with and without the L1 penalty (32-unit linear code), each
+    statistic the median over seeds 0-2.
+
+    Measured (seeds 0-2 at 1 and 2 threads, identical; seeds 3, 4 at 1 thread) on a 2-core
+    machine: small-unit share with the penalty over that without 2.46, 2.52, 1.92, 2.53, 2.61
+    (median 2.46; bound 1.35); Hoyer sparsity with minus without 0.190, 0.184, 0.134, 0.196,
+    0.184 (median 0.184; bound 0.045); test squared error over PCA-10's 0.80, 0.87, 0.96, 0.84,
+    0.75 (median 0.87; bound 1, PCA-10 itself; another machine gave 0.68, 0.66 for seeds 0, 1).
+    """
+
+    def check(sparse):
+        # the decoder could not grow to undo the penalty: its code-reading columns have norm <= 1
+        norms = first_linear(sparse.decoder_).weight.norm(dim=0)
+        assert norms.max() <= 1 + 1e-5 and norms.max() > 0.9  # the bound is active
+        h = sparse.history_[-1]
+        assert {"reconstruction", "penalty", "mean_activation", "val_penalty"} <= set(h)
+        assert h["loss"] == pytest.approx(h["reconstruction"] + 0.3 * h["penalty"], rel=1e-5)
+
+    stats = [_l1_penalty_stats(digits, seed, check) for seed in range(3)]
+    med = {k: float(np.median([s[k] for s in stats])) for k in stats[0]}
+    assert med["share_ratio"] > 1.35, stats
+    assert med["hoyer_gain"] > 0.045, stats
+    assert med["error_over_pca10"] < 1.0, stats
+
+
+def _kl_penalty_stats(digits, seed):
+    """One seed of the KL claim below: the largest deviation of a code unit's mean training
+    activation from rho = 0.05, and the test BCE per pixel."""
     kl = SparseAutoencoder(
         penalty="kl", sparsity_weight=20.0, sparsity_target=0.05, latent_dim=32, hidden=(64,),
         loss="bce", lr=3e-3, max_epochs=150, random_state=seed,
     ).fit(digits.X_train)  # fmt: skip
     Z = kl.transform(digits.X_train)
     assert Z.min() > 0 and Z.max() < 1  # sigmoid code units
-    assert np.abs(Z.mean(0) - 0.05).max() < 0.02
-    assert -kl.score(digits.X_test) / 64 < 0.40
+    return {
+        "max_deviation": float(np.abs(Z.mean(0) - 0.05).max()),
+        "bce_per_pixel": float(-kl.score(digits.X_test) / 64),
+    }
+
+
+def test_kl_penalty_reaches_the_sparsity_target(digits):
+    """After training, every code unit's mean activation on the training data is within 0.02
+    of rho = 0.05 (beta 20, 150 epochs), and the test BCE per pixel stays below 0.40 (mean image:
+    0.43), each the median over seeds 0-2.
+
+    Measured (seeds 0-2 at 1 and 2 threads, identical; seeds 3, 4 at 1 thread) on a 2-core
+    machine: largest deviation 0.0065, 0.0064, 0.0043, 0.0056, 0.0057 (median 0.0064; bound
+    0.02); test BCE per pixel 0.336, 0.329, 0.331, 0.329, 0.315 (median 0.331; bound 0.40).
+    """
+    stats = [_kl_penalty_stats(digits, seed) for seed in range(3)]
+    assert np.median([s["max_deviation"] for s in stats]) < 0.02, stats
+    assert np.median([s["bce_per_pixel"] for s in stats]) < 0.40, stats
 
 
 def test_kl_penalty_value_and_code_activation_check():

@@ -99,28 +99,36 @@ def test_fine_tuning_reconstructs_better_than_the_stacked_layers(digits):
     assert -after.score(digits.X_test) < 0.75 * -before.score(digits.X_test)
 
 
+def _pretraining_stats(digits, seed):
+    """One seed of the claim below: test accuracy with and without pre-training, on the same
+    10 labels per class."""
+    config = dict(hidden=(100, 100), activation="sigmoid", loss="bce", noise_level=0.2,
+                  pretrain_epochs=50, max_epochs=200, lr=3e-3, validation_fraction=0)  # fmt: skip
+    y = _few_labels(digits.y_train, 10, seed)
+    acc = {
+        pre: StackedClassifier(pretrain=pre, random_state=seed, **config)
+        .fit(digits.X_train, y)
+        .score(digits.X_test, digits.y_test)
+        for pre in (True, False)
+    }
+    return {"pretrained": acc[True], "random_init": acc[False], "gain": acc[True] - acc[False]}
+
+
 def test_pretraining_helps_with_few_labels(digits):
     """10 labels per class (100 of 1437 rows), sigmoid units, a fixed budget (50 pre-training
     epochs per layer, 200 fine-tuning epochs at lr 3e-3): pre-trained fine-tuning beats the same
-    network from random initialisation on test accuracy.
+    network from random initialisation on test accuracy, paired by seed (seeds 0-3): the mean
+    gain, and the median gain so that no single seed carries the claim.
 
-    Measured (seeds 0-3): pre-trained 0.881, 0.856, 0.894, 0.903 (mean 0.883); random init
-    0.831, 0.831, 0.867, 0.881 (mean 0.852); gain per seed +0.050, +0.025, +0.027, +0.022.
+    Measured (seeds 0-3 at 1 and 2 threads, identical; seed 4 at 1 thread) on a 2-core machine:
+    pre-trained 0.881, 0.856, 0.894, 0.903, 0.906; random init 0.831, 0.831, 0.867, 0.881,
+    0.853; gain +0.050, +0.025, +0.028, +0.022, +0.053 (seeds 0-3: mean 0.031, bound 0.015;
+    median 0.026, bound 0.01).
     """
-    config = dict(hidden=(100, 100), activation="sigmoid", loss="bce", noise_level=0.2,
-                  pretrain_epochs=50, max_epochs=200, lr=3e-3, validation_fraction=0)  # fmt: skip
-    gains = []
-    for seed in range(4):
-        y = _few_labels(digits.y_train, 10, seed)
-        acc = {
-            pre: StackedClassifier(pretrain=pre, random_state=seed, **config)
-            .fit(digits.X_train, y)
-            .score(digits.X_test, digits.y_test)
-            for pre in (True, False)
-        }
-        gains.append(acc[True] - acc[False])
-    assert np.mean(gains) > 0.015, gains
-    assert sum(g > 0 for g in gains) >= 3, gains
+    stats = [_pretraining_stats(digits, seed) for seed in range(4)]
+    gains = [s["gain"] for s in stats]
+    assert np.mean(gains) > 0.015, stats
+    assert np.median(gains) > 0.01, stats
 
 
 def test_classifier_with_partial_labels(digits):
