@@ -271,14 +271,16 @@ def _mixture_prior_stats(digits, seed):
 def test_codes_match_a_mixture_prior(digits):
     """The test codes of a 2-D AAE with a 10-component mixture prior, against samples of the
     prior (squared MMD, Gaussian kernel, bandwidth by the median heuristic on 2000 prior samples),
-    each statistic the median over seeds 0-2: one seed's value moves with the machine's kernels.
+    each statistic the median over seeds 0-4: one seed's value moves with the machine's kernels.
 
-    Measured (seeds 0-2 at 1 and 2 threads, identical; seeds 3, 4 at 1 thread) on a 2-core
-    machine: squared MMD of the AAE's codes / that of a plain autoencoder's codes rescaled to the
-    prior's spread 0.015, 0.008, 0.139, 0.006, 0.017 (median 0.015; bound 0.5); / that of a
-    second prior sample of the test set's size (the noise floor) 2.14, 0.29, 6.50, 0.47, 1.67
-    (median 2.14; bound 5.0; another machine gave 0.16-2.29, so one seed in a few lands above the
-    bound and the old worst-of-three check failed). This broad kernel sees mostly the first two
+    Measured (seeds 0-4 at 1 and 2 threads, identical) on a 2-core machine: squared MMD of the
+    AAE's codes / that of a plain autoencoder's codes rescaled to the prior's spread 0.015, 0.008,
+    0.139, 0.006, 0.017 (median 0.015; bound 0.5); / that of a second prior sample of the test
+    set's size (the noise floor) 2.14, 0.29, 6.50, 0.47, 1.67 (median 1.67; bound 5.0; another
+    machine gave 0.16-2.29 on seeds 0-2). The spread is the model's, not the floor's (the mean of
+    20 floor draws gives 2.01, 0.27, 6.11, 0.45, 1.57): about one seed in five or eight lands
+    above the bound, so the old worst-of-three check failed on one machine; a median of five
+    fails only where three of five do. This broad kernel sees mostly the first two
     moments: a plain autoencoder's codes centred and rescaled to the prior's mean and spread reach
     1.9-2.1 times the floor too. What tells the AAE apart is the share of codes within 2 std of a
     component: 0.61, 0.63, 0.52, 0.62, 0.61 (the prior's own 0.86), against the centred
@@ -288,7 +290,7 @@ def test_codes_match_a_mixture_prior(digits):
     0.5 and the R1 penalty in the adversarial phases) the floor ratio was 8.8-11.9 on every seed:
     the floor bound fails it.
     """
-    stats = [_mixture_prior_stats(digits, seed) for seed in range(3)]
+    stats = [_mixture_prior_stats(digits, seed) for seed in range(5)]
     med = {k: float(np.median([s[k] for s in stats])) for k in stats[0]}
     assert med["ratio_ae"] < 0.5, stats
     assert med["ratio_floor"] < 5.0, stats

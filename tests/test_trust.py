@@ -16,7 +16,10 @@ import pytest
 
 import aekit
 from aekit import Autoencoder
-from aekit.cli import main
+from aekit.cli import (
+    STAGING,
+    main,
+)
 from aekit.errors import FolderError, FolderLockedError, ModelFileError, UntrustedCodeError
 from tests.conftest import make_fitted
 
@@ -445,3 +448,122 @@ def test_non_finite_weights_are_refused(tmp_path, capsys):
     with pytest.raises(ModelFileError, match=r"cannot save.*NaN or infinite"):
         model.save(tmp_path / "m2")
     assert not (tmp_path / "m2").exists()
+
+
+# --- what a review found: each of these deleted, overwrote or lost something before its fix ------
+
+
+def test_a_manifest_cannot_name_files_outside_its_folder(digits_run_small, tmp_path, capsys):
+    run_dir, _ = digits_run_small
+    victim, absolute = tmp_path / "victim.txt", tmp_path / "abs_victim.txt"
+    victim.write_text("keep")
+    absolute.write_text("keep")
+    manifest = json.loads((run_dir / "aekit-manifest.json").read_text())
+    manifest["files"] += ["../victim.txt", str(absolute), "..", "", STAGING]
+    (run_dir / "aekit-manifest.json").write_text(json.dumps(manifest))
+    (run_dir / STAGING).mkdir()
+    (run_dir / STAGING / "aekit-manifest.json").write_text(
+        json.dumps({"format": "aekit-manifest", "files": ["../../victim.txt"]})
+    )
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", run_dir, "--overwrite"], capsys
+    )
+    assert code == 0, err
+    assert victim.read_text() == "keep" and absolute.read_text() == "keep"
+
+
+def test_a_staging_link_is_refused_and_the_other_run_kept(digits_run_small, tmp_path, capsys):
+    run_dir, _ = digits_run_small
+    other = tmp_path / "other"
+    assert main(["train", "ae", "--data", "digits", *FAST, "--out", str(other)]) == 0
+    before = _snapshot(other)
+    (run_dir / STAGING).symlink_to(other)
+    capsys.readouterr()
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", *FAST, "--out", run_dir, "--overwrite"], capsys
+    )
+    assert code == 2 and "staging is not a folder aekit created" in err
+    assert _snapshot(other) == before
+
+
+def test_other_threads_cannot_enter_a_held_lock(tmp_path):
+    import threading
+
+    from aekit.io import folder_lock
+
+    errors = []
+    with folder_lock(tmp_path / "d"):
+        with folder_lock(tmp_path / "d"):  # the same thread re-enters
+            pass
+
+        def other():
+            try:
+                with folder_lock(tmp_path / "d"):
+                    pass
+            except FolderLockedError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert len(errors) == 1
+    with folder_lock(tmp_path / "d"):  # released
+        pass
+
+
+def test_outputs_into_a_run_folder_are_recorded_and_user_figures_kept(digits_run_small, capsys):
+    run_dir, _ = digits_run_small
+    code, _, err = run(["encode", run_dir, "--out", run_dir / "codes.npy"], capsys)
+    assert code == 0, err
+    assert "codes.npy" in json.loads((run_dir / "aekit-manifest.json").read_text())["files"]
+    (run_dir / "latent.png").write_bytes(b"the user's own picture")
+    code, _, err = run(["plot", run_dir], capsys)
+    assert code == 0 and "latent.png was not written by aekit; left as it is" in err
+    assert (run_dir / "latent.png").read_bytes() == b"the user's own picture"
+    assert (run_dir / "learning_curves.png").exists()
+
+
+def test_compare_and_report_never_write_over_a_run_file(digits_run_small, capsys):
+    run_dir, _ = digits_run_small
+    before = (run_dir / "metrics.json").read_bytes()
+    code, _, err = run(["compare", run_dir, "--html", run_dir / "metrics.json", "--overwrite"],
+                       capsys)  # fmt: skip
+    assert code == 2 and "one of this command's inputs" in err
+    assert (run_dir / "metrics.json").read_bytes() == before
+    config = (run_dir / "config.json").read_bytes()
+    code, _, err = run(["report", run_dir, "--out", run_dir / "config.json", "--overwrite"],
+                       capsys)  # fmt: skip
+    assert code == 2 and "one of this command's inputs" in err
+    assert (run_dir / "config.json").read_bytes() == config
+
+
+def test_a_commit_killed_mid_way_over_an_old_run_keeps_its_own_data_json(tmp_path):
+    """Killed after config.json was moved aside and before the new one was written: the old
+    save is whole, its data.json included (a save without checksums pairs them by position)."""
+    from aekit.base import MODEL_FILES
+    from aekit.io import resolve_generation
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("model.safetensors", "data.json", "history.json"):
+        (folder / name).write_text("new")
+        (folder / (name + ".prev")).write_text("old")
+    (folder / "config.json.prev").write_text(json.dumps({"format": "aekit-model", "save_id": "a"}))
+    files = resolve_generation(folder, [*MODEL_FILES[:-1], "data.json", "config.json"])
+    assert {n: p.name for n, p in files.items()} == {
+        "config.json": "config.json.prev", "model.safetensors": "model.safetensors.prev",
+        "data.json": "data.json.prev", "history.json": "history.json.prev",
+    }  # fmt: skip
+
+
+def test_a_folder_of_an_older_aekit_names_the_foreign_files_first(tmp_path):
+    from aekit.io import ownership
+
+    model, _ = make_fitted()
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "aekit-manifest.json").unlink()
+    (tmp_path / "m" / ".config.json.x1y2.tmp").write_text("left by a killed write")
+    assert ownership(tmp_path / "m") == "legacy"
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    with pytest.raises(FolderError, match=r"did not write \(notes\.txt\).*move those files out"):
+        ownership(tmp_path / "m")
