@@ -54,3 +54,18 @@ def make_fitted(**params):
     X = np.random.default_rng(0).random((120, 10), dtype=np.float32)
     defaults = dict(latent_dim=2, hidden=(8,), max_epochs=3, random_state=0)
     return Autoencoder(**{**defaults, **params}).fit(X), X
+
+
+@pytest.fixture
+def ctrl_c_in_epoch_3(monkeypatch):
+    """Training raises KeyboardInterrupt as its third epoch starts, as Ctrl-C would."""
+    from aekit.training import Trainer
+
+    original = Trainer._train_epoch
+
+    def interrupt_in_epoch_3(self, *args):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_epoch_3)

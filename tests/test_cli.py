@@ -308,17 +308,7 @@ def test_console_script_is_installed():
     assert res.returncode == 0 and res.stdout.startswith("aekit ")
 
 
-def test_ctrl_c_during_training_saves_the_run_and_exits_130(tmp_path, capsys, monkeypatch):
-    from aekit.training import Trainer
-
-    original = Trainer._train_epoch
-
-    def interrupt_in_epoch_3(self, *args):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_epoch_3)
+def test_ctrl_c_during_training_saves_the_run_and_exits_130(tmp_path, capsys, ctrl_c_in_epoch_3):
     code, out, err = run(
         ["train", "ae", "--data", "digits", "--epochs", "20", "--hidden", "8", "-q", "--no-plots",
          "--out", tmp_path / "r"], capsys,

@@ -325,22 +325,13 @@ def test_a_second_writer_fails_at_once_naming_the_first(tmp_path, capsys):
 
 
 def test_overwrite_keeps_the_old_model_until_the_new_run_is_complete(
-    digits_run_small, capsys, monkeypatch
+    digits_run_small, capsys, monkeypatch, ctrl_c_in_epoch_3
 ):
     from aekit.datasets import load_dataset
-    from aekit.training import Trainer
 
     run_dir, _ = digits_run_small
     X = load_dataset("digits").X_test
     old = aekit.load(run_dir).transform(X)
-    original = Trainer._train_epoch
-
-    def interrupt_in_epoch_3(self, *args):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_epoch_3)
     code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--epochs", "9", "--latent",
                         "3", "--checkpoint-seconds", "0", "--out", run_dir, "--overwrite"],
                        capsys)  # fmt: skip
