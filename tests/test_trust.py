@@ -558,3 +558,28 @@ def test_a_folder_of_an_older_aekit_names_the_foreign_files_first(tmp_path):
     (tmp_path / "m" / "notes.txt").write_text("mine")
     with pytest.raises(FolderError, match=r"did not write \(notes\.txt\).*move those files out"):
         ownership(tmp_path / "m")
+
+
+def test_models_saved_by_the_previous_version_load_and_continue(tmp_path):
+    """tests/data/saved_before_manifests: folders written by aekit 0.1.0 at commit 1820df1 (no
+    manifest, no checksums, no class module), with the outputs that version gave. They load with
+    the same outputs, partial_fit continues as it did there, and a new save adopts the folder."""
+    import shutil
+    from pathlib import Path
+
+    source = Path(__file__).parent / "data" / "saved_before_manifests"
+    shutil.copytree(source, tmp_path / "old")
+    expected = np.load(tmp_path / "old" / "expected.npz")
+    X = expected["X"]
+    ae = aekit.load(tmp_path / "old" / "ae")
+    aae = aekit.load(tmp_path / "old" / "aae")
+    assert type(ae) is aekit.Autoencoder and type(aae) is aekit.AdversarialAutoencoder
+    np.testing.assert_allclose(ae.transform(X), expected["ae_codes"], atol=1e-6)
+    np.testing.assert_allclose(aae.transform(X), expected["aae_codes"], atol=1e-6)
+    from aekit.datasets import load_dataset
+
+    ae.partial_fit(load_dataset("digits").X_train[:200])
+    np.testing.assert_allclose(ae.transform(X), expected["ae_codes_after_partial_fit"], atol=1e-5)
+    ae.save(tmp_path / "old" / "ae")
+    assert (tmp_path / "old" / "ae" / "aekit-manifest.json").exists()
+    np.testing.assert_allclose(aekit.load(tmp_path / "old" / "ae").transform(X), ae.transform(X))
