@@ -97,3 +97,26 @@ def test_run_figures_are_png_files(fitted_ae, digits, tmp_path):
     assert [p.name for p in paths] == ["learning_curves.png", "latent.png", "reconstructions.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_chunked_errors_equal_the_whole_array_ones():
+    """evaluate_reconstruction reconstructs the test rows chunk by chunk (a memory-mapped test
+    set is never reconstructed whole); the numbers are those of the whole arrays."""
+    from aekit.metrics import chunked_errors, reconstruction_errors
+
+    rng = np.random.default_rng(0)
+    X = rng.random((9000, 5))  # three chunks of 4096 rows, the last one short
+    W = rng.normal(size=(5, 5)) * 0.1
+    whole = reconstruction_errors(X, np.clip(X @ W + 0.5, 0, 1))
+    calls = []
+
+    def reconstruct(rows, start, stop):
+        calls.append((start, stop))
+        return np.clip(rows @ W + 0.5, 0, 1)
+
+    chunked = chunked_errors(X, reconstruct)
+    assert calls == [(0, 4096), (4096, 8192), (8192, 9000)]
+    assert chunked.keys() == whole.keys()
+    for key, value in whole.items():
+        assert chunked[key] == pytest.approx(value, rel=1e-12)
+    assert chunked_errors(X, lambda rows, a, b: None) is None

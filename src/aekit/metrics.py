@@ -35,13 +35,42 @@ def reconstruction_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, float]:
     X, X_hat = np.asarray(X), np.asarray(X_hat)  # views: a memory map stays one
     if X.shape != X_hat.shape:
         raise ValueError(f"X has shape {X.shape} but its reconstruction has shape {X_hat.shape}")
+    return _errors(X, lambda start, stop: X_hat[start:stop])
+
+
+# Rows per chunk when a reconstruction is computed chunk by chunk (the model's inference batch).
+_RECON_ROWS = 4096
+
+
+def chunked_errors(X: np.ndarray, reconstruct) -> dict[str, float] | None:
+    """:func:`reconstruction_errors` of ``reconstruct(rows, start, stop)`` (the reconstruction of
+    ``X[start:stop]``), computed chunk by chunk, so that no reconstruction of the whole of ``X``
+    is held in memory (a large memory-mapped test set). None when ``reconstruct`` gives None
+    (a model without a decoder)."""
+    X = np.asarray(X)
+    first = reconstruct(X[:_RECON_ROWS], 0, _RECON_ROWS) if len(X) else None
+    if first is None:
+        return None
+
+    def chunk(start: int, stop: int) -> np.ndarray:
+        if start == 0 and stop <= _RECON_ROWS:
+            return first[: stop - start]
+        return reconstruct(X[start:stop], start, stop)
+
+    return _errors(X, chunk, step=_RECON_ROWS)
+
+
+def _errors(X: np.ndarray, reconstruction, step: int | None = None) -> dict[str, float]:
     # In float64 over chunks of rows: no float64 copy of the whole test set (5x its size).
-    step = max(1, 2**20 // max(1, X.shape[1]))
+    step = step or max(1, 2**20 // max(1, X.shape[1]))
     sq_sum = bce_sum = 0.0
     unit = bool(X.min() >= 0 and X.max() <= 1)
     for start in range(0, len(X), step):
         x = X[start : start + step].astype(np.float64)
-        x_hat = X_hat[start : start + step].astype(np.float64)
+        x_hat = np.asarray(reconstruction(start, min(start + step, len(X))), dtype=np.float64)
+        if x_hat.shape != x.shape:
+            raise ValueError(f"rows {start}.. have shape {x.shape}, their reconstruction "
+                             f"{x_hat.shape}")  # fmt: skip
         sq_sum += float(((x - x_hat) ** 2).sum())
         if unit:
             p = np.clip(x_hat, _EPS, 1 - _EPS)
@@ -56,12 +85,17 @@ def reconstruction_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, float]:
 def pca_reconstruction(X_train: np.ndarray, X_test: np.ndarray, n_components: int):
     """PCA with ``n_components`` fitted on ``X_train``: ``(test codes, test reconstruction,
     train codes)``, so the baseline and the model are compared at the same code size."""
+    pca = fit_pca(X_train, n_components)
+    Z_test = pca.transform(X_test)
+    return Z_test, pca.inverse_transform(Z_test), pca.transform(X_train)
+
+
+def fit_pca(X_train: np.ndarray, n_components: int):
+    """The PCA baseline: ``n_components`` (at most the data's rank) fitted on ``X_train``."""
     from sklearn.decomposition import PCA
 
     n_components = min(n_components, X_train.shape[0], X_train.shape[1])
-    pca = PCA(n_components=n_components, random_state=0).fit(X_train)
-    Z_test = pca.transform(X_test)
-    return Z_test, pca.inverse_transform(Z_test), pca.transform(X_train)
+    return PCA(n_components=n_components, random_state=0).fit(X_train)
 
 
 def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
@@ -272,12 +306,16 @@ def evaluate_reconstruction(
     latent_dim = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test)}
     result["latent_dim"] = latent_dim
-    X_hat = reconstruction_of(model, X_test, y_test)
-    result["model"] = {} if X_hat is None else reconstruction_errors(X_test, X_hat)
-    P_test, P_rec, P_train = pca_reconstruction(X_train, X_test, latent_dim)
-    result["pca"] = reconstruction_errors(X_test, P_rec)
+    # Reconstructions chunk by chunk: the codes are small, the reconstructions as large as the
+    # test rows (a memory-mapped test set is never held whole).
+    result["model"] = chunked_errors(X_test, lambda rows, a, b: reconstruction_of(
+        model, rows, None if y_test is None else y_test[a:b])) or {}  # fmt: skip
+    pca = fit_pca(X_train, latent_dim)
+    result["pca"] = chunked_errors(X_test, lambda rows, a, b: pca.inverse_transform(
+        pca.transform(rows)))  # fmt: skip
     if y_train is not None and y_test is not None:
         Z_train = model.transform(X_train)
+        P_train, P_test = pca.transform(X_train), pca.transform(X_test)
         result["model"]["knn5_accuracy"] = knn_accuracy(Z_train, y_train, Z_test, y_test, 5)
         result["pca"]["knn5_accuracy"] = knn_accuracy(P_train, y_train, P_test, y_test, 5)
     result["seconds"] = time.perf_counter() - start
