@@ -359,12 +359,14 @@ def evaluate_model(
     d = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "latent_dim": d}
     cols: dict[str, dict[str, Any]] = {"model": {}, "pca": {}, "raw": {}}
-    X_hat = step("reconstruction", lambda: reconstruction_of(model, X_test, y_test))
-    if X_hat is not None:
-        cols["model"].update(reconstruction_errors(X_test, X_hat))
-    P_test, P_rec, P_train = step("pca", lambda: pca_reconstruction(X_train, X_test, d))
+    errors = step("reconstruction", lambda: chunked_errors(X_test, lambda rows, a, b: (
+        reconstruction_of(model, rows, None if y_test is None else y_test[a:b]))))  # fmt: skip
+    cols["model"].update(errors or {})
+    pca = step("pca", lambda: fit_pca(X_train, d))
+    P_test, P_train = pca.transform(X_test), pca.transform(X_train)
     result["pca_components"] = P_test.shape[1]  # fewer than d when d > n_features
-    cols["pca"].update(reconstruction_errors(X_test, P_rec))
+    cols["pca"].update(chunked_errors(X_test, lambda rows, a, b: pca.inverse_transform(
+        pca.transform(rows))))  # fmt: skip
     if y_train is not None and y_test is not None:
         Z_train = step("training codes", lambda: model.transform(X_train))
         for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test)),
