@@ -394,7 +394,8 @@ def test_npy_rows_are_memory_mapped_for_training_and_for_encode(tmp_path):
     X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
     args = argparse.Namespace(data=str(tmp_path / "x.npy"), data_dir=None, scale="auto",
-                              test_fraction=0.25, split_seed=4, label_column=None)  # fmt: skip
+                              test_fraction=0.25, split_seed=4, label_column=None,
+                              labeled=None)  # fmt: skip
     spec = _data_spec(args)
     ds = _load_split(spec)
     assert isinstance(ds.X_train, np.memmap) and isinstance(ds.X_test, np.memmap)

@@ -583,3 +583,66 @@ def test_models_saved_by_the_previous_version_load_and_continue(tmp_path):
     ae.save(tmp_path / "old" / "ae")
     assert (tmp_path / "old" / "ae" / "aekit-manifest.json").exists()
     np.testing.assert_allclose(aekit.load(tmp_path / "old" / "ae").transform(X), ae.transform(X))
+
+
+# --- aekit train --resume -----------------------------------------------------------------------
+
+RESUMABLE = ["--latent", "2", "--hidden", "16", "--epochs", "6", "--seed", "3", "-q",
+             "--no-plots", "--checkpoint-seconds", "0"]  # fmt: skip
+
+
+def test_resume_continues_an_interrupted_run_as_if_never_stopped(
+    tmp_path, capsys, monkeypatch, ctrl_c_in_epoch_3
+):
+    """Ctrl-C as epoch 3 starts, then --resume: the same weights as one uninterrupted run (the
+    interrupt keeps the best epoch, here the last one, with its optimiser state)."""
+    code, _, _ = run(["train", "ae", "--data", "digits", *RESUMABLE, "--out", tmp_path / "r"],
+                     capsys)  # fmt: skip
+    assert code == 130 and aekit.load(tmp_path / "r").n_epochs_ == 2
+    monkeypatch.undo()
+    code, _, err = run(["train", "--resume", "--out", tmp_path / "r"], capsys)
+    assert code == 0, err
+    code, _, _ = run(["train", "ae", "--data", "digits", *RESUMABLE, "--out", tmp_path / "whole"],
+                     capsys)  # fmt: skip
+    resumed, whole = aekit.load(tmp_path / "r"), aekit.load(tmp_path / "whole")
+    assert resumed.n_epochs_ == whole.n_epochs_ == 6 and resumed.stop_reason_ == "max_epochs"
+    for a, b in zip(resumed.module_.parameters(), whole.module_.parameters(), strict=True):
+        assert torch_equal(a, b)
+    assert (tmp_path / "r" / "metrics.json").exists()
+    code, _, err = run(["train", "--resume", "--out", tmp_path / "r"], capsys)
+    assert code == 2 and "is complete (6 epochs" in err and "--epochs N" in err
+    code, _, err = run(["train", "--resume", "--out", tmp_path / "r", "--epochs", "7"], capsys)
+    assert code == 0 and aekit.load(tmp_path / "r").n_epochs_ == 7
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_resume_finishes_an_interrupted_overwrite_and_replaces_the_old_model(
+    digits_run_small, capsys, monkeypatch, ctrl_c_in_epoch_3
+):
+    run_dir, _ = digits_run_small
+    code, _, err = run(["train", "ae", "--data", "digits", *RESUMABLE, "--latent", "3", "--out",
+                        run_dir, "--overwrite"], capsys)  # fmt: skip
+    assert code == 130 and "--resume" in err and aekit.load(run_dir).latent_dim == 2
+    monkeypatch.undo()
+    code, _, err = run(["train", "--resume", "--out", run_dir], capsys)
+    assert code == 0, err
+    model = aekit.load(run_dir)
+    assert model.latent_dim == 3 and model.n_epochs_ == 6 and not (run_dir / STAGING).exists()
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
+    code, _, err = run(["train", "--resume", "--out", tmp_path / "none"], capsys)
+    assert code == 2 and "holds no model" in err
+    code, _, err = run(["train", "--resume", "--data", "digits", "--out", tmp_path], capsys)
+    assert code == 2 and "leave out --data" in err
+    code, _, err = run(["train", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "needs a model name and --data" in err
+    assert main(["train", "stacked", "--data", "digits", *FAST, "--set", "pretrain_epochs=1",
+                 "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    code, _, err = run(["train", "--resume", "--out", tmp_path / "s", "--epochs", "9"], capsys)
+    assert code == 2 and "trains in stages" in err

@@ -192,6 +192,10 @@ class BaseAutoencoder(
     # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.
     _sequence_params: ClassVar[tuple[str, ...]] = ("hidden", "decoder_hidden", "input_shape")
 
+    # Whether an interrupted fit can be continued from its files (``_continue_fit``): not for a
+    # model that trains in stages, whose files do not say which stage was under way.
+    _resumable: ClassVar[bool] = True
+
     # Parameters that may hold user code, and what each accepts (see :func:`load`): a family
     # maps the parameter to ("function" or "module", its built-in names).
     _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
@@ -431,6 +435,28 @@ class BaseAutoencoder(
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
+        return self
+
+    def _continue_fit(self, X, y=None, *, callbacks=None):
+        """Continue an interrupted :meth:`fit` (a loaded checkpoint) up to ``max_epochs`` epochs
+        in all, on the same rows: ``fit``'s validation split is drawn again from
+        ``random_state``, which must be the int that ``fit`` used. ``aekit train --resume``."""
+        check_is_fitted(self)
+        if not (self._resumable and isinstance(self.random_state, int | np.integer)):
+            raise ParameterError(
+                f"{type(self).__name__}: only a fit with an int random_state, in one stage, can "
+                "be continued; use partial_fit"
+            )
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        targets = self._fit_targets(X, y, reset=False)
+        index, val_index = self._split_validation(
+            len(X), seed_from(self.random_state), rows=self._trainable_rows(targets)
+        )
+        self._n_train_rows = len(X) if index is None else len(index)
+        self._train(X, None, max(0, self.max_epochs - self.n_epochs_), callbacks,
+                    early_stopping=self.early_stopping, index=index, val_index=val_index,
+                    y=targets)  # fmt: skip
         return self
 
     def _validation_rows(self, validation_data):

@@ -144,6 +144,7 @@ def _data_spec(args: argparse.Namespace) -> dict[str, Any]:
         "test_fraction": args.test_fraction,
         "split_seed": args.split_seed,
         "label_column": args.label_column,
+        "labeled": args.labeled,  # the labels kept (classifiers): --resume keeps the same
     }
 
 
@@ -359,9 +360,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sklearn.base import is_classifier
 
     from . import io
-    from .base import Checkpoint
+    from .base import seed_from
     from .models.catalog import cli_class
 
+    if args.resume:
+        return _resume(args)
+    if args.model is None or args.data is None:
+        raise UsageError("train needs a model name and --data (or --resume, to continue the "
+                         "run in --out)")  # fmt: skip
     cls = cli_class(args.model)
     params, chosen = resolve_params(cls, args)
     out = _run_folder(args.out)
@@ -388,6 +394,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                      "likelihood=gaussian to override")  # fmt: skip
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
+    if params.get("random_state") is None:  # a fresh seed, recorded: the run can be resumed
+        params["random_state"] = seed_from(None)  # (its validation split drawn again)
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
     y_train = None
@@ -403,7 +411,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     model._preflight(ds.X_train, y_train)  # fail before touching --out
     for note in notes if not args.quiet else ():
         _say(f"note: {note}")
-    metadata = {"label_names": ds.label_names, "data_source": ds.source}
     run_data = {
         "spec": spec,
         "source": ds.source,
@@ -414,7 +421,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         "n_test": len(ds.X_test),
         "n_features": int(ds.X_train.shape[1]),
     }
-    data_bytes = io.json_bytes(run_data)
     with io.folder_lock(out):
         if _check_run_folder(out, args.overwrite) != replacing:  # as it is now, under the lock
             raise UsageError(f"another aekit run wrote a model into {out} while this one was "
@@ -423,45 +429,119 @@ def cmd_train(args: argparse.Namespace) -> int:
         if _discard_staging(out) and not args.quiet:
             _say(f"note: removed the unfinished run that an earlier --overwrite left in "
                  f"{out / STAGING}")  # fmt: skip
-        target = out / STAGING if replacing else out
-        started = time.perf_counter()
-        checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
-                                min_seconds=args.checkpoint_seconds,
-                                extra_files={DATA_FILE: data_bytes})  # fmt: skip
-        callbacks = [checkpoint]
-        if args.time_limit:
-            from .training import TimeLimit
+        return _train_run(
+            args,
+            out,
+            replacing,
+            model,
+            ds,
+            y_train,
+            io.json_bytes(run_data),
+            lambda callbacks: model.fit(ds.X_train, y_train, callbacks=callbacks),
+        )
 
-            callbacks.append(TimeLimit(args.time_limit))
-        try:
-            model.fit(ds.X_train, y_train, callbacks=callbacks)
-        except TrainingDivergedError as e:
-            model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
-            best = model._trainer.best.epoch
-            what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
-            _say(f"aekit: error: {e}")
-            _say(f"aekit: saved the best so far, {what}, in {target}")
-            if replacing:
-                _say(f"aekit: {out} keeps its earlier model; the diverged run stays in {target}")
-            return 1
-        seconds = time.perf_counter() - started
-        metadata = {**metadata, "train_seconds": seconds}
-        if model.stop_reason_ == "interrupted" and replacing:
-            model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
-            _say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
-                 f"run's best weights so far are in {target}")  # fmt: skip
-            return _interrupted_code()
-        with io.signals_deferred():  # the commit and the clean-up, as one step
-            _commit_run(out, model, metadata, data_bytes)
-            _discard_staging(out)
-        try:
-            result = _after_training(args, out, model, ds, y_train, seconds)
-        except KeyboardInterrupt:
-            _say(f"aekit: interrupted after the run was saved in {out}; its test metrics and "
-                 f"figures were not written (aekit evaluate {out}; aekit plot {out})")  # fmt: skip
-            return _interrupted_code()
+
+def _resume(args: argparse.Namespace) -> int:
+    """``aekit train --resume --out RUN``: continue the run that RUN holds (or the unfinished
+    one an interrupted ``--overwrite`` left in RUN/staging) up to its ``max_epochs`` (or
+    ``--epochs``), on the rows of its own data.json, then finish it as ``train`` would."""
+    from . import io
+
+    out = _run_folder(args.out)
+    given = [flag for flag, value in (("a model name", args.model), ("--data", args.data),
+             ("--overwrite", args.overwrite)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"--resume continues the run in --out with its own model and data; "
+                         f"leave out {', '.join(given)}")  # fmt: skip
+    replacing = _has_model(out / STAGING)
+    source = out / STAGING if replacing else out
+    if not _has_model(source):
+        raise UsageError(f"--resume: {out} holds no model to continue; train one first")
+    _check_writable(out, [])
+    with io.folder_lock(out):
+        model, run_data, data_bytes = _read_run(source, args.device, args.trust_code)
+        run_data = _need_run_data(str(source), run_data)
+        if not type(model)._resumable:
+            raise UsageError(f"--resume: a {type(model).__name__} trains in stages (pre-"
+                             "training, then fine-tuning) and cannot be continued; train it "
+                             "again")  # fmt: skip
+        if args.epochs is not None:
+            model.set_params(max_epochs=args.epochs)
+        if model.stop_reason_ == "early_stopping" or model.n_epochs_ >= model.max_epochs:
+            raise UsageError(
+                f"--resume: the run in {source} is complete ({model.n_epochs_} epochs, stopped: "
+                f"{model.stop_reason_}); --epochs N (more than {model.n_epochs_}) trains it on"
+            )
+        if not isinstance(model.random_state, int):
+            raise UsageError(
+                f"--resume: the run in {source} has no recorded seed (random_state None, a run "
+                "of an older aekit), so its validation split cannot be drawn again; continue it "
+                "from Python with partial_fit, or train it again"
+            )
+        spec = run_data["spec"]
+        ds = _load_split(spec)
+        y_train = None
+        if _uses_labels(model):
+            y_train = _keep_labels(ds.y_train, spec.get("labeled"), spec.get("split_seed", 0),
+                                   model.unlabeled_label)  # fmt: skip
+        model.set_params(verbose=0 if args.quiet else 1)
+        if not args.quiet:
+            _say(f"resuming {source} at epoch {model.n_epochs_} of {model.max_epochs}")
+        return _train_run(args, out, replacing, model, ds, y_train, data_bytes,
+                          lambda callbacks: model._continue_fit(ds.X_train, y_train,
+                                                                callbacks=callbacks))  # fmt: skip
+
+
+def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes: bytes,
+               fit) -> int:  # fmt: skip
+    """Train (``fit(callbacks)``) with checkpoints into the run folder, or into its staging
+    folder when an earlier model stays until this run is complete; then commit the run and
+    write its metrics and figures. Called holding the run folder's lock."""
+    from . import io
+    from .base import Checkpoint
+
+    metadata = {"label_names": ds.label_names, "data_source": ds.source}
+    target = out / STAGING if replacing else out
+    started = time.perf_counter()
+    checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
+                            min_seconds=args.checkpoint_seconds,
+                            extra_files={DATA_FILE: data_bytes})  # fmt: skip
+    callbacks = [checkpoint]
+    if args.time_limit:
+        from .training import TimeLimit
+
+        callbacks.append(TimeLimit(args.time_limit))
+    try:
+        fit(callbacks)
+    except TrainingDivergedError as e:
+        model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
+        best = model._trainer.best.epoch
+        what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
+        _say(f"aekit: error: {e}")
+        _say(f"aekit: saved the best so far, {what}, in {target}")
+        if replacing:
+            _say(f"aekit: {out} keeps its earlier model; the diverged run stays in {target}")
+        return 1
+    seconds = time.perf_counter() - started
+    metadata = {**metadata, "train_seconds": seconds}
+    if model.stop_reason_ == "interrupted" and replacing:
+        model.save(target, metadata=metadata, extra_files={DATA_FILE: data_bytes})
+        _say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
+             f"run's best weights so far are in {target} (aekit train --resume --out {out} "
+             "continues it)")  # fmt: skip
+        return _interrupted_code()
+    with io.signals_deferred():  # the commit and the clean-up, as one step
+        _commit_run(out, model, metadata, data_bytes)
+        _discard_staging(out)
+    try:
+        result = _after_training(args, out, model, ds, y_train, seconds)
+    except KeyboardInterrupt:
+        _say(f"aekit: interrupted after the run was saved in {out}; its test metrics and "
+             f"figures were not written (aekit evaluate {out}; aekit plot {out})")  # fmt: skip
+        return _interrupted_code()
     if model.stop_reason_ == "interrupted":
-        _say("aekit: training was interrupted; the run holds the best weights so far")
+        _say(f"aekit: training was interrupted; the run holds the best weights so far (aekit "
+             f"train --resume --out {out} continues it)")  # fmt: skip
         return _interrupted_code()
     return result
 
@@ -590,16 +670,25 @@ def _metrics_lines(m: dict[str, Any]) -> list[str]:
 
 def _load_run(args: argparse.Namespace):
     """The run's model (``--trust-code`` lets it import the user code its config names) and its
-    data.json, which must be the one saved with the model (same save generation)."""
+    data.json."""
+    model, run_data, _ = _read_run(Path(args.run), args.device, args.trust_code)
+    if run_data is not None:
+        args._run_source = (run_data.get("spec") or {}).get("source")
+    return model, run_data
+
+
+def _read_run(run: Path, device, trust_code: bool):
+    """``(model, run_data, data.json's bytes)`` of a run folder; the data description must be
+    the one saved with the model (the same save generation), read again here in case a save
+    happened since ``load`` read the model."""
     from .base import CONFIG_FILE, MODEL_FILES, load
     from .io import read_json, resolve_generation, sha256_bytes
 
-    run = Path(args.run)
-    model = load(run, device=args.device, trust_code=args.trust_code)
-    files = resolve_generation(run, MODEL_FILES) or {}
+    model = load(run, device=device, trust_code=trust_code)
+    files = resolve_generation(run, [*MODEL_FILES[:-1], DATA_FILE, CONFIG_FILE]) or {}
     data_path = files.get(DATA_FILE, run / DATA_FILE)
     if not data_path.exists():
-        return model, None
+        return model, None, None
     data = data_path.read_bytes()
     config = read_json(files.get(CONFIG_FILE, run / CONFIG_FILE), "model config (config.json)")
     saved = (config.get("checksums") or {}).get(DATA_FILE)
@@ -608,9 +697,7 @@ def _load_run(args: argparse.Namespace):
             f"{data_path}: not the data description saved with this model (its checksum differs: "
             "edited, or written by another run); train the run again"
         )
-    run_data = read_json(data_path, "run data description")
-    args._run_source = (run_data.get("spec") or {}).get("source")
-    return model, run_data
+    return model, read_json(data_path, "run data description"), data
 
 
 def _need_run_data(run: str, run_data):
@@ -1084,8 +1171,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model and write a run folder")
-    t.add_argument("model", choices=sorted(MODELS), help="model family")
-    _add_data_args(t, required=True)
+    t.add_argument("model", nargs="?", choices=sorted(MODELS), help="model family")
+    _add_data_args(t, required=False)
     t.add_argument(
         "--scale",
         default="auto",
@@ -1127,6 +1214,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out/staging meanwhile); only an aekit run folder can be replaced",
     )
     _add_trust_code(t)
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (or in --out/staging) up to its epochs "
+        "(or --epochs) on its own data; no model name or --data",
+    )
     t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
     t.add_argument(
         "--checkpoint-seconds",

@@ -88,6 +88,7 @@ class StackedAutoencoder(BaseAutoencoder):
     n_projections: int = 1
 
     _stage: ClassVar[str | None] = "finetune"
+    _resumable: ClassVar[bool] = False  # pre-training, then fine-tuning
 
     # -- parameters --------------------------------------------------------------------------
 
