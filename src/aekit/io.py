@@ -432,7 +432,8 @@ def claim(folder: str | os.PathLike, names: list[str] | set[str]) -> Path:
 
 
 def _clashes(folder: Path, names) -> list[str]:
-    """The names that exist in ``folder`` (a dangling symlink too) but are not plain names."""
+    """Those of ``names`` that exist in ``folder`` (a dangling symlink too) or are not plain
+    file names."""
     return sorted(n for n in names if not _plain_name(n) or os.path.lexists(folder / n))
 
 
