@@ -705,3 +705,33 @@ def test_csv_label_column_rows_with_extra_fields_are_refused(tmp_path):
     f = write(tmp_path / "x.csv", "a,b,y\n1,2,u\n3,4,v,9\n")
     with pytest.raises(DataError, match=r"line 3: 4 fields, expected 3 \(as in line 1\)"):
         read_data(f, label_column="y")
+
+
+def test_npy_and_csv_values_that_float32_cannot_hold_are_named(tmp_path):
+    """A memory-mapped float64 .npy is gathered as float32 rows: a value beyond its range is
+    named with its row and column (as 0.1.0 did), not turned into infinity; a CSV cell that
+    Python's float() reads but numpy's reader does not ('1_000') is named too."""
+    X = np.ones((100, 3))
+    X[57, 1] = 1e39
+    np.save(tmp_path / "big.npy", X)
+    with pytest.raises(DataError, match=r"big\.npy holds 1e\+39 at row 57, column 1: beyond"):
+        read_data(tmp_path / "big.npy")
+    (tmp_path / "u.csv").write_text("a,b\n1,2\n3,1_000\n")
+    with pytest.raises(DataError, match=r"u\.csv, line 3, column 'b' \(index 1\): '1_000' is not"):
+        read_data(tmp_path / "u.csv")
+
+
+def test_a_scratch_file_that_cannot_be_reserved_is_a_clear_error(tmp_path, monkeypatch):
+    """The scaled rows of a memory-mapped .npy go to a scratch file whose blocks are reserved
+    first: a disk that is full gives an error naming the folder and the fix, not a SIGBUS."""
+    import errno
+    import os
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((100, 4)))
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    with pytest.raises(DataError, match=r"scratch file of .* MB in .*Set TMPDIR"):
+        load_dataset(tmp_path / "x.npy")

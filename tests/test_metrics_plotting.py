@@ -120,3 +120,6 @@ def test_chunked_errors_equal_the_whole_array_ones():
     for key, value in whole.items():
         assert chunked[key] == pytest.approx(value, rel=1e-12)
     assert chunked_errors(X, lambda rows, a, b: None) is None
+    wide, sizes = rng.random((300, 10000)), []  # wide rows: fewer per chunk (2**20 values)
+    chunked_errors(wide, lambda rows, a, b: sizes.append(len(rows)) or rows)
+    assert max(sizes) == 2**20 // 10000 and sum(sizes) == 300

@@ -366,7 +366,7 @@ def test_log_likelihood_memory_is_bounded_by_chunks(monkeypatch):
 def test_iwae_memory_that_cannot_fit_is_refused_before_training(monkeypatch):
     X = np.random.default_rng(0).random((64, 7), dtype=np.float32)
     huge = VAE(latent_dim=3, hidden=(16,), n_importance_samples=10**9, max_epochs=1)
-    with pytest.raises(ParameterError, match=r"n_importance_samples=1000000000 with batch_size"):
+    with pytest.raises(ParameterError, match=r"n_importance_samples=1000000000 needs about"):
         huge.fit(X)
     assert not hasattr(huge, "history_") or not huge.history_
     from aekit.models import vae as vae_module
@@ -379,3 +379,27 @@ def test_iwae_memory_that_cannot_fit_is_refused_before_training(monkeypatch):
     with pytest.raises(ParameterError, match="smaller n_importance_samples"):
         small.fit(X)
     VAE(latent_dim=3, hidden=(16,), n_importance_samples=1, max_epochs=1).fit(X)  # k=1: no check
+
+
+@pytest.mark.parametrize("validation_fraction", [0.0, 0.5])
+def test_the_iwae_memory_check_agrees_with_fit_and_its_advice_fits(
+    monkeypatch, validation_fraction
+):
+    """The check before training sees the validation rows fit will hold out (none with
+    validation_fraction=0), and the n_importance_samples it suggests passes it."""
+    import re
+
+    from aekit.models import vae as vae_module
+
+    X = np.random.default_rng(0).random((2000, 20), dtype=np.float32)
+    params = dict(latent_dim=3, hidden=(16,), batch_size=32, max_epochs=1, random_state=0,
+                  validation_fraction=validation_fraction)  # fmt: skip
+    kept, peak = VAE(**params).fit(X[:64]).module_.values_per_sample()
+    n_val = int(2000 * validation_fraction)
+    per_k = max(2 * 4 * 32 * kept, 4 * min(1024, n_val) * peak)
+    monkeypatch.setattr(vae_module, "available_memory", lambda device: (60 * per_k, "here"))
+    with pytest.raises(ParameterError, match="at most about 60 here") as refused:
+        VAE(n_importance_samples=61, **params)._preflight(X)
+    fits = int(re.search(r"at most about (\d+)", str(refused.value)).group(1))
+    VAE(n_importance_samples=fits, **params)._preflight(X)
+    VAE(n_importance_samples=fits, **params).fit(X)  # fit's own check agrees

@@ -35,6 +35,7 @@ a folder of images
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import math
@@ -610,15 +611,27 @@ def _scratch(shape: tuple[int, int], source: str) -> np.ndarray:
 
     folder = tempfile.gettempdir()
     need = math.prod(shape) * 4
-    free = shutil.disk_usage(folder).free
-    if need > free - 2**28:  # keep 256 MB for everything else
-        raise DataError(
+
+    def no_room(free: int) -> DataError:
+        return DataError(
             f"{source} is memory-mapped, and its {shape[0]} x {shape[1]} scaled rows go to a "
-            f"scratch file of {need / 1e9:.2f} GB in {folder}, which has {free / 1e9:.2f} GB "
+            f"scratch file of {need / 1e6:.1f} MB in {folder}, which has {free / 1e6:.1f} MB "
             "free. Set TMPDIR to a folder with room, or give float32 data that needs no copy "
             "(--scale none --test-fraction 0: the file is used as it is)."
         )
+
+    free = shutil.disk_usage(folder).free
+    if need > free - min(2**28, free // 10):  # leave room for everything else
+        raise no_room(free)
     with tempfile.TemporaryFile(prefix="aekit-rows-", dir=folder) as f:
+        if need and hasattr(os, "posix_fallocate"):
+            try:  # reserve the blocks now: a sparse file on a disk that fills up later would
+                os.posix_fallocate(f.fileno(), 0, need)  # kill the process (SIGBUS) on write
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise no_room(shutil.disk_usage(folder).free) from None
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise  # (a file system that cannot reserve space stays sparse)
         return np.memmap(f, dtype=np.float32, mode="w+", shape=shape)  # the map keeps the file
 
 
@@ -639,7 +652,25 @@ def _from_array(X: np.ndarray, source: str):
     if not _is_mapped(X):
         X = X.astype(np.float32)
     check_finite(X, source)  # one pass, no temporary array, unless a value is not finite
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:  # a mapped float64 file: rows become float32
+        _check_fits_float32(X, source)
     return X, image_shape, pixel_max
+
+
+def _check_fits_float32(X: np.ndarray, source: str) -> None:
+    """Values beyond float32's range would become infinite when the rows are gathered as
+    float32: name the first one (chunk by chunk, no whole-size temporary)."""
+    limit, start = float(np.finfo(np.float32).max), 0
+    for chunk in _row_chunks(X):
+        big = np.abs(chunk) > limit
+        start += len(chunk)
+        if big.any():
+            start -= len(chunk)
+            i, j = np.unravel_index(int(np.argmax(big)), big.shape)
+            raise DataError(
+                f"{source} holds {float(chunk[i, j])!r} at row {start + i}, column {j}: beyond "
+                "float32's range (+-3.4e38), which aekit computes in; rescale the data first"
+            )
 
 
 def _encode_labels(y, source: str):
@@ -750,7 +781,7 @@ def _read_csv(path: Path, label_column):
         # Find the first bad row or cell, to say where it is.
         for line, row in data_rows():
             for j in keep:
-                if not _is_number(row[j]):
+                if not _is_plain_number(row[j]):
                     what = "empty cell" if not row[j].strip() else f"{row[j]!r} is not a number"
                     raise DataError(
                         f"{path}, line {line}, {column(j)}: {what}. Remove or encode "
@@ -790,6 +821,12 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_plain_number(cell: str) -> bool:
+    """A number as numpy's reader takes it: ``float()`` also reads ``1_000`` and non-ASCII
+    digits, which numpy refuses (so the error can name the cell)."""
+    return _is_number(cell) and "_" not in cell and cell.isascii()
 
 
 # ------------------------------------------------------------------------------- helpers: images

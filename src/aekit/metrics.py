@@ -38,7 +38,8 @@ def reconstruction_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, float]:
     return _errors(X, lambda start, stop: X_hat[start:stop])
 
 
-# Rows per chunk when a reconstruction is computed chunk by chunk (the model's inference batch).
+# Rows per chunk when a reconstruction is computed chunk by chunk (the model's inference batch),
+# fewer for rows of more than 256 features (at most 2**20 values, 8 MB of float64, per chunk).
 _RECON_ROWS = 4096
 
 
@@ -48,16 +49,15 @@ def chunked_errors(X: np.ndarray, reconstruct) -> dict[str, float] | None:
     is held in memory (a large memory-mapped test set). None when ``reconstruct`` gives None
     (a model without a decoder)."""
     X = np.asarray(X)
-    first = reconstruct(X[:_RECON_ROWS], 0, _RECON_ROWS) if len(X) else None
+    step = max(1, min(_RECON_ROWS, 2**20 // max(1, X.shape[1])))  # wide rows: fewer of them
+    first = reconstruct(X[:step], 0, step) if len(X) else None
     if first is None:
         return None
 
     def chunk(start: int, stop: int) -> np.ndarray:
-        if start == 0 and stop <= _RECON_ROWS:
-            return first[: stop - start]
-        return reconstruct(X[start:stop], start, stop)
+        return first[: stop - start] if start == 0 else reconstruct(X[start:stop], start, stop)
 
-    return _errors(X, chunk, step=_RECON_ROWS)
+    return _errors(X, chunk, step=step)
 
 
 def _errors(X: np.ndarray, reconstruction, step: int | None = None) -> dict[str, float]:

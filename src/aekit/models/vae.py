@@ -324,7 +324,9 @@ class VAE(BaseAutoencoder):
             X = probe._validate_X(X, reset=True)
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
-            probe._check_iwae_memory(module, resolve_device(self.device), len(X))
+            n_val = int(len(X) * float(self.validation_fraction))  # as fit's split
+            n_val = n_val if 1 <= n_val < len(X) else 0
+            probe._check_iwae_memory(module, resolve_device(self.device), n_val)
 
     def _check_iwae_memory(self, module: VAEModule, device, n_val: int) -> None:
         """Refuse, before training, an ``n_importance_samples`` whose activations cannot fit.
@@ -340,19 +342,23 @@ class VAE(BaseAutoencoder):
         if k <= 1:
             return
         kept, peak = module.values_per_sample()
-        train_bytes = 2 * 4 * k * batch * kept
         val_rows = min(max(batch, 1024), n_val)
-        need = max(train_bytes, 4 * k * val_rows * peak)
+        per_k = {"train": 2 * 4 * batch * kept, "validation": 4 * val_rows * peak}
+        phase = max(per_k, key=per_k.get)
+        need = k * per_k[phase]
         limit, where = available_memory(device)
         if limit is None or need <= limit:
             return
-        fits = max(0, int(limit // (2 * 4 * kept * batch)))
+        fits = max(0, int(limit // per_k[phase]))
+        what = (f"training: {k} x {batch} samples x {kept} values x 4 bytes, and as much for "
+                "their gradients" if phase == "train" else
+                f"validation: {k} x {val_rows} rows x {peak} values x 4 bytes")  # fmt: skip
+        fix = "a smaller batch_size" if phase == "train" else "validation_fraction=0"
         raise ParameterError(
-            f"{type(self).__name__}: n_importance_samples={k} with batch_size={batch} needs about "
-            f"{need / 1e9:.1f} GB for the decoder's activations and their gradients ({k} x "
-            f"{batch} samples x {kept} values x 4 bytes x 2), but {where} has "
-            f"{limit / 1e9:.1f} GB available. Use a smaller n_importance_samples (at most about "
-            f"{fits} with this batch_size) or a smaller batch_size."
+            f"{type(self).__name__}: n_importance_samples={k} needs about {need / 1e9:.1f} GB for "
+            f"the decoder's activations ({what}), but {where} has {limit / 1e9:.1f} GB "
+            f"available. Use a smaller n_importance_samples (at most about {fits} here) or "
+            f"{fix}."
         )
 
     def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
