@@ -403,3 +403,12 @@ def test_the_iwae_memory_check_agrees_with_fit_and_its_advice_fits(
     fits = int(re.search(r"at most about (\d+)", str(refused.value)).group(1))
     VAE(n_importance_samples=fits, **params)._preflight(X)
     VAE(n_importance_samples=fits, **params).fit(X)  # fit's own check agrees
+
+
+def test_a_conv_vae_trains_and_scores_with_importance_samples(digits):
+    """The decoder takes flat rows of codes: k samples of n rows go in as k * n rows (a conv
+    decoder unflattened (k, n, latent) wrongly, and crashed)."""
+    X = digits.X_train[:200]
+    vae = VAE(architecture="conv", input_shape=(1, 8, 8), latent_dim=2, n_importance_samples=3,
+              likelihood="bernoulli", max_epochs=2, random_state=0).fit(X)  # fmt: skip
+    assert np.isfinite(vae.log_likelihood(digits.X_test[:20], n_samples=10))

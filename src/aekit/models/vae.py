@@ -128,7 +128,10 @@ class VAEModule(nn.Module):
         else:
             z = mu + (0.5 * logvar).exp() * eps
         log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
-        return self.log_px(x, self.decoder(z)) + log_prior - log_normal(z, mu, logvar)
+        # The decoder takes flat rows of codes (a conv decoder unflattens its input's last axis
+        # into a feature map): (k, n, latent) goes in as (k * n, latent).
+        x_hat = self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1)
+        return self.log_px(x, x_hat) + log_prior - log_normal(z, mu, logvar)
 
     def iwae_bound(self, x: torch.Tensor, k: int, generator, eps=None) -> torch.Tensor:
         """``log 1/k sum_i w_i`` per sample (``k = 1``: a one-sample ELBO estimate)."""
