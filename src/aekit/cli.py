@@ -285,15 +285,9 @@ def _say(msg: str) -> None:
 def _check_writable(folder: Path, names: list[str]) -> None:
     """Fail now, before long work, if aekit could not write ``names`` into ``folder`` later: a
     folder holding files aekit did not write, such a file among ``names``, or another writer."""
-    from .errors import FolderError
-    from .io import check_unlocked, unclaimable
+    from .io import check_claimable, check_unlocked
 
-    clash = unclaimable(folder, names)
-    if clash:
-        raise FolderError(
-            f"{folder / clash[0]} was not written by aekit; aekit does not replace it. Move it, "
-            "or choose another folder"
-        )
+    check_claimable(folder, names)
     check_unlocked(folder)
 
 
@@ -577,9 +571,6 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         accuracy = model.score(ds.X_test, ds.y_test)
         metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
                    "model": {"accuracy": accuracy}}  # fmt: skip
-        claim(out, [METRICS_FILE])
-        write_json(out / METRICS_FILE, metrics)
-        result["test"] = metrics
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
         X_eval = ds.X_test
@@ -588,6 +579,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         metrics["model"].update(family_metrics(model, X_eval, ds.y_test, ll_samples=100))
         if "ll_samples" in metrics["model"]:
             metrics["ll_samples"] = metrics["model"].pop("ll_samples")
+    if len(ds.X_test):
         claim(out, [METRICS_FILE])
         write_json(out / METRICS_FILE, metrics)
         result["test"] = metrics

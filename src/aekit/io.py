@@ -410,43 +410,55 @@ def claim(folder: str | os.PathLike, names: list[str] | set[str]) -> Path:
     """Record ``names`` in ``folder``'s manifest before they are written (creating the folder
     and the manifest as needed). ``folder`` must be new, empty or aekit's (:func:`ownership`).
     A name that is a file aekit did not write, in a folder aekit owns, is refused too."""
-    from .errors import FolderError
-
     folder = Path(folder)
-    state = ownership(folder)
+    state, known = check_claimable(folder, names)
     folder.mkdir(parents=True, exist_ok=True)
-    if state == "legacy":
-        known = set(os.listdir(folder)) - {LOCK_FILE}
-    else:
-        known = read_manifest(folder) or set()
     new = set(names) - known
-    clash = _clashes(folder, new)
-    if clash:
-        raise FolderError(
-            f"{folder / clash[0]} was not written by aekit; aekit does not replace it. Move it, "
-            "or choose another folder"
-        )
     if new or state != "owned":
         _write_manifest(folder, known | new)
     return folder
+
+
+def check_claimable(folder: str | os.PathLike, names) -> tuple[str, set[str]]:
+    """Raise :class:`~aekit.errors.FolderError` now if :func:`claim` would refuse ``names`` in
+    ``folder`` (a folder aekit may not write, or a file there that aekit did not write), writing
+    nothing; checked before long work, so it fails early. Returns the folder's
+    :func:`ownership` state and the names aekit wrote there."""
+    from .errors import FolderError
+
+    state, known = _state_and_names(folder)
+    clash = _clashes(Path(folder), set(names) - known)
+    if clash:
+        raise FolderError(
+            f"{Path(folder) / clash[0]} was not written by aekit; aekit does not replace it. Move "
+            "it, or choose another folder"
+        )
+    return state, known
+
+
+def unclaimable(folder: str | os.PathLike, names) -> list[str]:
+    """Those of ``names`` that :func:`claim` would refuse in ``folder`` (files there that aekit
+    did not write); raises like :func:`ownership` for a folder aekit may not write at all."""
+    _, known = _state_and_names(folder)
+    return _clashes(Path(folder), set(names) - known)
+
+
+def _state_and_names(folder) -> tuple[str, set[str]]:
+    """:func:`ownership`, and the names aekit wrote in ``folder`` (every entry of a folder
+    adopted from an older aekit)."""
+    folder = Path(folder)
+    state = ownership(folder)
+    if state == "legacy":
+        return state, set(os.listdir(folder)) - {LOCK_FILE}
+    if state == "owned":
+        return state, read_manifest(folder) or set()
+    return state, set()
 
 
 def _clashes(folder: Path, names) -> list[str]:
     """Those of ``names`` that exist in ``folder`` (a dangling symlink too) or are not plain
     file names."""
     return sorted(n for n in names if not _plain_name(n) or os.path.lexists(folder / n))
-
-
-def unclaimable(folder: str | os.PathLike, names) -> list[str]:
-    """Those of ``names`` that :func:`claim` would refuse in ``folder`` (files there that aekit
-    did not write), without writing anything; raises like :func:`ownership` for a folder aekit
-    may not write at all. Checked before long work, so it fails early."""
-    folder = Path(folder)
-    state = ownership(folder)
-    if state in ("new", "empty"):
-        return _clashes(folder, [n for n in names if not _plain_name(n)])
-    known = set(os.listdir(folder)) if state == "legacy" else read_manifest(folder) or set()
-    return _clashes(folder, set(names) - known)
 
 
 def remove_owned(folder: str | os.PathLike, names) -> list[str]:

@@ -60,6 +60,18 @@ def chunked_errors(X: np.ndarray, reconstruct) -> dict[str, float] | None:
     return _errors(X, chunk, step=step)
 
 
+def model_errors(model: Any, X: np.ndarray, y=None) -> dict[str, float] | None:
+    """:func:`reconstruction_errors` of the model's reconstruction of ``X`` (``y`` for a decoder
+    that reads labels), chunk by chunk; None for a model without a decoder."""
+    return chunked_errors(X, lambda rows, a, b: reconstruction_of(
+        model, rows, None if y is None else y[a:b]))  # fmt: skip
+
+
+def pca_errors(pca, X: np.ndarray) -> dict[str, float]:
+    """:func:`reconstruction_errors` of a fitted PCA's reconstruction of ``X``, chunk by chunk."""
+    return chunked_errors(X, lambda rows, a, b: pca.inverse_transform(pca.transform(rows)))
+
+
 def _errors(X: np.ndarray, reconstruction, step: int | None = None) -> dict[str, float]:
     # In float64 over chunks of rows: no float64 copy of the whole test set (5x its size).
     step = step or max(1, 2**20 // max(1, X.shape[1]))
@@ -308,11 +320,9 @@ def evaluate_reconstruction(
     result["latent_dim"] = latent_dim
     # Reconstructions chunk by chunk: the codes are small, the reconstructions as large as the
     # test rows (a memory-mapped test set is never held whole).
-    result["model"] = chunked_errors(X_test, lambda rows, a, b: reconstruction_of(
-        model, rows, None if y_test is None else y_test[a:b])) or {}  # fmt: skip
+    result["model"] = model_errors(model, X_test, y_test) or {}
     pca = fit_pca(X_train, latent_dim)
-    result["pca"] = chunked_errors(X_test, lambda rows, a, b: pca.inverse_transform(
-        pca.transform(rows)))  # fmt: skip
+    result["pca"] = pca_errors(pca, X_test)
     if y_train is not None and y_test is not None:
         Z_train = model.transform(X_train)
         P_train, P_test = pca.transform(X_train), pca.transform(X_test)
@@ -359,14 +369,11 @@ def evaluate_model(
     d = Z_test.shape[1]
     result: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "latent_dim": d}
     cols: dict[str, dict[str, Any]] = {"model": {}, "pca": {}, "raw": {}}
-    errors = step("reconstruction", lambda: chunked_errors(X_test, lambda rows, a, b: (
-        reconstruction_of(model, rows, None if y_test is None else y_test[a:b]))))  # fmt: skip
-    cols["model"].update(errors or {})
+    cols["model"].update(step("reconstruction", lambda: model_errors(model, X_test, y_test)) or {})
     pca = step("pca", lambda: fit_pca(X_train, d))
     P_test, P_train = pca.transform(X_test), pca.transform(X_train)
     result["pca_components"] = P_test.shape[1]  # fewer than d when d > n_features
-    cols["pca"].update(chunked_errors(X_test, lambda rows, a, b: pca.inverse_transform(
-        pca.transform(rows))))  # fmt: skip
+    cols["pca"].update(pca_errors(pca, X_test))
     if y_train is not None and y_test is not None:
         Z_train = step("training codes", lambda: model.transform(X_train))
         for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test)),
