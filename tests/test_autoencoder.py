@@ -282,7 +282,7 @@ def test_non_finite_loss_stops_with_epoch_step_lr_and_keeps_best_weights():
 
 def test_ctrl_c_stops_cleanly_keeping_history_and_best_weights():
     class Interrupt:
-        def on_epoch_end(self, trainer, logs):
+        def on_epoch_end(self, trainer, estimator, logs):
             if logs["epoch"] == 3:
                 raise KeyboardInterrupt
 

@@ -220,6 +220,28 @@ def test_mixed_image_sizes_exit_2(tmp_path, capsys):
     assert code == 2 and "a.png" in err and "b.png" in err
 
 
+def test_a_run_is_usable_from_python(digits_run, tmp_path):
+    """Issue 12: aekit.Run.open(path).encode(raw) applies the run's scaling, as the CLI does."""
+    from sklearn.datasets import load_digits
+
+    run = aekit.Run.open(digits_run)
+    raw = load_digits().data[:7]  # 0..16, the run divided by 16
+    codes = run.encode(raw)
+    assert np.array_equal(codes, run.model.transform(raw / 16.0))
+    np.save(tmp_path / "raw.npy", raw)
+    assert main(["encode", str(digits_run), "--data", str(tmp_path / "raw.npy"),
+                 "--out", str(tmp_path / "c.npy")]) == 0  # fmt: skip
+    assert np.array_equal(np.load(tmp_path / "c.npy"), codes)
+    recon = run.reconstruct(raw)  # back in the data's own units
+    assert recon.max() > 2 and np.allclose(recon / 16.0, run.reconstruct(raw, scaled=True))
+    X_test, y_test = run.rows("test")
+    assert X_test.shape == (360, 64) and len(y_test) == 360
+    assert run.metrics() == json.loads((digits_run / "metrics.json").read_text())
+    assert {"config.json", "data.json", "metrics.json"} <= set(run.files())
+    with pytest.raises(aekit.DataError, match=r"no data\.json"):
+        aekit.Run(tmp_path, run.model, None).encode(raw)
+
+
 def test_wrong_feature_count_at_encode_exits_2(digits_run, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((4, 10)))
     code, _, err = run(
@@ -387,26 +409,20 @@ def test_file_system_errors_exit_2_with_one_line(digits_run, tmp_path, capsys):
 def test_npy_rows_are_memory_mapped_for_training_and_for_encode(tmp_path):
     """Issue 11: the CLI's data path memory-maps a .npy and gathers the split, scaled rows into
     memory maps (never an in-memory copy of the file); encode --split test gets the same rows."""
-    import argparse
-
-    from aekit.cli import _data_spec, _load_split, _rows_for
+    from aekit.runs import Run, data_spec, load_split, run_data
 
     X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
-    args = argparse.Namespace(data=str(tmp_path / "x.npy"), data_dir=None, scale="auto",
-                              test_fraction=0.25, split_seed=4, label_column=None,
-                              labeled=None)  # fmt: skip
-    spec = _data_spec(args)
-    ds = _load_split(spec)
+    spec = data_spec(str(tmp_path / "x.npy"), test_fraction=0.25, split_seed=4)
+    ds = load_split(spec)
     assert isinstance(ds.X_train, np.memmap) and isinstance(ds.X_test, np.memmap)
-    run_data = {"spec": spec, "scaling": ds.scaler.to_dict(), "n_features": 6}
-    again = argparse.Namespace(data=None, data_dir=None, label_column=None)
+    run = Run(tmp_path, None, run_data(spec, ds))
     for split, expected in (("train", ds.X_train), ("test", ds.X_test)):
-        rows, _, scaler = _rows_for(again, run_data, split)
+        rows, _ = run.rows(split)
         assert isinstance(rows, np.memmap)
         np.testing.assert_array_equal(rows, expected)
-    everything, _, _ = _rows_for(again, run_data, "all")
-    np.testing.assert_allclose(everything, scaler.transform(X), rtol=1e-6)
+    everything, _ = run.rows("all")
+    np.testing.assert_allclose(everything, run.scaler.transform(X), rtol=1e-6)
     assert isinstance(everything, np.memmap)
 
 

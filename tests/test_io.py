@@ -198,16 +198,19 @@ def test_model_without_optimizer_files_loads_for_inference(saved):
 def test_checkpoint_callback_saves_during_training(tmp_path):
     seen = []
 
-    class Peek:
-        def on_epoch_end(self, trainer, logs):
+    class Peek(aekit.Callback):
+        def on_epoch_end(self, trainer, estimator, logs):
+            assert estimator.n_epochs_ == trainer.epoch == logs["epoch"]  # brought up to date
             if (tmp_path / "ck" / "config.json").exists():
                 seen.append(aekit.load(tmp_path / "ck").n_epochs_)
 
     X = np.random.default_rng(0).random((60, 5), dtype=np.float32)
-    Autoencoder(hidden=(4,), max_epochs=6, random_state=0).fit(
-        X, callbacks=[Checkpoint(tmp_path / "ck", every=2), Peek()]
-    )
+    checkpoint = Checkpoint(tmp_path / "ck", every=2)
+    Autoencoder(hidden=(4,), max_epochs=6, random_state=0).fit(X, callbacks=[checkpoint, Peek()])
     assert seen == [2, 2, 4, 4, 6]
+    # Nothing binds the callback to the estimator: the same one serves another fit.
+    other = Autoencoder(hidden=(4,), max_epochs=2, random_state=1).fit(X, callbacks=[checkpoint])
+    assert aekit.load(tmp_path / "ck").transform(X[:3]).tolist() == other.transform(X[:3]).tolist()
 
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):

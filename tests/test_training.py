@@ -167,12 +167,12 @@ def test_progress_bar_on_a_terminal_overwrites_itself(monkeypatch):
 
 
 def test_time_limit_stops_after_the_budget():
-    from aekit.training import TimeLimit
+    from aekit import Autoencoder, ParameterError, TimeLimit
 
-    m = TwoParams()
-    trainer = Trainer(m, [Phase("p", m.pull_b, [m.b])], TrainerConfig(), device=torch.device("cpu"),
-                      seed=0)  # fmt: skip
-    history: list = []
-    reason = trainer.run(np.zeros((4, 1), np.float32), epochs=1000, history=history,
-                         callbacks=[TimeLimit(0.0)])  # fmt: skip
-    assert reason == "callback" and len(history) == 1
+    X = np.zeros((20, 3), np.float32)
+    model = Autoencoder(hidden=(), max_epochs=1000, random_state=0)
+    model.fit(X, callbacks=[TimeLimit(1e-9)])
+    assert model.stop_reason_ == "callback" and len(model.history_) == 1
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ParameterError, match="seconds"):
+            TimeLimit(bad)

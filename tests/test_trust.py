@@ -16,11 +16,9 @@ import pytest
 
 import aekit
 from aekit import Autoencoder
-from aekit.cli import (
-    STAGING,
-    main,
-)
+from aekit.cli import main
 from aekit.errors import FolderError, FolderLockedError, ModelFileError, UntrustedCodeError
+from aekit.runs import STAGING
 from tests.conftest import make_fitted
 
 FAST = ["--latent", "2", "--hidden", "8", "--epochs", "2", "--seed", "0", "-q", "--no-plots"]
@@ -531,8 +529,8 @@ def test_compare_and_report_never_write_over_a_run_file(digits_run_small, capsys
 def test_a_commit_killed_mid_way_over_an_old_run_keeps_its_own_data_json(tmp_path):
     """Killed after config.json was moved aside and before the new one was written: the old
     save is whole, its data.json included (a save without checksums pairs them by position)."""
-    from aekit.base import MODEL_FILES
     from aekit.io import resolve_generation
+    from aekit.persist import MODEL_FILES
 
     folder = tmp_path / "m"
     folder.mkdir()

@@ -15,8 +15,11 @@ from .models.catalog import CLASS_MODULES
 # public name -> module that defines it: the families from their catalogue, then the rest
 _PUBLIC = {
     **CLASS_MODULES,
-    "load": "aekit.base",
-    "Checkpoint": "aekit.base",
+    "load": "aekit.persist",
+    "Callback": "aekit.callbacks",
+    "Checkpoint": "aekit.callbacks",
+    "TimeLimit": "aekit.callbacks",
+    "Run": "aekit.runs",
     "load_dataset": "aekit.datasets",
     "AekitError": "aekit.errors",
     "DataError": "aekit.errors",
@@ -28,36 +31,13 @@ _PUBLIC = {
     "UntrustedCodeError": "aekit.errors",
 }
 
-__all__ = [  # noqa: RUF022 (grouped by kind, not sorted)
-    "__version__",
-    "Autoencoder",
-    "SparseAutoencoder",
-    "DenoisingAutoencoder",
-    "ContractiveAutoencoder",
-    "StackedAutoencoder",
-    "StackedClassifier",
-    "VAE",
-    "AdversarialAutoencoder",
-    "SemiSupervisedAAE",
-    "AAEClustering",
-    "load",
-    "Checkpoint",
-    "load_dataset",
-    "AekitError",
-    "DataError",
-    "ModelFileError",
-    "ParameterError",
-    "TrainingDivergedError",
-    "FolderError",
-    "FolderLockedError",
-    "UntrustedCodeError",
-]
-assert set(__all__) == {"__version__", *_PUBLIC}
+# The families come from the catalogue: adding a family is its module and one catalogue line.
+__all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .base import Checkpoint, load
-    from .datasets import load_dataset
-    from .errors import (
+    from .callbacks import Callback, Checkpoint, TimeLimit  # noqa: F401
+    from .datasets import load_dataset  # noqa: F401
+    from .errors import (  # noqa: F401
         AekitError,
         DataError,
         FolderError,
@@ -67,13 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TrainingDivergedError,
         UntrustedCodeError,
     )
-    from .models.aae import AAEClustering, AdversarialAutoencoder, SemiSupervisedAAE
-    from .models.autoencoder import Autoencoder
-    from .models.contractive import ContractiveAutoencoder
-    from .models.denoising import DenoisingAutoencoder
-    from .models.sparse import SparseAutoencoder
-    from .models.stacked import StackedAutoencoder, StackedClassifier
-    from .models.vae import VAE
+    from .persist import load  # noqa: F401
+    from .runs import Run  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -111,17 +111,28 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ModelFileError(f"{path}: {what} not found") from None
     except OSError as e:
-        raise ModelFileError(f"{path}: cannot read the {what} ({e.strerror})") from None
+        raise ModelFileError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelFileError(
+            f"{path}: the {what} is not UTF-8 text (byte {e.start}); the file is damaged or not "
+            "aekit's"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ModelFileError(
             f"{path}: the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
             "the file is truncated or was edited by hand"
+        ) from None
+    except RecursionError:
+        raise ModelFileError(
+            f"{path}: the {what} nests too deeply to be aekit's; the file is damaged"
         ) from None
 
 

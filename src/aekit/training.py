@@ -241,22 +241,6 @@ class _Progress:
         sys.stderr.flush()
 
 
-class TimeLimit:
-    """Callback that stops training at the end of the first epoch that finishes after
-    ``seconds`` of training (a fixed compute budget; ``stop_reason_`` is then "callback")."""
-
-    def __init__(self, seconds: float):
-        self.seconds = float(seconds)
-        self._start = None
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
-        if time.perf_counter() - self._start >= self.seconds:
-            trainer.stop_training = True
-
-
 def _batch_size(batch) -> int:
     return (batch[0] if isinstance(batch, tuple) else batch).shape[0]
 

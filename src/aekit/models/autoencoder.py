@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..base import BaseAutoencoder
+from ..estimator import BaseAutoencoder
 from ..losses import reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
 from ..training import Phase

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import seed_from
 from ..corruption import NOISES, corrupt
 from ..errors import ParameterError
+from ..runtime import seed_from
 from .autoencoder import Autoencoder, AutoencoderModule
 
 

@@ -24,8 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from ..base import BaseAutoencoder
 from ..errors import ParameterError
+from ..estimator import BaseAutoencoder
 from ..nn import build_encoder_decoder
 from ..training import Phase
 from ._labels import LabelsMixin

@@ -29,8 +29,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from ..base import BaseAutoencoder, resolve_device, seed_from
 from ..errors import ParameterError
+from ..estimator import BaseAutoencoder
+from ..runtime import resolve_device, seed_from
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")

@@ -28,11 +28,11 @@ import torch
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from ...base import seed_from
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
+from ...runtime import seed_from
 from ...training import Phase
 from .._labels import LabelsMixin
 from .common import (

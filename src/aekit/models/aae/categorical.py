@@ -27,10 +27,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from ...base import seed_from
 from ...errors import DataError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
+from ...runtime import seed_from
 from ...training import Phase
 from .._labels import LabelsMixin
 from .common import (

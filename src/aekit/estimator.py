@@ -1,8 +1,9 @@
-"""The estimator contract every aekit model shares, and saving and loading models.
+"""The estimator contract every aekit model shares.
 
-A family (``models/<family>.py``) subclasses :class:`BaseAutoencoder`, writes its ``__init__``
-(keyword arguments stored as given, scikit-learn style) and ``_build_module``, which returns an
-``nn.Module`` with this interface (all on flat rows ``(n, n_features)``):
+A family (``models/<family>.py``) subclasses :class:`BaseAutoencoder` as a keyword-only
+dataclass that adds its own parameters as fields (the generated ``__init__`` only stores them,
+scikit-learn style), and writes ``_build_module``, which returns an ``nn.Module`` with this
+interface (all on flat rows ``(n, n_features)``):
 
 ``encode(x) -> z``
     the deterministic code (``transform``);
@@ -16,15 +17,14 @@ A family (``models/<family>.py``) subclasses :class:`BaseAutoencoder`, writes it
     what the training loop runs each batch (one phase unless the model alternates optimisers).
 
 Everything else (input checks, seeds, devices, the training loop, early stopping, batched
-inference, save/load) is here, once.
+inference) is here, once; the files are :mod:`aekit.persist`'s, devices and seeds
+:mod:`aekit.runtime`'s, the callbacks :mod:`aekit.callbacks`'.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,121 +32,21 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import io
+from . import persist
 from ._validation import check_finite, check_unit_interval
-from ._version import __version__
-from .errors import DataError, ModelFileError, ParameterError, UntrustedCodeError
+from .callbacks import EstimatorHooks
+from .errors import DataError, ModelFileError, ParameterError
 from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
+from .runtime import resolve_device, seed_from
 from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
-
-FORMAT = "aekit-model"
-SCHEMA_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-OPTIMIZER_FILE = "optimizer.safetensors"
-OPTIMIZER_META_FILE = "optimizer.json"
-HISTORY_FILE = "history.json"
 
 # Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
 # of float32, per chunk). It depends on the data's width only, not on training settings, so that
 # outputs do not either: float32 results change at the 1e-7 level with the batch size.
 INFERENCE_BATCH_SIZE = 4096
 INFERENCE_MAX_VALUES = 2**24
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(
-            f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(
-            f"device={device!r} but CUDA is not available here (torch.cuda.is_available() is "
-            "False); use device='cpu' or device='auto'"
-        )
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ParameterError(
-            f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA "
-            "device(s), numbered from 0"
-        )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ParameterError(f"device={device!r} but MPS is not available here; use device='cpu'")
-    return dev
-
-
-def seed_from(random_state) -> int:
-    """An integer seed for torch from a scikit-learn ``random_state``.
-
-    An int is used as is; a ``RandomState`` is drawn from (the caller's own object); ``None`` takes
-    fresh entropy from the operating system, leaving numpy's global random state untouched.
-    """
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0]) & 0x7FFFFFFF
-    if isinstance(random_state, int | np.integer):
-        return int(random_state) & 0x7FFFFFFFFFFF
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-class Checkpoint:
-    """Callback that saves the model every ``every`` epochs, so a killed run loses little.
-
-    With ``min_seconds``, a save is skipped until that many seconds have passed since the last
-    one (saving costs little next to a long epoch, but a lot next to many short ones).
-    ``extra_files`` (name to bytes) are saved with the model, in its save generation. Saves
-    are crash-safe (see :meth:`BaseAutoencoder.save`): ``aekit.load`` on the folder gives the model
-    as of the last completed save, and ``partial_fit`` continues it with the saved optimiser
-    state.
-
-    Examples
-    --------
-    >>> model.fit(X, callbacks=[Checkpoint("runs/ckpt", every=5)])  # doctest: +SKIP
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        every: int = 1,
-        metadata: dict | None = None,
-        min_seconds: float = 0.0,
-        extra_files: dict[str, bytes] | None = None,
-    ):
-        if every < 1:
-            raise ParameterError(f"every={every} must be >= 1")
-        self.path = Path(path)
-        self.every = int(every)
-        self.metadata = metadata
-        self.extra_files = extra_files
-        self.min_seconds = float(min_seconds)
-        self.estimator: BaseAutoencoder | None = None  # bound by fit()
-        self._last = -math.inf
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        io.ownership(self.path)  # a folder aekit may not write is refused before training
-
-    def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
-        now = time.monotonic()
-        if (
-            self.estimator is None
-            or trainer.epoch % self.every
-            or now - self._last < self.min_seconds
-        ):
-            return
-        self.estimator._sync_from_trainer()
-        self.estimator.save(self.path, metadata=self.metadata, extra_files=self.extra_files)
-        self._last = now
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -374,8 +274,9 @@ class BaseAutoencoder(
             Held-out rows. Without it, ``validation_fraction`` of X (a seeded random
             permutation, never the last rows) is held out.
         callbacks : list, optional
-            Objects with any of ``on_train_begin(trainer)``, ``on_epoch_end(trainer, logs)``,
-            ``on_train_end(trainer, reason)``; for example :class:`Checkpoint`.
+            Objects with any of ``on_train_begin(trainer, estimator)``,
+            ``on_epoch_end(trainer, estimator, logs)`` and ``on_train_end(trainer, estimator,
+            reason)`` (:mod:`aekit.callbacks`); for example :class:`~aekit.callbacks.Checkpoint`.
 
         Returns
         -------
@@ -424,8 +325,7 @@ class BaseAutoencoder(
         continue where they were, so ``fit`` then ``partial_fit`` continues exactly.
         """
         first = not hasattr(self, "module_")
-        if first:
-            self._check_params()
+        self._check_params()  # every call: set_params may change them between calls
         X = self._validate_X(X, reset=first)
         self._check_values(X)
         targets = self._fit_targets(X, y, reset=first)
@@ -442,6 +342,7 @@ class BaseAutoencoder(
         in all, on the same rows: ``fit``'s validation split is drawn again from
         ``random_state``, which must be the int that ``fit`` used. ``aekit train --resume``."""
         check_is_fitted(self)
+        self._check_params()
         if not (self._resumable and isinstance(self.random_state, int | np.integer)):
             raise ParameterError(
                 f"{type(self).__name__}: only a fit with an int random_state, in one stage, can "
@@ -549,11 +450,7 @@ class BaseAutoencoder(
         self, X, X_val, epochs, callbacks, *, early_stopping: bool, index=None, val_index=None,
         y=None, y_val=None,
     ) -> None:  # fmt: skip
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if isinstance(cb, Checkpoint):
-                cb.estimator = self
-        self._check_params()
+        hooks = EstimatorHooks(callbacks, self, self._sync_from_trainer)
         self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
         try:
             self.stop_reason_ = self._trainer.run(
@@ -561,7 +458,7 @@ class BaseAutoencoder(
                 X_val,
                 epochs=epochs,
                 history=self.history_,
-                callbacks=callbacks,
+                callbacks=[hooks],
                 early_stopping=early_stopping,
                 index=index,
                 val_index=val_index,
@@ -709,38 +606,20 @@ class BaseAutoencoder(
         the model (``aekit train`` keeps its ``data.json`` there).
         """
         check_is_fitted(self)
-        bad = _non_finite(self.module_.state_dict())
-        if bad:
-            raise ModelFileError(
-                f"cannot save to {path}: the weights {bad} hold NaN or infinite values (the "
-                "training diverged); refit, or restore_best=True to keep the best finite weights"
-            )
-        tag = {"format": FORMAT, "save_id": uuid.uuid4().hex}
         state = self._trainer.state_dict()
         state["device_type"] = self.device_.type
-        meta, tensors = io.split_tensors(state, "trainer")
-        merged = {**getattr(self, "_metadata", {}), **(metadata or {})}
-        self._metadata = merged
-        files = [
-            (OPTIMIZER_FILE, io.tensors_bytes(tensors, metadata=tag)),
-            (OPTIMIZER_META_FILE, io.json_bytes({**tag, "state": meta})),
-            (HISTORY_FILE, io.json_bytes({**tag, "history": self.history_})),
-            (WEIGHTS_FILE, io.tensors_bytes(self.module_.state_dict(), metadata=tag)),
-            *(extra_files or {}).items(),
-        ]
-        config = {
-            **tag,
-            "schema_version": SCHEMA_VERSION,
-            "class": type(self).__name__,
-            "class_module": type(self).__module__,
-            "aekit_version": __version__,
-            "torch_version": torch.__version__,
-            "params": self._params_to_json(),
-            "fitted": self._fitted_to_json(),
-            "metadata": merged,
-            "checksums": {name: io.sha256_bytes(data) for name, data in files},
-        }
-        return io.write_generation(path, [*files, (CONFIG_FILE, io.json_bytes(config))])
+        self._metadata = {**getattr(self, "_metadata", {}), **(metadata or {})}
+        return persist.write_model(
+            path,
+            cls=type(self),
+            params=self._params_to_json(),
+            fitted=self._fitted_to_json(),
+            weights=self.module_.state_dict(),
+            trainer_state=state,
+            history=self.history_,
+            metadata=self._metadata,
+            extra_files=extra_files,
+        )
 
     def _fitted_to_json(self) -> dict[str, Any]:
         names = getattr(self, "feature_names_in_", None)
@@ -768,32 +647,17 @@ class BaseAutoencoder(
             if device_given:
                 raise
             device = torch.device("cpu")  # saved on a GPU, loaded where there is none
-        weights, wmeta = io.load_tensors(
-            files.get(WEIGHTS_FILE, path / WEIGHTS_FILE), "weights (model.safetensors)"
-        )
-        _same_save(path, WEIGHTS_FILE, wmeta.get("save_id"), config)
-        bad = _non_finite(weights)
-        if bad:
-            raise ModelFileError(
-                f"{path / WEIGHTS_FILE}: the weights {bad} hold NaN or infinite values; such a "
-                "model gives NaN outputs. Use an earlier checkpoint, or train it again"
-            )
+        weights = persist.read_weights(path, config, files)
         self._initialize(seed_from(self.random_state), device=device)
         try:
             self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
         except RuntimeError as e:
             raise ModelFileError(
-                f"{path / WEIGHTS_FILE}: the weights do not fit the model described in "
-                f"{CONFIG_FILE} ({str(e).splitlines()[0]})"
+                f"{path / persist.WEIGHTS_FILE}: the weights do not fit the model described in "
+                f"{persist.CONFIG_FILE} ({str(e).splitlines()[0]})"
             ) from None
         self.module_.eval()
-        self.history_ = []
-        if HISTORY_FILE in files:
-            saved = io.read_json(files[HISTORY_FILE], "training history")
-            if not isinstance(saved, dict) or not isinstance(saved.get("history"), list):
-                raise ModelFileError(f"{files[HISTORY_FILE]}: not an aekit training history")
-            _same_save(path, HISTORY_FILE, saved.get("save_id"), config)
-            self.history_ = saved["history"]
+        self.history_ = persist.read_history(path, config, files)
         self.n_epochs_ = int(fitted.get("n_epochs_", len(self.history_)))
         self.stop_reason_ = fitted.get("stop_reason_")
         self._metadata = dict(config.get("metadata") or {})
@@ -802,14 +666,10 @@ class BaseAutoencoder(
     def _restore_trainer(self, path: Path, config: dict[str, Any], files: dict[str, Path]) -> None:
         """Load the optimiser state if it is there; without it, training continues with a fresh
         optimiser, which :func:`load` documents."""
-        if OPTIMIZER_FILE not in files or OPTIMIZER_META_FILE not in files:
+        state = persist.read_trainer_state(path, config, files)
+        if state is None:
             self._trainer.epoch = self.n_epochs_
             return
-        meta = io.read_json(files[OPTIMIZER_META_FILE], "optimizer state")
-        tensors, tmeta = io.load_tensors(files[OPTIMIZER_FILE], "optimizer state")
-        _same_save(path, OPTIMIZER_META_FILE, meta.get("save_id"), config)
-        _same_save(path, OPTIMIZER_FILE, tmeta.get("save_id"), config)
-        state = io.join_tensors(meta["state"], tensors)
         if state.get("device_type") != self.device_.type:
             # Generator states are device-specific; reseed the noise generator deterministically.
             state["noise_generator"] = self._trainer.noise_generator.get_state()
@@ -817,229 +677,5 @@ class BaseAutoencoder(
             self._trainer.load_state_dict(state)
         except (KeyError, ValueError, RuntimeError) as e:
             raise ModelFileError(
-                f"{path / OPTIMIZER_META_FILE}: unusable optimizer state ({e})"
+                f"{path / persist.OPTIMIZER_META_FILE}: unusable optimizer state ({e})"
             ) from None
-
-
-MODEL_FILES = [OPTIMIZER_FILE, OPTIMIZER_META_FILE, HISTORY_FILE, WEIGHTS_FILE, CONFIG_FILE]
-
-
-def _non_finite(tensors: dict[str, torch.Tensor]) -> str:
-    """The names (at most three) of the floating-point tensors holding NaN or infinity."""
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-
-
-def _same_save(path: Path, name: str, save_id: str | None, config: dict[str, Any]) -> None:
-    if save_id != config.get("save_id"):
-        raise ModelFileError(
-            f"{path}: {name} and {CONFIG_FILE} come from different saves (files copied from two "
-            "folders, or edited); save the model again"
-        )
-
-
-def verify_checksums(path: Path, config: dict[str, Any], files: dict[str, Path]) -> None:
-    """Check every file of the save against the SHA-256 that ``config.json`` records (saves
-    written before aekit recorded checksums have none, and are taken as they are). The files
-    that ``load`` needs are checked for presence where they are read; the optional ones (the
-    optimiser state, history, a run's data.json) may be left out, but not changed."""
-    sums = config.get("checksums")
-    if sums is None:
-        return
-    if not isinstance(sums, dict):
-        raise ModelFileError(f"{path / CONFIG_FILE}: 'checksums' is not a mapping of file names")
-    for name, digest in sums.items():
-        file = files.get(name)
-        if file is None:  # an optional file left out (the optimiser state, to share a model)
-            continue
-        if io.sha256_file(file) != digest:
-            raise ModelFileError(
-                f"{file}: its contents differ from what was saved (the SHA-256 recorded in "
-                f"{CONFIG_FILE} does not match: the file was damaged or edited after saving, or "
-                "a save was under way while it was read). Load again; if it persists, copy the "
-                "folder again from its source, or save the model again"
-            )
-
-
-def _model_class(path: Path, config: dict[str, Any], classes) -> type[BaseAutoencoder]:
-    """The class ``config.json`` names: one of aekit's families (:mod:`aekit.models.catalog`),
-    or one of ``classes``, never a class found by name elsewhere."""
-    from .models import catalog
-
-    name, module = config.get("class"), config.get("class_module")
-    given = {}
-    for cls in classes or ():
-        if not (isinstance(cls, type) and issubclass(cls, BaseAutoencoder)):
-            raise ParameterError(
-                f"classes: {cls!r} is not a subclass of aekit's estimators; pass the model "
-                "classes your saved models were built from"
-            )
-        given[cls.__name__] = cls
-    if name in given:
-        return given[name]
-    stock = module is None or str(module).startswith("aekit.")
-    if stock and name in catalog.CLASS_MODULES:
-        return catalog.family_class(name)
-    shown = name if isinstance(name, str) and name.isidentifier() else "MyModel"
-    if name in catalog.CLASS_MODULES:
-        what = f"model class {name!r} from {module}, named like aekit's own but not it"
-    else:
-        where = f" (defined in {module})" if module else ""
-        what = (f"model class {name!r}{where} is not one of aekit's families "
-                f"({', '.join(catalog.CLASS_MODULES)})")  # fmt: skip
-    raise ModelFileError(
-        f"{path / CONFIG_FILE}: {what}; aekit builds only its families, or the classes you "
-        f"pass: aekit.load({str(path)!r}, classes=[{shown}])"
-    )
-
-
-def _code_objects(
-    path: Path, cls: type[BaseAutoencoder], params: dict[str, Any], trust_code: bool, objects
-) -> dict[str, Any]:
-    """The user code a config names, as objects: from ``objects``, or imported with
-    ``trust_code`` and checked to be what the parameter accepts. Never imported otherwise."""
-    from .priors import import_object
-
-    objects = dict(objects or {})
-    unknown = set(objects) - set(cls._code_params)
-    if unknown:
-        takes = ", ".join(cls._code_params) or "none"
-        raise ParameterError(
-            f"objects: {cls.__name__} has no code parameter {sorted(unknown)[0]!r} (it takes: "
-            f"{takes})"
-        )
-    resolved = {}
-    for param, (kind, builtin) in cls._code_params.items():
-        value = params.get(param)
-        where = f"{path / CONFIG_FILE}: params.{param}"
-        if param in objects:
-            if not (isinstance(value, str) and value not in builtin):
-                raise ParameterError(
-                    f"objects[{param!r}]: the saved model's {param} is {value!r}, not user code; "
-                    "nothing to replace"
-                )
-            resolved[param] = _check_code(objects[param], kind, f"objects[{param!r}]")
-            continue
-        if value is None or (isinstance(value, str) and value in builtin):
-            continue
-        if not isinstance(value, str):
-            raise ModelFileError(f"{where} is {value!r}: not a built-in name nor an import path")
-        if not trust_code:
-            raise UntrustedCodeError(
-                f"{where} = {value!r} names code to import, and aekit never imports or runs code "
-                "named in a file unless you trust the file. If you do: "
-                f"aekit.load({str(path)!r}, trust_code=True) (on the command line, "
-                f"--trust-code), or pass the object yourself: objects={{{param!r}: ...}}"
-            )
-        try:
-            obj = import_object(value)
-        except ParameterError as e:
-            raise ModelFileError(f"{where}: {e}") from None
-        resolved[param] = _check_code(obj, kind, f"{where} = {value!r}")
-    return resolved
-
-
-def _check_code(obj: Any, kind: str, where: str) -> Any:
-    """``obj`` if it is what a code parameter of this ``kind`` accepts; refused otherwise, even
-    with ``trust_code``: a prior is a Python function, a network an ``nn.Module`` subclass."""
-    import inspect
-
-    if kind == "function" and inspect.isfunction(obj):
-        return obj
-    if kind == "module" and isinstance(obj, type) and issubclass(obj, torch.nn.Module):
-        return obj
-    what = {"function": "a Python function", "module": "a torch.nn.Module subclass"}[kind]
-    got = type(obj).__name__ if not isinstance(obj, type) else f"the class {obj.__name__}"
-    raise UntrustedCodeError(f"{where}: refused, it is {got}, and this parameter takes {what}")
-
-
-def load(
-    path: str | Path,
-    device: str | None = None,
-    *,
-    trust_code: bool = False,
-    objects: dict[str, Any] | None = None,
-    classes=None,
-) -> BaseAutoencoder:
-    """Load a model saved with ``model.save(path)``, as the class it was saved from.
-
-    Loading runs no code named in the files: the class is one of aekit's families or one of
-    ``classes``, and a parameter holding user code (an adversarial autoencoder's own prior,
-    saved as ``"package.module:function"``) is imported only with ``trust_code=True`` or taken
-    from ``objects``.
-
-    Parameters
-    ----------
-    path : str or Path
-        The model folder (``config.json`` and ``model.safetensors``; ``optimizer.*`` and
-        ``history.json`` when present). A path to one of its files also works.
-    device : str, optional
-        Where to put the model ("cpu", "cuda", ...). By default the saved ``device`` parameter,
-        falling back to the CPU when that device is not available here (a model trained on a GPU
-        loads on a laptop).
-    trust_code : bool, default=False
-        Import the user code the config names (as transformers' ``trust_remote_code``). Only
-        for files you trust: importing a module runs its code. Even then, each parameter takes
-        only its own kind of object (a Python function for a prior); anything else is refused.
-    objects : dict, optional
-        The user code itself, by parameter name, for example ``{"prior": ring}``; nothing is
-        imported.
-    classes : sequence of classes, optional
-        Your own subclasses of aekit's estimators that saved models may name.
-
-    Returns
-    -------
-    model : BaseAutoencoder
-        Fitted, with identical outputs; ``partial_fit`` continues training exactly when the
-        optimiser files are present (without them, with a fresh optimiser state).
-
-    Raises
-    ------
-    ModelFileError
-        Missing, truncated, damaged (checksum) or foreign files, mixed saves, non-finite
-        weights, an unknown class, or a schema newer than this aekit.
-    UntrustedCodeError
-        The config names code to import and neither ``trust_code`` nor ``objects`` allow it, or
-        the name imports something its parameter does not accept.
-    """
-    path = Path(path)
-    if path.is_file():
-        path = path.parent
-    if not path.is_dir():
-        raise ModelFileError(f"{path}: no such model folder")
-    # The last complete save: after an interrupted save, some files are still NAME.prev.
-    files = io.resolve_generation(path, MODEL_FILES) or {CONFIG_FILE: path / CONFIG_FILE}
-    config = io.read_json(files[CONFIG_FILE], "model config (config.json)")
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(
-            f'{path / CONFIG_FILE}: not an aekit model config (it lacks "format": "{FORMAT}")'
-        )
-    version = config.get("schema_version")
-    if not isinstance(version, int):
-        raise ModelFileError(f"{path / CONFIG_FILE}: no integer schema_version")
-    if version > SCHEMA_VERSION:
-        raise ModelFileError(
-            f"{path / CONFIG_FILE}: schema version {version} was written by a newer aekit "
-            f"({config.get('aekit_version', '?')}); this aekit {__version__} reads up to version "
-            f"{SCHEMA_VERSION}. Upgrade aekit (pip install -U aekit)."
-        )
-    cls = _model_class(path, config, classes)
-    name = cls.__name__
-    params = dict(config.get("params") or {})
-    for key in cls._sequence_params:
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
-    params.update(_code_objects(path, cls, params, trust_code, objects))
-    if device is not None:
-        params["device"] = device
-    try:
-        model = cls(**params)
-    except TypeError as e:
-        raise ModelFileError(
-            f"{path / CONFIG_FILE}: parameters do not match {name} ({e})"
-        ) from None
-    if "fitted" not in config:
-        raise ModelFileError(f"{path / CONFIG_FILE}: no 'fitted' section; the file is incomplete")
-    model._restore(path, config, files, device_given=device is not None)
-    verify_checksums(path, config, files)  # after the format checks, whose errors say more
-    return model

@@ -1,0 +1,169 @@
+"""The commands that put a run's model to work on data: ``encode``, ``reconstruct``,
+``denoise``, ``generate`` and ``plot``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import runs
+from ..errors import DataError
+from .common import (
+    UsageError,
+    add_data_args,
+    add_overwrite,
+    add_run_options,
+    apply,
+    array_output,
+    load_run,
+    output_file,
+    parse_value,
+    report,
+    require_data,
+    rows_for,
+    say,
+    write_array,
+)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    run = load_run(args)
+    path = array_output(args, "codes")
+    X, _ = rows_for(args, run, args.split)
+    codes = apply(run.model.transform, X, args.data or run.data["source"])
+    write_array(path, codes)
+    report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    run = load_run(args, need_data=False)
+    model = run.model
+    if args.command == "denoise" and not hasattr(model, "denoise"):
+        raise UsageError(
+            f"{args.run} holds a {type(model).__name__}, not a denoising model; train one with "
+            "`aekit train denoising ...`, or use `aekit reconstruct`"
+        )
+    require_data(run)
+    path = array_output(args, "reconstructions")
+    X, y = rows_for(args, run, args.split)
+    method = model.reconstruct
+    if getattr(model, "supervised", False):  # its decoder reads (code, label)
+        if y is None:
+            raise UsageError(
+                f"{args.run} holds a supervised model, whose decoder also reads each row's "
+                "label: give --data with labels (--label-column for a CSV)"
+            )
+        method = lambda rows: model.reconstruct(rows, y)  # noqa: E731
+    recon = apply(method, X, args.data or run.data["source"])
+    if not args.scaled:
+        recon = run.scaler.inverse_transform(recon)
+    write_array(path, recon)
+    units = "the model's scaled units" if args.scaled else "the data's original units"
+    what = "denoised data" if args.command == "denoise" else "reconstructions"
+    report(args, f"wrote {what} of shape {recon.shape} ({units}) to {path}", out=path,
+            shape=recon.shape, scaled=args.scaled)  # fmt: skip
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    run = load_run(args, need_data=False)
+    model = run.model
+    if not hasattr(model, "sample"):
+        raise UsageError(
+            f"{args.run} holds a {type(model).__name__}, which has no generative model; train "
+            "a `vae` or an `aae` to generate"
+        )
+    if args.n < 1:
+        raise UsageError(f"-n {args.n}: give a positive number of samples")
+    out = output_file(args)
+    if out.suffix not in (".png", ".npy", ".csv"):
+        raise UsageError(f"--out {out}: write samples to a .png, .npy or .csv file")
+    if args.draw and (hasattr(model, "sample_prior") or hasattr(model, "_n_categories")):
+        raise UsageError("--draw: an adversarial autoencoder's decoder is deterministic")
+    if args.label is not None:
+        if not hasattr(model, "generate"):
+            raise UsageError(f"--label: {args.run} holds a {type(model).__name__}, which does "
+                             "not generate by class")  # fmt: skip
+        import numpy as np
+
+        label = parse_value(args.label)
+        try:
+            rows = model.generate(np.repeat(np.asarray([label]), args.n), random_state=args.seed)
+        except DataError as e:
+            raise UsageError(f"--label {args.label}: {e}") from None
+    else:
+        rows = model.sample(args.n, random_state=args.seed, mean=not args.draw)
+    if out.suffix == ".png":
+        from ..plotting import plot_image_grid, save_figure
+
+        shape = getattr(model, "input_shape_", None)
+        if shape is None:
+            raise UsageError(f"{args.run}: the data are not images; write the samples to .npy")
+        save_figure(plot_image_grid(rows, shape), out)
+    else:
+        if run.data is not None and not args.scaled:
+            rows = run.scaler.inverse_transform(rows)
+        write_array(out, rows)
+    report(args, f"wrote {args.n} samples to {out}", out=out, n=args.n)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    run = load_run(args)
+    X, y = rows_for(args, run, "all" if args.data is not None else "test")
+    if args.out_dir is not None and not args.out_dir.strip():
+        raise UsageError("--out-dir is empty (an unset shell variable?); give a folder")
+    out = Path(args.out_dir or args.run)
+    runs.check_writable(out, [])
+    written, skipped = run.write_figures(X, y, out)
+    for name in skipped:
+        say(f"note: {out / name} was not written by aekit; left as it is, not redrawn")
+    report(args, "\n".join(map(str, written)), files=[str(p) for p in written])
+    return 0
+
+
+def add_parsers(sub) -> None:
+    for name, func, what in (
+        ("encode", cmd_encode, "codes"),
+        ("reconstruct", cmd_reconstruct, "reconstructions"),
+        ("denoise", cmd_reconstruct, "denoised data"),
+    ):
+        p = sub.add_parser(name, help=f"write the {what} of data with a trained run")
+        p.add_argument("run", help="run folder")
+        add_data_args(p, required=False)
+        p.add_argument(
+            "--split",
+            default="all",
+            choices=["all", "train", "test"],
+            help="rows of the data to use (default all, in the source's order)",
+        )
+        p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
+        add_overwrite(p)
+        add_run_options(p)
+        if name in ("reconstruct", "denoise"):
+            p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
+        p.set_defaults(func=func)
+
+    gen = sub.add_parser("generate", help="draw new samples from a generative model (VAE, AAE)")
+    gen.add_argument("run")
+    gen.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    gen.add_argument("--out", required=True, help=".png (an image grid), .npy or .csv")
+    gen.add_argument("--seed", type=int, help="seed, for reproducible samples")
+    gen.add_argument("--draw", action="store_true", help="draw from p(x|z), not its mean (VAE)")
+    gen.add_argument(
+        "--label",
+        help="samples of this class (a supervised or label-conditioned AAE, aae-semi) or cluster "
+        "index (aae-cluster)",
+    )
+    gen.add_argument("--scaled", action="store_true", help="keep the model's scaling (.npy)")
+    add_overwrite(gen)
+    add_run_options(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    pl = sub.add_parser("plot", help="write the figures of a run (PNG)")
+    pl.add_argument("run")
+    add_data_args(pl, required=False)
+    pl.add_argument("--out-dir", help="folder for the PNG files (default: the run folder)")
+    add_run_options(pl)
+    pl.set_defaults(func=cmd_plot)

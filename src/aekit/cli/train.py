@@ -1,0 +1,389 @@
+"""``aekit train``: train a model into a run folder, or continue one (``--resume``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import runs
+from ..errors import TrainingDivergedError
+from ..models.catalog import FAMILIES
+from .common import (
+    UsageError,
+    add_trust_code,
+    binarized,
+    fmt,
+    interrupted_code,
+    metrics_lines,
+    resolve_params,
+    say,
+)
+
+
+def run_folder(text: str | None) -> Path:
+    if text is None or not str(text).strip():
+        raise UsageError("--out is empty (an unset shell variable?); give the run folder to write")
+    return Path(text)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sklearn.base import is_classifier
+
+    from .. import io
+    from ..models.catalog import cli_class
+    from ..runtime import seed_from
+
+    if args.resume:
+        return _resume(args)
+    if args.model is None or args.data is None:
+        raise UsageError("train needs a model name and --data (or --resume, to continue the "
+                         "run in --out)")  # fmt: skip
+    cls = cli_class(args.model)
+    params, chosen = resolve_params(cls, args)
+    out = run_folder(args.out)
+    replacing = runs.check_run_folder(out, args.overwrite)  # before any work
+    spec = runs.data_spec(args.data, data_dir=args.data_dir, scale=args.scale,
+                          test_fraction=args.test_fraction, split_seed=args.split_seed,
+                          label_column=args.label_column, labeled=args.labeled)  # fmt: skip
+    ds = runs.load_split(spec)
+    images_in_unit = (
+        ds.image_shape is not None and float(ds.X_train.min()) >= 0 and ds.X_train.max() <= 1
+    )
+    defaults = cls().get_params()
+    notes = []  # said once the settings are known to work, so that an error is the only line
+    if "loss" not in chosen and "loss" in defaults and images_in_unit:
+        params["loss"] = "bce"
+        if not is_classifier(cls()):
+            notes.append(
+                "image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override"
+            )
+        elif "pretrain" in defaults and params.get("pretrain", True):
+            notes.append("image data in [0, 1], so the first pre-trained layer reconstructs "
+                         "with loss='bce'; --loss mse to override")  # fmt: skip
+    if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
+        params["likelihood"] = "bernoulli"
+        notes.append("image data in [0, 1], so likelihood='bernoulli'; --set "
+                     "likelihood=gaussian to override")  # fmt: skip
+    if "input_shape" not in chosen and ds.image_shape is not None:
+        params["input_shape"] = tuple(ds.image_shape)
+    if params.get("random_state") is None:  # a fresh seed, recorded: the run can be resumed
+        params["random_state"] = seed_from(None)  # (its validation split drawn again)
+    params.setdefault("verbose", 0 if args.quiet else 1)
+    model = cls(**params)
+    y_train = None
+    if args.labeled is not None and not _uses_labels(model):
+        raise UsageError(
+            f"--labeled: {args.model} does not learn from labels here (classifiers do, and aae "
+            "with --set supervised=true or prior_labels=true)"
+        )
+    if _uses_labels(model):
+        if ds.y_train is None:
+            raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
+        y_train = keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
+    model._preflight(ds.X_train, y_train)  # fail before touching --out
+    for note in notes if not args.quiet else ():
+        say(f"note: {note}")
+    run_data = runs.run_data(spec, ds)
+    with io.folder_lock(out):
+        if runs.check_run_folder(out, args.overwrite) != replacing:  # as it is now, under the lock
+            raise UsageError(f"another aekit run wrote a model into {out} while this one was "
+                             "loading its data; run this one again")  # fmt: skip
+        io.claim(out, [runs.STAGING] if replacing else [])
+        if runs.discard_staging(out) and not args.quiet:
+            say(f"note: removed the unfinished run that an earlier --overwrite left in "
+                 f"{out / runs.STAGING}")  # fmt: skip
+        return _train_run(
+            args,
+            out,
+            replacing,
+            model,
+            ds,
+            y_train,
+            io.json_bytes(run_data),
+            lambda callbacks: model.fit(ds.X_train, y_train, callbacks=callbacks),
+        )
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``aekit train --resume --out RUN``: continue the run that RUN holds (or the unfinished
+    one an interrupted ``--overwrite`` left in RUN/staging) up to its ``max_epochs`` (or
+    ``--epochs``), on the rows of its own data.json, then finish it as ``train`` would."""
+    from .. import io
+    from ..runs import Run
+
+    out = run_folder(args.out)
+    given = [flag for flag, value in (("a model name", args.model), ("--data", args.data),
+             ("--overwrite", args.overwrite)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"--resume continues the run in --out with its own model and data; "
+                         f"leave out {', '.join(given)}")  # fmt: skip
+    replacing = runs.has_model(out / runs.STAGING)
+    source = out / runs.STAGING if replacing else out
+    if not runs.has_model(source):
+        raise UsageError(f"--resume: {out} holds no model to continue; train one first")
+    runs.check_writable(out, [])
+    with io.folder_lock(out):
+        run = Run.open(source, device=args.device, trust_code=args.trust_code)
+        if run.data is None:
+            raise UsageError(f"--resume: {source} holds a model saved from Python, without "
+                             "data.json; continue it from Python with partial_fit")  # fmt: skip
+        model, data_bytes = run.model, run.data_bytes
+        if not type(model)._resumable:
+            raise UsageError(f"--resume: a {type(model).__name__} trains in stages (pre-"
+                             "training, then fine-tuning) and cannot be continued; train it "
+                             "again")  # fmt: skip
+        if args.epochs is not None:
+            model.set_params(max_epochs=args.epochs)
+        if model.stop_reason_ == "early_stopping" or model.n_epochs_ >= model.max_epochs:
+            raise UsageError(
+                f"--resume: the run in {source} is complete ({model.n_epochs_} epochs, stopped: "
+                f"{model.stop_reason_}); --epochs N (more than {model.n_epochs_}) trains it on"
+            )
+        if not isinstance(model.random_state, int):
+            raise UsageError(
+                f"--resume: the run in {source} has no recorded seed (random_state None, a run "
+                "of an older aekit), so its validation split cannot be drawn again; continue it "
+                "from Python with partial_fit, or train it again"
+            )
+        spec = run.spec
+        ds = runs.load_split(spec)
+        y_train = None
+        if _uses_labels(model):
+            y_train = keep_labels(ds.y_train, spec.get("labeled"), spec.get("split_seed", 0),
+                                   model.unlabeled_label)  # fmt: skip
+        model.set_params(verbose=0 if args.quiet else 1)
+        if not args.quiet:
+            say(f"resuming {source} at epoch {model.n_epochs_} of {model.max_epochs}")
+        return _train_run(args, out, replacing, model, ds, y_train, data_bytes,
+                          lambda callbacks: model._continue_fit(ds.X_train, y_train,
+                                                                callbacks=callbacks))  # fmt: skip
+
+
+def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes: bytes,
+               fit) -> int:  # fmt: skip
+    """Train (``fit(callbacks)``) with checkpoints into the run folder, or into its staging
+    folder when an earlier model stays until this run is complete; then commit the run and
+    write its metrics and figures. Called holding the run folder's lock."""
+    from .. import io
+    from ..callbacks import Checkpoint
+
+    metadata = {"label_names": ds.label_names, "data_source": ds.source}
+    target = out / runs.STAGING if replacing else out
+    started = time.perf_counter()
+    checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
+                            min_seconds=args.checkpoint_seconds,
+                            extra_files={runs.DATA_FILE: data_bytes})  # fmt: skip
+    callbacks = [checkpoint]
+    if args.time_limit:
+        from ..callbacks import TimeLimit
+
+        callbacks.append(TimeLimit(args.time_limit))
+    try:
+        fit(callbacks)
+    except TrainingDivergedError as e:
+        model.save(target, metadata=metadata, extra_files={runs.DATA_FILE: data_bytes})
+        best = model._trainer.best.epoch
+        what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
+        say(f"aekit: error: {e}")
+        say(f"aekit: saved the best so far, {what}, in {target}")
+        if replacing:
+            say(f"aekit: {out} keeps its earlier model; the diverged run stays in {target}")
+        return 1
+    seconds = time.perf_counter() - started
+    metadata = {**metadata, "train_seconds": seconds}
+    if model.stop_reason_ == "interrupted" and replacing:
+        model.save(target, metadata=metadata, extra_files={runs.DATA_FILE: data_bytes})
+        say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
+             f"run's best weights so far are in {target} (aekit train --resume --out {out} "
+             "continues it)")  # fmt: skip
+        return interrupted_code()
+    with io.signals_deferred():  # the commit and the clean-up, as one step
+        runs.commit(out, model, metadata, data_bytes)
+        runs.discard_staging(out)
+    try:
+        result = _after_training(args, out, model, ds, y_train, seconds)
+    except KeyboardInterrupt:
+        say(f"aekit: interrupted after the run was saved in {out}; its test metrics and "
+             f"figures were not written (aekit evaluate {out}; aekit plot {out})")  # fmt: skip
+        return interrupted_code()
+    if model.stop_reason_ == "interrupted":
+        say(f"aekit: training was interrupted; the run holds the best weights so far (aekit "
+             f"train --resume --out {out} continues it)")  # fmt: skip
+        return interrupted_code()
+    return result
+
+
+def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
+    """The test metrics, figures and summary of a committed run."""
+    from sklearn.base import is_classifier
+
+    from ..io import claim, write_json
+    from ..metrics import evaluate_reconstruction, family_metrics
+
+    result: dict[str, Any] = {
+        "run": str(out),
+        "model": type(model).__name__,
+        "data": ds.source,
+        "n_train": len(ds.X_train),
+        "n_test": len(ds.X_test),
+        "n_features": int(ds.X_train.shape[1]),
+        "epochs": model.n_epochs_,
+        "stop_reason": model.stop_reason_,
+        "train_seconds": round(seconds, 3),
+        "final": {k: v for k, v in model.history_[-1].items() if k.endswith("loss")}
+        if model.history_
+        else {},
+    }
+    if y_train is not None:
+        labelled = int(model._labelled(y_train).sum())
+        result["labeled_train_rows"] = labelled
+        if hasattr(model, "layer_model"):  # the stacked classifier splits its labelled rows
+            held_out = int(labelled * model.validation_fraction)  # as fit's split
+            result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
+    if len(ds.X_test) and is_classifier(model):
+        accuracy = model.score(ds.X_test, ds.y_test)
+        metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
+                   "model": {"accuracy": accuracy}}  # fmt: skip
+    elif len(ds.X_test):
+        metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
+        X_eval = ds.X_test
+        if getattr(model, "binarize", None) is not None:  # as aekit evaluate: binary test rows
+            X_eval = binarized(X_eval, 1)
+        metrics["model"].update(family_metrics(model, X_eval, ds.y_test, ll_samples=100))
+        if "ll_samples" in metrics["model"]:
+            metrics["ll_samples"] = metrics["model"].pop("ll_samples")
+    if len(ds.X_test):
+        claim(out, [runs.METRICS_FILE])  # (under the lock train holds)
+        write_json(out / runs.METRICS_FILE, metrics)
+        result["test"] = metrics
+    if not args.no_plots:
+        _, skipped = runs.write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
+        for name in skipped:
+            say(f"note: {out / name} was not written by aekit; left as it is, not redrawn")
+    result["files"] = runs.Run(out, model, None).files()
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(_train_summary(result))
+    return 0
+
+
+def _uses_labels(model) -> bool:
+    """Whether ``fit`` learns from labels: classifiers, and the adversarial autoencoders with
+    ``supervised`` or ``prior_labels``."""
+    from sklearn.base import is_classifier
+
+    return is_classifier(model) or bool(getattr(model, "_uses_labels", lambda: False)())
+
+
+def keep_labels(y, n_labeled: int | None, seed: int, marker):
+    """``y`` with all but ``n_labeled`` rows (stratified by class) set to the model's
+    ``unlabeled_label`` marker."""
+    import numpy as np
+
+    if n_labeled is None or n_labeled >= len(y):
+        return y
+    n_classes = len(np.unique(y))
+    if n_labeled < n_classes:
+        raise UsageError(
+            f"--labeled {n_labeled}: keep at least one label per class ({n_classes} classes)"
+        )
+    if marker is None:
+        raise UsageError("--labeled needs an unlabelled marker, but unlabeled_label is None")
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(
+        np.arange(len(y)), train_size=n_labeled, stratify=y, random_state=seed
+    )
+    out = np.full(len(y), marker, dtype=object if isinstance(marker, str) else np.int64)
+    out[keep] = y[keep]
+    return out
+
+
+def _train_summary(r: dict[str, Any]) -> str:
+    lines = [
+        f"trained {r['model']} on {r['data']}: {r['n_train']} train / {r['n_test']} test rows, "
+        f"{r['n_features']} features, {r['epochs']} epochs in {r['train_seconds']:.1f} s "
+        f"(stopped: {r['stop_reason']})"
+    ]
+    if r["final"]:
+        lines.append("final " + ", ".join(f"{k} {fmt(v)}" for k, v in r["final"].items()))
+    if "test" in r:
+        lines += metrics_lines(r["test"])
+    lines.append(f"wrote {r['run']}/: " + ", ".join(r["files"]))
+    return "\n".join(lines)
+
+
+def add_parsers(sub) -> None:
+    from .common import add_data_args
+
+    t = sub.add_parser("train", help="train a model and write a run folder")
+    t.add_argument("model", nargs="?", choices=sorted(FAMILIES), help="model family")
+    add_data_args(t, required=False)
+    t.add_argument(
+        "--scale",
+        default="auto",
+        choices=["auto", "none", "standard", "minmax", "divide"],
+        help="scaling of the data (auto: images to [0, 1], tables standardised)",
+    )
+    t.add_argument("--test-fraction", type=float, default=0.2, help="held-out test share")
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    t.add_argument(
+        "--labeled",
+        type=int,
+        help="classifiers: keep only this many training labels (stratified, seeded by "
+        "--split-seed); the other rows are unlabelled and serve pre-training only",
+    )
+    t.add_argument("--latent", type=int, help="latent_dim: width of the code")
+    t.add_argument("--hidden", help="hidden widths, e.g. 256,128 ('' for none)")
+    t.add_argument("--epochs", type=int, help="max_epochs")
+    t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--loss", choices=["mse", "bce"])
+    t.add_argument("--architecture", choices=["mlp", "conv"])
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--seed", type=int, help="random_state")
+    t.add_argument("--prior", help="aae: gaussian, mixture, swiss_roll, uniform or pkg.module:fn")
+    t.add_argument("--n-components", type=int, dest="n_components", help="aae: mixture components")
+    t.add_argument("--n-clusters", type=int, dest="n_clusters", help="aae-cluster: clusters")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any estimator parameter, e.g. --set lr_schedule=cosine (repeatable)",
+    )
+    t.add_argument("--config", help="TOML file whose keys are estimator parameters")
+    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model already in --out, once the new run is complete (it trains in "
+        "--out/staging meanwhile); only an aekit run folder can be replaced",
+    )
+    add_trust_code(t)
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (or in --out/staging) up to its epochs "
+        "(or --epochs) on its own data; no model name or --data",
+    )
+    t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
+    t.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=30.0,
+        help="and at most once per this many seconds (default 30; 0: every N epochs)",
+    )
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument(
+        "--time-limit",
+        type=float,
+        help="stop after the epoch that ends past this many seconds of (fine-)tuning",
+    )
+    t.add_argument("--no-plots", action="store_true", help="skip the figures")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    t.set_defaults(func=cmd_train)

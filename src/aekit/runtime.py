@@ -1,0 +1,53 @@
+"""Where and how training runs: devices and seeds (the process group of distributed training
+will live here too). Small pure helpers, imported by the estimator and the families."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from .errors import ParameterError
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(
+            f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(
+            f"device={device!r} but CUDA is not available here (torch.cuda.is_available() is "
+            "False); use device='cpu' or device='auto'"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ParameterError(
+            f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), numbered from 0"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(f"device={device!r} but MPS is not available here; use device='cpu'")
+    return dev
+
+
+def seed_from(random_state) -> int:
+    """An integer seed for torch from a scikit-learn ``random_state``.
+
+    An int is used as is; a ``RandomState`` is drawn from (the caller's own object); ``None`` takes
+    fresh entropy from the operating system, leaving numpy's global random state untouched.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0]) & 0x7FFFFFFF
+    if isinstance(random_state, int | np.integer):
+        return int(random_state) & 0x7FFFFFFFFFFF
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
