@@ -519,6 +519,52 @@ def test_image_folder_errors(tmp_path):
         read_data(tmp_path / "mix")
 
 
+def huge_png(path: Path, width: int, height: int) -> None:
+    """A valid all-black 1-bit PNG written chunk by chunk: 20000x20000 takes 50 KB on disk and
+    never 50 MB in memory."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows, compressor = bytes((1 + (width + 7) // 8) * 100), zlib.compressobj(9)
+    idat = b"".join(compressor.compress(rows) for _ in range(height // 100)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_a_huge_image_is_refused_from_its_header(tmp_path):
+    """A 20000x20000 PNG (a decompression bomb to Pillow) is a DataError naming the file, its size
+    and aekit's limit, not Pillow's DecompressionBombError."""
+    save_image(tmp_path / "big" / "a.png", np.zeros((4, 6), np.uint8))
+    huge_png(tmp_path / "big" / "huge.png", 20000, 20000)
+    with pytest.raises(DataError, match=r"huge\.png is 20000x20000 pixels .*Pillow refuses .*"
+                       r"at most 16,777,216 pixels \(4096x4096\).*Resize"):  # fmt: skip
+        read_data(tmp_path / "big")
+
+
+def test_images_over_aekits_limit_or_pillows_are_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image
+
+    save_image(tmp_path / "i" / "a.png", np.zeros((4, 6), np.uint8))
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 20)
+    monkeypatch.setattr(Image.Image, "convert", None)  # nothing may be decoded
+    with pytest.raises(
+        DataError, match=r"a\.png is 6x4 pixels \(24; .*\); aekit reads .* at most 20 pixels:"
+    ):
+        read_data(tmp_path / "i")
+    # Pillow's own limit, lowered: its warning (an error in this test suite) is refused too.
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 100)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)
+    with pytest.raises(
+        DataError, match=r"a\.png is 6x4 pixels .*, which Pillow refuses as a possible"
+    ):
+        read_data(tmp_path / "i")
+
+
 # ------------------------------------------------------------------------------- sources, names
 def test_unknown_name_and_unsupported_extension(tmp_path):
     with pytest.raises(DataError, match=r"unknown dataset 'cifar'; known names: digits, fashion"):

@@ -30,7 +30,9 @@ a ``.npz`` file
 a ``.csv`` file
     Numbers, with an optional header row, and an optional label column (``label_column``).
 a folder of images
-    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class.
+    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class, all
+    of one size, each at most :data:`MAX_IMAGE_PIXELS` pixels (checked from the file's header,
+    before anything is decoded).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,7 @@ from .errors import DataError
 
 __all__ = [
     "KNOWN_DATASETS",
+    "MAX_IMAGE_PIXELS",
     "Dataset",
     "RawData",
     "Scaler",
@@ -64,6 +68,12 @@ __all__ = [
 ]
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
+
+#: The most pixels (width x height) an image in a folder may have: 4096 x 4096. Every image
+#: becomes one row of channels x height x width float32 features, and the whole folder is read
+#: into memory, so larger images are refused from their header, before they are decoded (which
+#: also keeps Pillow's decompression-bomb check, at about 89 million pixels, from being reached).
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 #: Where Debian's dataset packages put data (``<SYSTEM_DATA_DIR>/<name>``); searched last.
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
@@ -831,8 +841,6 @@ def _is_plain_number(cell: str) -> bool:
 
 # ------------------------------------------------------------------------------- helpers: images
 def _read_image_folder(folder: Path):
-    from PIL import Image, UnidentifiedImageError
-
     def images_in(d: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
 
@@ -855,14 +863,14 @@ def _read_image_folder(folder: Path):
         y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
         names = [name for name, _ in classes]
 
-    # First pass reads only the headers: the common size and whether everything is grayscale.
+    # First pass reads only the headers: the sizes (each one refused when too large, before any
+    # image is decoded), the common size, and whether everything is grayscale.
     size, gray = None, True
     for f in files:
-        try:
-            with Image.open(f) as im:
-                mode, this_size = im.mode, im.size
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"cannot decode image {f}: {e}") from e
+        with _open_image(f) as im:
+            mode, this_size = im.mode, im.size
+        if this_size[0] * this_size[1] > MAX_IMAGE_PIXELS:
+            raise _too_large(f, this_size)
         gray = gray and mode in ("1", "L", "LA")
         if size is None:
             size, first = this_size, f
@@ -875,13 +883,65 @@ def _read_image_folder(folder: Path):
     width, height = size
     out = np.empty((len(files), height, width, channels), dtype=np.uint8)
     for i, f in enumerate(files):
-        try:
-            with Image.open(f) as im:
+        with _open_image(f) as im:
+            try:
                 out[i] = np.asarray(im.convert("L" if gray else "RGB")).reshape(height, width, -1)
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"cannot decode image {f}: {e}") from e
+            except (OSError, ValueError) as e:
+                raise DataError(f"cannot decode image {f}: {e}") from e
     X = out.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32)
     return X, y, names, (channels, height, width)
+
+
+@contextmanager
+def _open_image(f: Path):
+    """``PIL.Image.open(f)``, with a file Pillow cannot identify or refuses as a possible
+    decompression bomb (its warning too, not only its error) turned into a :class:`DataError`."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(f)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _too_large(f, _unchecked_size(f), str(e)) from None
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise DataError(f"cannot decode image {f}: {e}") from e
+    with im:
+        yield im
+
+
+def _unchecked_size(f: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's or JPEG's header, which Pillow's ``Image.open`` does not
+    return for an image beyond its decompression-bomb limit; None for other files."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    for kind in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:  # the plugin classes read the header only, without the size check
+            with kind(f) as im:
+                return im.size
+        except (SyntaxError, OSError, ValueError, IndexError, TypeError, struct.error):
+            continue
+    return None
+
+
+def _too_large(f: Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
+    """The error for an image over :data:`MAX_IMAGE_PIXELS` (or, ``pillow`` its message, over
+    Pillow's decompression-bomb limit)."""
+    side = math.isqrt(MAX_IMAGE_PIXELS)
+    square = f" ({side}x{side})" if side * side == MAX_IMAGE_PIXELS else ""
+    if size is None:  # not a PNG or JPEG inside: Pillow's message has the number of pixels
+        what = f"too large ({pillow})"
+    else:
+        what = f"{size[0]}x{size[1]} pixels ({size[0] * size[1]:,}; width x height)"
+        what += ", which Pillow refuses as a possible decompression bomb" if pillow else ""
+    return DataError(
+        f"image {f} is {what}; aekit reads images of at most {MAX_IMAGE_PIXELS:,} pixels{square}: "
+        "each image becomes one row of features, and the whole folder is read into memory. "
+        "Resize the images to one smaller size first (for example with Pillow: "
+        "im.resize((256, 256)))."
+    )
 
 
 # ---------------------------------------------------------------------------------- helpers: IDX
