@@ -659,11 +659,11 @@ def _from_array(X: np.ndarray, source: str):
     image_shape = image_shape and tuple(int(s) for s in image_shape)
     pixel_max = 255.0 if image_shape and X.dtype == np.uint8 else None
     X = X.reshape(len(X), -1)  # a view, for a C-ordered memory map too
-    if not _is_mapped(X):
-        X = X.astype(np.float32)
     check_finite(X, source)  # one pass, no temporary array, unless a value is not finite
-    if X.dtype.kind == "f" and X.dtype.itemsize > 4:  # a mapped float64 file: rows become float32
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:  # float64 values must fit float32's range
         _check_fits_float32(X, source)
+    if not _is_mapped(X):  # (a memory map's rows become float32 as they are gathered)
+        X = X.astype(np.float32)
     return X, image_shape, pixel_max
 
 
@@ -805,13 +805,14 @@ def _read_csv(path: Path, label_column):
         i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
         line, row = next(r for n, r in enumerate(data_rows()) if n == i)
         cell = row[keep[k]].strip()
-        why = (
-            ""
-            if not _is_number(cell) or not math.isfinite(float(cell))
-            else (" as float32 (beyond +-3.4e38)")
-        )
+        if _is_number(cell) and math.isfinite(float(cell)):  # finite, but not as float32
+            raise DataError(
+                f"{path}, line {line}, {column(keep[k])}: {cell!r} is beyond float32's range "
+                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
+                "divide it by a power of ten)"
+            )
         raise DataError(
-            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf{why} "
+            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf "
             f"({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
             "values (for example with sklearn.impute.SimpleImputer) first."
         )
