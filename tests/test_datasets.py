@@ -464,6 +464,40 @@ def test_csv_label_column_errors(tmp_path):
         read_data(write(tmp_path / "e.csv", "a,y\n1,\n"), label_column="y")
 
 
+def test_csv_label_column_of_digits_is_an_index_unless_a_header_has_that_name(tmp_path):
+    """--label-column 4 (the string "4") on a CSV with a header is index 4 when no column is named
+    "4"; a column named "4" wins; out of range says how many columns there are."""
+    f = write(tmp_path / "h.csv", "a,b,c,d,kind\n1,2,3,4,x\n5,6,7,8,y\n")
+    raw = read_data(f, label_column="4")
+    np.testing.assert_array_equal(raw.X, [[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert raw.label_names == ["x", "y"]
+    assert read_data(f, label_column=" -1 ").label_names == ["x", "y"]
+    out_of_range = r"'5' is out of range for .*h\.csv, which has 5 columns \(0-based indices 0\.\.4"
+    with pytest.raises(DataError, match=out_of_range + ".*no column is named '5' either"):
+        read_data(f, label_column="5")
+    g = write(tmp_path / "named.csv", "a,4,c,d,e\n1,u,2,3,4\n5,v,6,7,8\n")
+    raw = read_data(g, label_column="4")  # the column named "4" (index 1), not index 4
+    assert raw.label_names == ["u", "v"] and raw.X.shape == (2, 4)
+    # No header: the first row is data, though it holds "1" and a string label.
+    n = write(tmp_path / "n.csv", "1,cat,3\n2,dog,4\n")
+    raw = read_data(n, label_column="1")
+    np.testing.assert_array_equal(raw.X, [[1, 3], [2, 4]])
+    assert raw.label_names == ["cat", "dog"]
+    with pytest.raises(DataError, match=r"label_column must be a column's name .* got 1\.0"):
+        read_data(n, label_column=1.0)
+
+
+def test_csv_header_with_numeric_names_is_found_above_numeric_labels(tmp_path):
+    """A first row whose only non-number is in the label column is a header when the label
+    below it is a number (it was read as a row labelled 'label')."""
+    f = write(tmp_path / "d.csv", "label,0,1\n3,5,6\n4,7,8\n")
+    raw = read_data(f, label_column=0)
+    np.testing.assert_array_equal(raw.X, [[5, 6], [7, 8]])
+    assert raw.label_names == ["3", "4"]
+    raw = read_data(f, label_column="0")  # the header names a column "0": it wins
+    assert raw.label_names == ["5", "7"]
+
+
 # --------------------------------------------------------------------------------------- images
 def save_image(path: Path, array: np.ndarray) -> None:
     from PIL import Image

@@ -41,7 +41,9 @@ import errno
 import gzip
 import hashlib
 import math
+import numbers
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -446,7 +448,10 @@ def read_data(
         For mnist and fashion-mnist: the directory holding the four IDX files, searched first.
     label_column : str or int, optional
         For CSV files: the column holding the labels, by header name or by 0-based index
-        (negative counts from the end). Its values may be integers or strings.
+        (negative counts from the end). A string of digits (``"4"``, as ``--label-column 4``
+        gives it) is the header's column of that name if there is one, else an index. Its
+        values may be integers or strings. The first row is a header when it holds a non-number
+        outside the label column, or a non-number in the label column above a number.
     download : bool
         For mnist and fashion-mnist: download the files when no directory has them.
     downloader : callable ``(url, dest_path) -> None``, optional
@@ -722,13 +727,23 @@ def _read_csv(path: Path, label_column):
 
     rows = csv_rows()
     first_line, first = next(rows, (0, None))
+    second = next(rows, (0, None))[1]
     rows.close()
     if first is None:
         raise DataError(f"{path} has no data rows (the file is empty)")
     width = len(first)
-    hint = label_column % width if isinstance(label_column, int) and width else None
+    index = _column_index(label_column)  # an int, or a string of digits ("4", "-1")
+    hint = index % width if index is not None and -width <= index < width else None
+    # The first row is a header when it holds a non-number outside the label column, or a
+    # non-number in the label column above a number ("label" above the label 3).
     header = None
-    if any(not _is_number(c) for j, c in enumerate(first) if j != hint):
+    if any(not _is_number(c) for j, c in enumerate(first) if j != hint) or (
+        hint is not None
+        and not _is_number(first[hint])
+        and second is not None
+        and len(second) > hint
+        and _is_number(second[hint])
+    ):
         header = [c.strip() for c in first]
 
     def column(j):
@@ -736,24 +751,37 @@ def _read_csv(path: Path, label_column):
 
     columns = ", ".join(f"{j}: {h!r}" for j, h in enumerate(header)) if header else ""
     label = None
-    if isinstance(label_column, str):
+    if isinstance(label_column, str) and header is not None and label_column in header:
+        label = header.index(label_column)  # a header named "4" wins over index 4
+    elif index is not None:
+        if not -width <= index < width:
+            named = (
+                f"; no column is named {label_column!r} either"
+                if isinstance(label_column, str) and header
+                else ""
+            )
+            raise DataError(
+                f"label_column {label_column!r} is out of range for {path}, which has {width} "
+                f"columns (0-based indices 0..{width - 1}, or -{width}..-1 from the end)"
+                + (f": {columns}" if header else "")
+                + named
+            )
+        label = index % width
+    elif isinstance(label_column, str):
         if header is None:
             raise DataError(
                 f"label_column={label_column!r} names a column, but {path} has no header row; "
                 f"give its 0-based index instead (the file has {width} columns)"
             )
-        if label_column not in header:
-            raise DataError(
-                f"label_column {label_column!r} not found in {path}; columns: {columns}"
-            )
-        label = header.index(label_column)
+        raise DataError(
+            f"label_column {label_column!r} not found in {path}; columns: {columns}. Give a "
+            "column's name or its 0-based index."
+        )
     elif label_column is not None:
-        if isinstance(label_column, bool) or not -width <= label_column < width:
-            raise DataError(
-                f"label_column {label_column!r} is out of range for {path}, which has {width} "
-                f"columns (indices 0..{width - 1})" + (f": {columns}" if header else "")
-            )
-        label = label_column % width
+        raise DataError(
+            f"label_column must be a column's name (str) or its 0-based index (int), got "
+            f"{label_column!r} of type {type(label_column).__name__}"
+        )
     keep = [j for j in range(width) if j != label]
 
     def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
@@ -824,6 +852,16 @@ def _read_csv(path: Path, label_column):
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
     return X, y, names
+
+
+def _column_index(label_column) -> int | None:
+    """``label_column`` as a 0-based column index: an int (not a bool), or a string of ASCII
+    digits with an optional sign, as ``--label-column 4`` gives it; None otherwise."""
+    if isinstance(label_column, numbers.Integral) and not isinstance(label_column, bool):
+        return int(label_column)
+    if isinstance(label_column, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", label_column):
+        return int(label_column)
+    return None
 
 
 def _is_number(cell: str) -> bool:
