@@ -380,6 +380,56 @@ def test_npy_object_array_is_refused_without_pickle(tmp_path):
         read_data(tmp_path / "obj.npy")
 
 
+def _pickled(path: Path) -> None:
+    import pickle
+
+    path.write_bytes(pickle.dumps([[1.0, 2.0]]))
+
+
+def _truncated_npz(path: Path) -> None:
+    np.savez(path, X=np.zeros((3, 3)))
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "why"),
+    [
+        ("r.npy", lambda p: p.write_bytes(bytes(range(7, 207))), r"not start with .*\\x93NUMPY"),
+        ("e.npy", lambda p: p.write_bytes(b""), r"it is empty \(0 bytes\)"),
+        ("p.npy", _pickled, "it is a Python pickle"),
+        ("o.npy", lambda p: np.save(p, np.array([[1, None]], dtype=object)), "Python objects"),
+        ("r.npz", lambda p: p.write_bytes(bytes(range(7, 207))), "does not start with a zip"),
+        ("t.npz", _truncated_npz, "damaged or truncated"),
+        ("oy.npz", lambda p: np.savez(p, X=np.zeros((2, 2)), y=np.array([1, None], dtype=object)),
+         r"its array 'y' holds Python objects"),
+    ],
+)  # fmt: skip
+def test_npy_npz_that_are_not_plain_numeric_arrays(tmp_path, name, make, why):
+    """Garbage, pickles and object arrays are refused as not plain numeric NumPy files, with the
+    fix (save a numeric array without pickle); never numpy's advice to pass allow_pickle."""
+    path = tmp_path / name
+    make(path)
+    start = rf"{name} is not a plain numeric NumPy \.np[yz] file: "
+    with pytest.raises(
+        DataError, match=rf"{start}.*{why}.*Save the data again as a plain array"
+    ) as info:
+        read_data(path)
+    message = str(info.value)
+    assert "allow_pickle=True" not in message and "allow_pickle=`" not in message
+    assert message.count("allow_pickle") == (name.endswith(".npy"))  # =False, in np.save only
+
+
+def test_npy_and_npz_swapped_suffixes_say_rename(tmp_path):
+    with open(tmp_path / "a.npy", "wb") as f:
+        np.savez(f, X=np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"a\.npy is a zip archive \(\.npz\).*rename it to \.npz"):
+        read_data(tmp_path / "a.npy")
+    np.save(tmp_path / "b.npy", np.zeros((2, 2)))
+    (tmp_path / "b.npy").rename(tmp_path / "b.npz")
+    with pytest.raises(DataError, match=r"b\.npz is a single array \(\.npy\).*rename it to \.npy"):
+        read_data(tmp_path / "b.npz")
+
+
 def test_npz_string_and_int_labels(tmp_path):
     X = np.arange(12.0).reshape(6, 2)
     np.savez(tmp_path / "s.npz", X=X, y=np.array(["dog", "cat", "dog", "emu", "cat", "dog"]))

@@ -491,32 +491,8 @@ def read_data(
         X, y, names = _read_csv(path, label_column)
         return RawData(X, y, None, names, None, source, None)
     if suffix in (".npy", ".npz"):
-        try:
-            try:  # a .npy is memory-mapped: rows are read when used, never copied whole
-                loaded = np.load(path, mmap_mode="r" if suffix == ".npy" else None,
-                                 allow_pickle=False)  # fmt: skip
-            except ValueError:  # object arrays, empty files: np.load says why without mmap
-                loaded = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise DataError(f"cannot read {path} as a NumPy {suffix} file: {e}") from e
-        y = names = None
-        if suffix == ".npz":
-            with loaded:
-                if "X" not in loaded.files:
-                    raise DataError(
-                        f"{path} has no array named 'X' (keys found: {', '.join(loaded.files)}); "
-                        "save the features as X (and labels as y): np.savez(path, X=X, y=y)"
-                    )
-                try:
-                    arrays = {k: loaded[k] for k in ("X", "y") if k in loaded.files}
-                except ValueError as e:  # object arrays need pickle, which we refuse
-                    raise DataError(f"cannot read {path}: {e}") from e
-            loaded = arrays["X"]
-            if "y" in arrays:
-                y, names = _encode_labels(arrays["y"], f"{path} (y)")
-                if len(y) != len(loaded):
-                    raise DataError(f"{path}: X has {len(loaded)} rows but y has {len(y)} labels")
-        X, image_shape, pixel_max = _from_array(loaded, source)
+        X, y, names = _read_numpy(path, suffix)
+        X, image_shape, pixel_max = _from_array(X, source)
         return RawData(X, y, image_shape, names, None, source, pixel_max)
     raise DataError(
         f"{path}: unsupported file type {path.suffix!r}; supported: .npy, .npz, .csv, "
@@ -530,6 +506,100 @@ def _known_name(name_or_path) -> str | None:
         return None  # a Path is always a path
     key = name_or_path.strip().lower().replace("_", "-")
     return key if key in KNOWN_DATASETS else None
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive, an empty one
+
+
+def _read_numpy(path: Path, suffix: str):
+    """``(X, y, label_names)`` of a ``.npy`` (X memory-mapped) or ``.npz`` file, never
+    unpickling anything; every way the file can fail to be a plain numeric array is a
+    :class:`DataError` that says so, and none suggests ``allow_pickle``."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from e
+    npy = suffix == ".npy"
+    if not head:
+        raise _not_plain(path, suffix, "it is empty (0 bytes)", pickle=False)
+    if npy and head.startswith(_ZIP_MAGICS):
+        raise DataError(f"{path} is a zip archive (.npz), not a .npy file: rename it to .npz")
+    if not npy and head == _NPY_MAGIC:
+        raise DataError(f"{path} is a single array (.npy), not an .npz archive: rename it to .npy")
+    if head[:1] == b"\x80":  # pickle protocol 2 and later start with 0x80
+        raise _not_plain(path, suffix, "it is a Python pickle")
+    if (head != _NPY_MAGIC) if npy else not head.startswith(_ZIP_MAGICS):
+        signature = r"the .npy signature \x93NUMPY" if npy else "a zip archive's PK"
+        raise _not_plain(
+            path, suffix, f"it does not start with {signature} (its first bytes: {head.hex(' ')})"
+        )
+
+    def failure(e: Exception, key: str = "X") -> DataError:
+        if "pickle" in str(e):  # numpy: object arrays need pickle, which aekit refuses
+            where = f"its array {key!r}" if not npy else "it"
+            return _not_plain(path, suffix, f"{where} holds Python objects (dtype object)", key)
+        return _not_plain(path, suffix, f"it is damaged or truncated ({e})", key, pickle=False)
+
+    errors = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+    if npy:
+        try:
+            try:  # memory-mapped: rows are read when used, never copied whole
+                return np.load(path, mmap_mode="r", allow_pickle=False), None, None
+            except ValueError:  # object arrays, truncated data: np.load says why without mmap
+                return np.load(path, allow_pickle=False), None, None
+        except errors as e:
+            raise failure(e) from None
+    arrays = {}
+    try:  # our own file object: np.load leaves its own open when the zip is damaged
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                raise DataError(
+                    f"{path} has no array named 'X' (keys found: {', '.join(archive.files)}); "
+                    "save the features as X (and labels as y): np.savez(path, X=X, y=y)"
+                )
+            for key in ("X", "y"):
+                if key in archive.files:
+                    try:
+                        arrays[key] = archive[key]
+                    except errors as e:
+                        raise failure(e, key) from None
+                    if not isinstance(arrays[key], np.ndarray):  # a member that is not a .npy
+                        raise _not_plain(path, suffix, f"its member {key}.npy is not an array")
+    except DataError:
+        raise
+    except errors as e:
+        raise failure(e) from None
+    X, y, names = arrays["X"], None, None
+    if "y" in arrays:
+        y, names = _encode_labels(arrays["y"], f"{path} (y)")
+        if len(y) != len(X):
+            raise DataError(f"{path}: X has {len(X)} rows but y has {len(y)} labels")
+    return X, y, names
+
+
+def _not_plain(path: Path, suffix: str, why: str, key: str = "X", pickle: bool = True):
+    """The error for a file that is not a plain numeric array (``pickle``: say that aekit never
+    unpickles, where the file may need it)."""
+    if suffix == ".npy":
+        save = "np.save(path, np.asarray(X, dtype=np.float32), allow_pickle=False)"
+    elif key == "y":
+        save = "np.savez(path, X=X, y=np.asarray(y, dtype=str)), labels as strings or integers"
+    else:
+        save = "np.savez(path, X=np.asarray(X, dtype=np.float32), y=y)"
+    never = (
+        " aekit reads arrays of numbers only and never unpickles a file (unpickling can run any "
+        "code), which object arrays would need."
+        if pickle
+        else ""
+    )
+    return DataError(
+        f"{path} is not a plain numeric NumPy {suffix} file: {why}.{never} Save the data again "
+        f"as a plain array: {save}"
+    )
 
 
 def _read_digits() -> RawData:
