@@ -347,6 +347,30 @@ def test_npy_uint8_images(tmp_path, shape):
     np.testing.assert_allclose(data.X_train, X.reshape(6, -1) / 255, rtol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_channels_last_images_are_refused_as_the_estimators_refuse_them(tmp_path, suffix):
+    """(50, 8, 8, 3) was read as 8 channels of 8x3 images, while Autoencoder().fit refuses it:
+    both use one rule (_validation.image_shape_of) and say how to reorder the axes."""
+    from aekit._validation import image_shape_of
+
+    X = np.random.default_rng(0).integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / f"hwc{suffix}"
+    if suffix == ".npy":
+        np.save(path, X)
+    else:
+        np.savez(path, X=X)
+    with pytest.raises(DataError, match=r"hwc\.np[yz] has shape \(50, 8, 8, 3\), which looks like "
+                       r"channels-last .*np\.moveaxis\(X, -1, 1\).*save it again"):  # fmt: skip
+        read_data(path)
+    np.save(tmp_path / "chw.npy", np.moveaxis(X, -1, 1))  # the fix
+    assert read_data(tmp_path / "chw.npy").image_shape == (3, 8, 8)
+    with pytest.raises(DataError, match=r"channels-last.*X\.transpose\(0, 3, 1, 2\)"):
+        image_shape_of(X.shape)  # what the estimators' _validate_X says, word for word
+    assert image_shape_of((5, 1, 28, 28)) == (1, 28, 28)
+    assert image_shape_of((5, 3, 8, 3)) == (3, 8, 3)  # ambiguous: channels first, as documented
+    assert image_shape_of((5, 28, 28)) == (1, 28, 28) and image_shape_of((5, 4)) is None
+
+
 def test_npy_float_images_in_unit_interval_are_not_rescaled(tmp_path):
     X = np.random.default_rng(0).random((6, 5, 4))
     np.save(tmp_path / "f.npy", X)

@@ -24,7 +24,9 @@ Sources
     directory of that list (``data_dir``, else ``$AEKIT_DATA/<name>``, else the cache), each checked
     against its published MD5 checksum and written atomically.
 a ``.npy`` file
-    2-D (tabular) or 3-D ``(n, H, W)`` / 4-D ``(n, C, H, W)`` images.
+    2-D (tabular) or 3-D ``(n, H, W)`` / 4-D ``(n, C, H, W)`` images, channels first as PyTorch
+    orders them (the estimators take the same); an unambiguously channels-last ``(n, H, W, C)``
+    array (last axis 1, 3 or 4, second not) is refused with the fix, ``np.moveaxis(X, -1, 1)``.
 a ``.npz`` file
     Key ``X`` as for ``.npy``, and an optional ``y`` of integer or string labels.
 a ``.csv`` file
@@ -55,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_finite, check_not_empty
+from ._validation import check_finite, check_not_empty, image_shape_of
 from .errors import DataError
 
 __all__ = [
@@ -730,8 +732,7 @@ def _from_array(X: np.ndarray, source: str):
             "3-D (n_images, height, width) or 4-D (n_images, channels, height, width)"
         )
     check_not_empty(X, source)
-    image_shape = {2: None, 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
-    image_shape = image_shape and tuple(int(s) for s in image_shape)
+    image_shape = image_shape_of(X.shape, source, then=", and save it again")
     pixel_max = 255.0 if image_shape and X.dtype == np.uint8 else None
     X = X.reshape(len(X), -1)  # a view, for a C-ordered memory map too
     check_finite(X, source)  # one pass, no temporary array, unless a value is not finite
