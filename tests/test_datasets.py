@@ -534,7 +534,7 @@ def test_csv_label_column_errors(tmp_path):
     g = write(tmp_path / "n.csv", "1,2\n3,4\n")
     with pytest.raises(DataError, match="has no header row; give its 0-based index"):
         read_data(g, label_column="a")
-    with pytest.raises(DataError, match="empty label cell"):
+    with pytest.raises(DataError, match=r"column 'y' \(index 1\): every label is missing"):
         read_data(write(tmp_path / "e.csv", "a,y\n1,\n"), label_column="y")
 
 
@@ -570,6 +570,32 @@ def test_csv_header_with_numeric_names_is_found_above_numeric_labels(tmp_path):
     assert raw.label_names == ["3", "4"]
     raw = read_data(f, label_column="0")  # the header names a column "0": it wins
     assert raw.label_names == ["5", "7"]
+
+
+def test_missing_labels_are_unlabelled_rows_and_all_missing_is_an_error(tmp_path):
+    """Empty or NaN-like label cells mark unlabelled rows (-1, the estimators' unlabeled_label),
+    not a class "nan"; a column with no label at all is an error naming it."""
+    f = write(tmp_path / "s.csv", "a,y\n1,cat\n2,\n3,nan\n4,dog\n5, NA \n6,None\n7,cat\n")
+    raw = read_data(f, label_column="y")
+    assert raw.label_names == ["cat", "dog"]
+    np.testing.assert_array_equal(raw.y, [0, -1, -1, 1, -1, -1, 0])
+    g = write(tmp_path / "n.csv", "a,y\n1,2\n2,\n3,10\n4,NaN\n")
+    raw = read_data(g, label_column=1)
+    assert raw.label_names == ["2", "10"]  # still sorted as numbers
+    np.testing.assert_array_equal(raw.y, [0, -1, 1, -1])
+    data = load_dataset(f, label_column="y", test_fraction=0.4, scale="none")
+    assert sorted(np.concatenate([data.y_train, data.y_test])) == [-1] * 4 + [0, 0, 1]
+    h = write(tmp_path / "all.csv", "a,b,label\n1,2,nan\n3,4,\n5,6,NaN\n")
+    with pytest.raises(DataError, match=r"all\.csv, column 'label' \(index 2\): every label is "
+                       r"missing \(all 3 cells .*no labels at all\. Fill in"):  # fmt: skip
+        read_data(h, label_column="label")
+    np.savez(tmp_path / "y.npz", X=np.zeros((4, 2)), y=np.array([1.0, np.nan, 3.0, 1.0]))
+    raw = read_data(tmp_path / "y.npz")
+    assert raw.label_names == ["1", "3"]
+    np.testing.assert_array_equal(raw.y, [0, -1, 1, 0])
+    np.savez(tmp_path / "none.npz", X=np.zeros((2, 2)), y=np.array(["", "nan"]))
+    with pytest.raises(DataError, match=r"none\.npz \(y\): every label is missing"):
+        read_data(tmp_path / "none.npz")
 
 
 # --------------------------------------------------------------------------------------- images

@@ -285,7 +285,11 @@ class RawData:
         read-only memory map of the file in its own numeric dtype (converted to float32 chunk by
         chunk by :func:`load_dataset` and :func:`scaled_rows`).
     y : ndarray of shape (n_samples,), int64, or None
-        Labels 0..K-1; ``label_names[k]`` names class k.
+        Labels 0..K-1; ``label_names[k]`` names class k. A row whose label is missing (a CSV
+        label cell that is empty or NaN, NA, N/A, <NA>, null, None in any case; NaN or such a
+        string in an ``.npz``'s ``y``) is -1, the estimators' default ``unlabeled_label``, so
+        semi-supervised models read it as unlabelled; a source whose labels are all missing is
+        an error. -1 in the file itself is a class like any other.
     image_shape : tuple (channels, height, width) or None
         Set when the rows are images.
     label_names : list of str or None
@@ -317,6 +321,7 @@ class Dataset:
         The dataset name, or the file's stem / folder's name.
     X_train, X_test : ndarray of shape (n_train, n_features), (n_test, n_features), float32
     y_train, y_test : ndarray of shape (n_train,), (n_test,), int64, or None
+        Labels 0..K-1, -1 where the label is missing (see :class:`RawData`).
     image_shape : tuple (channels, height, width) or None
     scaler : Scaler
         Fitted on the training rows only and applied to both.
@@ -760,20 +765,36 @@ def _check_fits_float32(X: np.ndarray, source: str) -> None:
 
 
 def _encode_labels(y, source: str):
-    """Map labels (ints or strings) to 0..K-1; the names are the sorted unique values as strings."""
+    """Map labels (ints or strings) to 0..K-1, and a missing label (NaN; an empty string, "nan",
+    "NA", ...: see ``_MISSING_LABELS``) to -1, the estimators' default ``unlabeled_label``. The
+    names are the sorted unique values present, as strings. No label at all is an error."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise DataError(f"{source}: labels must be 1-D, got shape {y.shape}")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise DataError(f"{source}: labels must be integers or strings, got non-integer floats")
-        y = y.astype(np.int64)
-    elif y.dtype.kind == "S":
+    if y.dtype.kind == "S":
         y = y.astype(str)
-    elif y.dtype.kind not in "biuU":
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+        present = y[~missing]
+        if not np.isfinite(present).all() or (present != np.round(present)).any():
+            raise DataError(f"{source}: labels must be integers or strings, got non-integer floats")
+    elif y.dtype.kind == "U":
+        missing = np.isin(np.char.lower(np.char.strip(y)), list(_MISSING_LABELS))
+    elif y.dtype.kind in "biu":
+        missing = np.zeros(len(y), dtype=bool)
+    else:
         raise DataError(f"{source}: labels must be integers or strings, got {y.dtype}")
-    values, codes = np.unique(y, return_inverse=True)
-    return codes.astype(np.int64).reshape(-1), [str(v) for v in values]
+    if len(y) and missing.all():
+        raise DataError(
+            f"{source}: every label is missing (NaN, or empty or {_MISSING_WORDS}), so there are "
+            "no labels at all; fill them in, or leave the labels out"
+        )
+    present = y[~missing]
+    values, codes = np.unique(present.astype(np.int64) if y.dtype.kind == "f" else present,
+                              return_inverse=True)  # fmt: skip
+    out = np.full(len(y), -1, dtype=np.int64)
+    out[~missing] = codes.reshape(-1)
+    return out, [str(v) for v in values]
 
 
 # ---------------------------------------------------------------------------------- helpers: CSV
@@ -868,13 +889,14 @@ def _read_csv(path: Path, label_column):
 
     y = names = None
     if label is not None:  # one pass with the csv module: the labels, and every row's width
-        lines, values = [], []
-        for line, row in data_rows():
-            lines.append(line)
-            values.append(row[label].strip())
-        for value, line in zip(values, lines, strict=True):
-            if not value:
-                raise DataError(f"{path}, line {line}, {column(label)}: empty label cell")
+        values = [row[label].strip() for _, row in data_rows()]
+        missing = [_is_missing_label(v) for v in values]
+        if values and all(missing):
+            raise DataError(
+                f"{path}, {column(label)}: every label is missing (all {len(values)} cells are "
+                f"empty or {_MISSING_WORDS}), so there are no labels at all. Fill in the labels, "
+                "or delete the column and leave out label_column (--label-column)."
+            )
     if not keep:
         raise DataError(f"{path} has no feature columns (only the label column)")
     try:
@@ -918,11 +940,22 @@ def _read_csv(path: Path, label_column):
     if label is not None:
         if len(values) != len(X):  # cannot happen unless the two parsers disagree
             raise DataError(f"{path}: read {len(X)} rows of numbers but {len(values)} labels")
-        try:  # numbers sort as numbers ("2" < "10"), other labels as strings
-            y, names = _encode_labels(np.array(values, dtype=np.float64), str(path))
+        try:  # numbers sort as numbers ("2" < "10"), other labels as strings; missing: NaN
+            numbers = [math.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
+            y, names = _encode_labels(np.array(numbers), str(path))
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
     return X, y, names
+
+
+#: Label cells that mean "no label" (compared case-insensitively, after stripping spaces), besides
+#: an empty cell: what NumPy, pandas, R and SQL exports write for a missing value.
+_MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "<na>", "null", "none"})
+_MISSING_WORDS = "NaN, NA, N/A, <NA>, null or None"
+
+
+def _is_missing_label(value: str) -> bool:
+    return value.strip().lower() in _MISSING_LABELS
 
 
 def _column_index(label_column) -> int | None:
