@@ -799,6 +799,27 @@ def test_csv_line_numbers_count_blank_lines_and_float_labels(tmp_path):
     np.testing.assert_array_equal(raw.y, [1, 0, 1])
 
 
+def test_stored_data_paths_are_absolute_except_dataset_names(tmp_path, monkeypatch):
+    """A run records its data so that it reads the same from any directory: relative paths
+    become absolute (they were stored as typed, so encode/plot/evaluate failed elsewhere)."""
+    from aekit.datasets import stored_data_paths
+
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "sub" / "x.npy", np.zeros((2, 2)))
+    monkeypatch.chdir(tmp_path)
+    source, data_dir = stored_data_paths("sub/x.npy", "idx")
+    assert source == str(tmp_path.resolve() / "sub" / "x.npy")
+    assert data_dir == str(tmp_path.resolve() / "idx")
+    monkeypatch.chdir(tmp_path / "sub")
+    assert read_data(source).X.shape == (2, 2)  # from another directory
+    for name in ("digits", "Fashion-MNIST", "mnist"):
+        assert stored_data_paths(name) == (name, None)
+    assert stored_data_paths(Path("digits"))[0] == str(tmp_path.resolve() / "sub" / "digits")
+    assert stored_data_paths(None, None) == (None, None)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert stored_data_paths("~/sub/x.npy")[0] == source
+
+
 def test_label_column_is_refused_for_known_datasets():
     with pytest.raises(DataError, match="label_column applies to CSV files only, not to 'digits'"):
         read_data("digits", label_column="y")

@@ -69,6 +69,7 @@ __all__ = [
     "load_dataset",
     "read_data",
     "scaled_rows",
+    "stored_data_paths",
 ]
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
@@ -505,6 +506,21 @@ def read_data(
         f"{path}: unsupported file type {path.suffix!r}; supported: .npy, .npz, .csv, "
         f"or a folder of {', '.join(_IMAGE_SUFFIXES)} images"
     )
+
+
+def stored_data_paths(source, data_dir=None) -> tuple[str | None, str | None]:
+    """``(source, data_dir)`` as a run should record them, so that they mean the same thing from
+    any working directory: a dataset name (one of :data:`KNOWN_DATASETS`, any case, as
+    :func:`read_data` takes it) unchanged; a file or folder as an absolute path, ``~`` expanded
+    and symbolic links resolved (as :attr:`RawData.source`), whether or not it exists yet;
+    ``data_dir`` likewise absolute; None stays None."""
+
+    def absolute(path) -> str:
+        return str(Path(path).expanduser().resolve())
+
+    if source is not None and _known_name(source) is None:
+        source = absolute(source)
+    return source, None if data_dir is None else absolute(data_dir)
 
 
 # ------------------------------------------------------------------------------ helpers: sources
