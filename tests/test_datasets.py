@@ -347,6 +347,30 @@ def test_npy_uint8_images(tmp_path, shape):
     np.testing.assert_allclose(data.X_train, X.reshape(6, -1) / 255, rtol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_channels_last_images_are_refused_as_the_estimators_refuse_them(tmp_path, suffix):
+    """(50, 8, 8, 3) was read as 8 channels of 8x3 images, while Autoencoder().fit refuses it:
+    both use one rule (_validation.image_shape_of) and say how to reorder the axes."""
+    from aekit._validation import image_shape_of
+
+    X = np.random.default_rng(0).integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / f"hwc{suffix}"
+    if suffix == ".npy":
+        np.save(path, X)
+    else:
+        np.savez(path, X=X)
+    with pytest.raises(DataError, match=r"hwc\.np[yz] has shape \(50, 8, 8, 3\), which looks like "
+                       r"channels-last .*np\.moveaxis\(X, -1, 1\).*save it again"):  # fmt: skip
+        read_data(path)
+    np.save(tmp_path / "chw.npy", np.moveaxis(X, -1, 1))  # the fix
+    assert read_data(tmp_path / "chw.npy").image_shape == (3, 8, 8)
+    with pytest.raises(DataError, match=r"channels-last.*X\.transpose\(0, 3, 1, 2\)"):
+        image_shape_of(X.shape)  # what the estimators' _validate_X says, word for word
+    assert image_shape_of((5, 1, 28, 28)) == (1, 28, 28)
+    assert image_shape_of((5, 3, 8, 3)) == (3, 8, 3)  # ambiguous: channels first, as documented
+    assert image_shape_of((5, 28, 28)) == (1, 28, 28) and image_shape_of((5, 4)) is None
+
+
 def test_npy_float_images_in_unit_interval_are_not_rescaled(tmp_path):
     X = np.random.default_rng(0).random((6, 5, 4))
     np.save(tmp_path / "f.npy", X)
@@ -378,6 +402,56 @@ def test_npy_object_array_is_refused_without_pickle(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([[1, None]], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match=r"obj\.npy.*pickle"):
         read_data(tmp_path / "obj.npy")
+
+
+def _pickled(path: Path) -> None:
+    import pickle
+
+    path.write_bytes(pickle.dumps([[1.0, 2.0]]))
+
+
+def _truncated_npz(path: Path) -> None:
+    np.savez(path, X=np.zeros((3, 3)))
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "why"),
+    [
+        ("r.npy", lambda p: p.write_bytes(bytes(range(7, 207))), r"not start with .*\\x93NUMPY"),
+        ("e.npy", lambda p: p.write_bytes(b""), r"it is empty \(0 bytes\)"),
+        ("p.npy", _pickled, "it is a Python pickle"),
+        ("o.npy", lambda p: np.save(p, np.array([[1, None]], dtype=object)), "Python objects"),
+        ("r.npz", lambda p: p.write_bytes(bytes(range(7, 207))), "does not start with a zip"),
+        ("t.npz", _truncated_npz, "damaged or truncated"),
+        ("oy.npz", lambda p: np.savez(p, X=np.zeros((2, 2)), y=np.array([1, None], dtype=object)),
+         r"its array 'y' holds Python objects"),
+    ],
+)  # fmt: skip
+def test_npy_npz_that_are_not_plain_numeric_arrays(tmp_path, name, make, why):
+    """Garbage, pickles and object arrays are refused as not plain numeric NumPy files, with the
+    fix (save a numeric array without pickle); never numpy's advice to pass allow_pickle."""
+    path = tmp_path / name
+    make(path)
+    start = rf"{name} is not a plain numeric NumPy \.np[yz] file: "
+    with pytest.raises(
+        DataError, match=rf"{start}.*{why}.*Save the data again as a plain array"
+    ) as info:
+        read_data(path)
+    message = str(info.value)
+    assert "allow_pickle=True" not in message and "allow_pickle=`" not in message
+    assert message.count("allow_pickle") == (name.endswith(".npy"))  # =False, in np.save only
+
+
+def test_npy_and_npz_swapped_suffixes_say_rename(tmp_path):
+    with open(tmp_path / "a.npy", "wb") as f:
+        np.savez(f, X=np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"a\.npy is a zip archive \(\.npz\).*rename it to \.npz"):
+        read_data(tmp_path / "a.npy")
+    np.save(tmp_path / "b.npy", np.zeros((2, 2)))
+    (tmp_path / "b.npy").rename(tmp_path / "b.npz")
+    with pytest.raises(DataError, match=r"b\.npz is a single array \(\.npy\).*rename it to \.npy"):
+        read_data(tmp_path / "b.npz")
 
 
 def test_npz_string_and_int_labels(tmp_path):
@@ -460,8 +534,68 @@ def test_csv_label_column_errors(tmp_path):
     g = write(tmp_path / "n.csv", "1,2\n3,4\n")
     with pytest.raises(DataError, match="has no header row; give its 0-based index"):
         read_data(g, label_column="a")
-    with pytest.raises(DataError, match="empty label cell"):
+    with pytest.raises(DataError, match=r"column 'y' \(index 1\): every label is missing"):
         read_data(write(tmp_path / "e.csv", "a,y\n1,\n"), label_column="y")
+
+
+def test_csv_label_column_of_digits_is_an_index_unless_a_header_has_that_name(tmp_path):
+    """--label-column 4 (the string "4") on a CSV with a header is index 4 when no column is named
+    "4"; a column named "4" wins; out of range says how many columns there are."""
+    f = write(tmp_path / "h.csv", "a,b,c,d,kind\n1,2,3,4,x\n5,6,7,8,y\n")
+    raw = read_data(f, label_column="4")
+    np.testing.assert_array_equal(raw.X, [[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert raw.label_names == ["x", "y"]
+    assert read_data(f, label_column=" -1 ").label_names == ["x", "y"]
+    out_of_range = r"'5' is out of range for .*h\.csv, which has 5 columns \(0-based indices 0\.\.4"
+    with pytest.raises(DataError, match=out_of_range + ".*no column is named '5' either"):
+        read_data(f, label_column="5")
+    g = write(tmp_path / "named.csv", "a,4,c,d,e\n1,u,2,3,4\n5,v,6,7,8\n")
+    raw = read_data(g, label_column="4")  # the column named "4" (index 1), not index 4
+    assert raw.label_names == ["u", "v"] and raw.X.shape == (2, 4)
+    # No header: the first row is data, though it holds "1" and a string label.
+    n = write(tmp_path / "n.csv", "1,cat,3\n2,dog,4\n")
+    raw = read_data(n, label_column="1")
+    np.testing.assert_array_equal(raw.X, [[1, 3], [2, 4]])
+    assert raw.label_names == ["cat", "dog"]
+    with pytest.raises(DataError, match=r"label_column must be a column's name .* got 1\.0"):
+        read_data(n, label_column=1.0)
+
+
+def test_csv_header_with_numeric_names_is_found_above_numeric_labels(tmp_path):
+    """A first row whose only non-number is in the label column is a header when the label
+    below it is a number (it was read as a row labelled 'label')."""
+    f = write(tmp_path / "d.csv", "label,0,1\n3,5,6\n4,7,8\n")
+    raw = read_data(f, label_column=0)
+    np.testing.assert_array_equal(raw.X, [[5, 6], [7, 8]])
+    assert raw.label_names == ["3", "4"]
+    raw = read_data(f, label_column="0")  # the header names a column "0": it wins
+    assert raw.label_names == ["5", "7"]
+
+
+def test_missing_labels_are_unlabelled_rows_and_all_missing_is_an_error(tmp_path):
+    """Empty or NaN-like label cells mark unlabelled rows (-1, the estimators' unlabeled_label),
+    not a class "nan"; a column with no label at all is an error naming it."""
+    f = write(tmp_path / "s.csv", "a,y\n1,cat\n2,\n3,nan\n4,dog\n5, NA \n6,None\n7,cat\n")
+    raw = read_data(f, label_column="y")
+    assert raw.label_names == ["cat", "dog"]
+    np.testing.assert_array_equal(raw.y, [0, -1, -1, 1, -1, -1, 0])
+    g = write(tmp_path / "n.csv", "a,y\n1,2\n2,\n3,10\n4,NaN\n")
+    raw = read_data(g, label_column=1)
+    assert raw.label_names == ["2", "10"]  # still sorted as numbers
+    np.testing.assert_array_equal(raw.y, [0, -1, 1, -1])
+    data = load_dataset(f, label_column="y", test_fraction=0.4, scale="none")
+    assert sorted(np.concatenate([data.y_train, data.y_test])) == [-1] * 4 + [0, 0, 1]
+    h = write(tmp_path / "all.csv", "a,b,label\n1,2,nan\n3,4,\n5,6,NaN\n")
+    with pytest.raises(DataError, match=r"all\.csv, column 'label' \(index 2\): every label is "
+                       r"missing \(all 3 cells .*no labels at all\. Fill in"):  # fmt: skip
+        read_data(h, label_column="label")
+    np.savez(tmp_path / "y.npz", X=np.zeros((4, 2)), y=np.array([1.0, np.nan, 3.0, 1.0]))
+    raw = read_data(tmp_path / "y.npz")
+    assert raw.label_names == ["1", "3"]
+    np.testing.assert_array_equal(raw.y, [0, -1, 1, 0])
+    np.savez(tmp_path / "none.npz", X=np.zeros((2, 2)), y=np.array(["", "nan"]))
+    with pytest.raises(DataError, match=r"none\.npz \(y\): every label is missing"):
+        read_data(tmp_path / "none.npz")
 
 
 # --------------------------------------------------------------------------------------- images
@@ -517,6 +651,52 @@ def test_image_folder_errors(tmp_path):
     save_image(tmp_path / "mix" / "cls" / "x.png", np.zeros((4, 6), np.uint8))
     with pytest.raises(DataError, match=r"both images .* and class subfolders"):
         read_data(tmp_path / "mix")
+
+
+def huge_png(path: Path, width: int, height: int) -> None:
+    """A valid all-black 1-bit PNG written chunk by chunk: 20000x20000 takes 50 KB on disk and
+    never 50 MB in memory."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows, compressor = bytes((1 + (width + 7) // 8) * 100), zlib.compressobj(9)
+    idat = b"".join(compressor.compress(rows) for _ in range(height // 100)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_a_huge_image_is_refused_from_its_header(tmp_path):
+    """A 20000x20000 PNG (a decompression bomb to Pillow) is a DataError naming the file, its size
+    and aekit's limit, not Pillow's DecompressionBombError."""
+    save_image(tmp_path / "big" / "a.png", np.zeros((4, 6), np.uint8))
+    huge_png(tmp_path / "big" / "huge.png", 20000, 20000)
+    with pytest.raises(DataError, match=r"huge\.png is 20000x20000 pixels .*Pillow refuses .*"
+                       r"at most 16,777,216 pixels \(4096x4096\).*Resize"):  # fmt: skip
+        read_data(tmp_path / "big")
+
+
+def test_images_over_aekits_limit_or_pillows_are_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image
+
+    save_image(tmp_path / "i" / "a.png", np.zeros((4, 6), np.uint8))
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 20)
+    monkeypatch.setattr(Image.Image, "convert", None)  # nothing may be decoded
+    with pytest.raises(
+        DataError, match=r"a\.png is 6x4 pixels \(24; .*\); aekit reads .* at most 20 pixels:"
+    ):
+        read_data(tmp_path / "i")
+    # Pillow's own limit, lowered: its warning (an error in this test suite) is refused too.
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 100)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)
+    with pytest.raises(
+        DataError, match=r"a\.png is 6x4 pixels .*, which Pillow refuses as a possible"
+    ):
+        read_data(tmp_path / "i")
 
 
 # ------------------------------------------------------------------------------- sources, names
@@ -619,6 +799,27 @@ def test_csv_line_numbers_count_blank_lines_and_float_labels(tmp_path):
     np.testing.assert_array_equal(raw.y, [1, 0, 1])
 
 
+def test_stored_data_paths_are_absolute_except_dataset_names(tmp_path, monkeypatch):
+    """A run records its data so that it reads the same from any directory: relative paths
+    become absolute (they were stored as typed, so encode/plot/evaluate failed elsewhere)."""
+    from aekit.datasets import stored_data_paths
+
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "sub" / "x.npy", np.zeros((2, 2)))
+    monkeypatch.chdir(tmp_path)
+    source, data_dir = stored_data_paths("sub/x.npy", "idx")
+    assert source == str(tmp_path.resolve() / "sub" / "x.npy")
+    assert data_dir == str(tmp_path.resolve() / "idx")
+    monkeypatch.chdir(tmp_path / "sub")
+    assert read_data(source).X.shape == (2, 2)  # from another directory
+    for name in ("digits", "Fashion-MNIST", "mnist"):
+        assert stored_data_paths(name) == (name, None)
+    assert stored_data_paths(Path("digits"))[0] == str(tmp_path.resolve() / "sub" / "digits")
+    assert stored_data_paths(None, None) == (None, None)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert stored_data_paths("~/sub/x.npy")[0] == source
+
+
 def test_label_column_is_refused_for_known_datasets():
     with pytest.raises(DataError, match="label_column applies to CSV files only, not to 'digits'"):
         read_data("digits", label_column="y")
@@ -696,9 +897,18 @@ def test_split_is_the_seeded_train_test_split_as_before():
 
 
 def test_csv_value_beyond_float32_is_named(tmp_path):
-    f = write(tmp_path / "big.csv", "a,b\n1,2\n3,1e39\n")
-    with pytest.raises(DataError, match=r"line 3, column 'b' \(index 1\): '1e39' is NaN or inf as"):
+    """A finite number too large for float32 is named as that, with its line and column, not
+    called NaN or inf; an .npz (read into memory) says the same as a memory-mapped .npy."""
+    f = write(tmp_path / "big.csv", "a,b\n1,2\n3,-1e39\n")
+    with pytest.raises(DataError, match=r"line 3, column 'b' \(index 1\): '-1e39' is beyond "
+                       r"float32's range \(\+-3\.4e38\).*rescale") as info:  # fmt: skip
         read_data(f)
+    assert "NaN" not in str(info.value)
+    X = np.ones((4, 3))
+    X[2, 1] = 1e39
+    np.savez(tmp_path / "big.npz", X=X)
+    with pytest.raises(DataError, match=r"big\.npz holds 1e\+39 at row 2, column 1: beyond float"):
+        read_data(tmp_path / "big.npz")  # was numpy's overflow warning, then "inf"
 
 
 def test_csv_label_column_rows_with_extra_fields_are_refused(tmp_path):

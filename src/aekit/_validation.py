@@ -59,3 +59,33 @@ def check_not_empty(X: np.ndarray, source: str = "X") -> None:
         raise DataError(f"{source} is empty: it has no rows. Give at least one sample.")
     if X.ndim >= 2 and int(np.prod(X.shape[1:])) == 0:
         raise DataError(f"{source} has {X.shape[0]} rows but no columns (features).")
+
+
+#: Channel counts a channels-last image array is recognised by: gray, RGB, RGBA.
+_CHANNELS = (1, 3, 4)
+
+
+def image_shape_of(shape: tuple[int, ...], source: str = "X", then: str = "") -> tuple | None:
+    """The ``(channels, height, width)`` of each image in an array of shape ``shape``, the one
+    rule for the estimators' input and the data files.
+
+    3-D ``(n, height, width)`` arrays are gray images, ``(1, height, width)``; 4-D arrays are
+    ``(n, channels, height, width)``, as PyTorch orders them; other shapes give None (2-D rows:
+    not images). A 4-D shape whose last axis is 1, 3 or 4 and whose second is not, such as
+    ``(n, 28, 28, 3)``, is channels-last ``(n, height, width, channels)`` (as Pillow, matplotlib
+    and TensorFlow give images), unambiguously: it is refused with a :class:`DataError` saying
+    how to reorder it, never read with the axes mixed up. ``then``: what to do after reordering
+    (for a file: save it again), added to the message.
+    """
+    if len(shape) == 3:
+        return (1, int(shape[1]), int(shape[2]))
+    if len(shape) != 4:
+        return None
+    if shape[-1] in _CHANNELS and shape[1] not in _CHANNELS:
+        raise DataError(
+            f"{source} has shape {tuple(shape)}, which looks like channels-last images (n, "
+            "height, width, channels); aekit takes (n, channels, height, width), as PyTorch "
+            "does: reorder the axes with np.moveaxis(X, -1, 1) (the same as "
+            f"X.transpose(0, 3, 1, 2)){then}"
+        )
+    return tuple(int(s) for s in shape[1:])

@@ -24,13 +24,17 @@ Sources
     directory of that list (``data_dir``, else ``$AEKIT_DATA/<name>``, else the cache), each checked
     against its published MD5 checksum and written atomically.
 a ``.npy`` file
-    2-D (tabular) or 3-D ``(n, H, W)`` / 4-D ``(n, C, H, W)`` images.
+    2-D (tabular) or 3-D ``(n, H, W)`` / 4-D ``(n, C, H, W)`` images, channels first as PyTorch
+    orders them (the estimators take the same); an unambiguously channels-last ``(n, H, W, C)``
+    array (last axis 1, 3 or 4, second not) is refused with the fix, ``np.moveaxis(X, -1, 1)``.
 a ``.npz`` file
     Key ``X`` as for ``.npy``, and an optional ``y`` of integer or string labels.
 a ``.csv`` file
     Numbers, with an optional header row, and an optional label column (``label_column``).
 a folder of images
-    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class.
+    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class, all
+    of one size, each at most :data:`MAX_IMAGE_PIXELS` pixels (checked from the file's header,
+    before anything is decoded).
 """
 
 from __future__ import annotations
@@ -39,31 +43,42 @@ import errno
 import gzip
 import hashlib
 import math
+import numbers
 import os
+import re
 import struct
 import sys
 import tempfile
 import zlib
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_finite, check_not_empty
+from ._validation import check_finite, check_not_empty, image_shape_of
 from .errors import DataError
 
 __all__ = [
     "KNOWN_DATASETS",
+    "MAX_IMAGE_PIXELS",
     "Dataset",
     "RawData",
     "Scaler",
     "load_dataset",
     "read_data",
     "scaled_rows",
+    "stored_data_paths",
 ]
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
+
+#: The most pixels (width x height) an image in a folder may have: 4096 x 4096. Every image
+#: becomes one row of channels x height x width float32 features, and the whole folder is read
+#: into memory, so larger images are refused from their header, before they are decoded (which
+#: also keeps Pillow's decompression-bomb check, at about 89 million pixels, from being reached).
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 #: Where Debian's dataset packages put data (``<SYSTEM_DATA_DIR>/<name>``); searched last.
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
@@ -271,7 +286,11 @@ class RawData:
         read-only memory map of the file in its own numeric dtype (converted to float32 chunk by
         chunk by :func:`load_dataset` and :func:`scaled_rows`).
     y : ndarray of shape (n_samples,), int64, or None
-        Labels 0..K-1; ``label_names[k]`` names class k.
+        Labels 0..K-1; ``label_names[k]`` names class k. A row whose label is missing (a CSV
+        label cell that is empty or NaN, NA, N/A, <NA>, null, None in any case; NaN or such a
+        string in an ``.npz``'s ``y``) is -1, the estimators' default ``unlabeled_label``, so
+        semi-supervised models read it as unlabelled; a source whose labels are all missing is
+        an error. -1 in the file itself is a class like any other.
     image_shape : tuple (channels, height, width) or None
         Set when the rows are images.
     label_names : list of str or None
@@ -303,6 +322,7 @@ class Dataset:
         The dataset name, or the file's stem / folder's name.
     X_train, X_test : ndarray of shape (n_train, n_features), (n_test, n_features), float32
     y_train, y_test : ndarray of shape (n_train,), (n_test,), int64, or None
+        Labels 0..K-1, -1 where the label is missing (see :class:`RawData`).
     image_shape : tuple (channels, height, width) or None
     scaler : Scaler
         Fitted on the training rows only and applied to both.
@@ -436,7 +456,10 @@ def read_data(
         For mnist and fashion-mnist: the directory holding the four IDX files, searched first.
     label_column : str or int, optional
         For CSV files: the column holding the labels, by header name or by 0-based index
-        (negative counts from the end). Its values may be integers or strings.
+        (negative counts from the end). A string of digits (``"4"``, as ``--label-column 4``
+        gives it) is the header's column of that name if there is one, else an index. Its
+        values may be integers or strings. The first row is a header when it holds a non-number
+        outside the label column, or a non-number in the label column above a number.
     download : bool
         For mnist and fashion-mnist: download the files when no directory has them.
     downloader : callable ``(url, dest_path) -> None``, optional
@@ -476,37 +499,28 @@ def read_data(
         X, y, names = _read_csv(path, label_column)
         return RawData(X, y, None, names, None, source, None)
     if suffix in (".npy", ".npz"):
-        try:
-            try:  # a .npy is memory-mapped: rows are read when used, never copied whole
-                loaded = np.load(path, mmap_mode="r" if suffix == ".npy" else None,
-                                 allow_pickle=False)  # fmt: skip
-            except ValueError:  # object arrays, empty files: np.load says why without mmap
-                loaded = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise DataError(f"cannot read {path} as a NumPy {suffix} file: {e}") from e
-        y = names = None
-        if suffix == ".npz":
-            with loaded:
-                if "X" not in loaded.files:
-                    raise DataError(
-                        f"{path} has no array named 'X' (keys found: {', '.join(loaded.files)}); "
-                        "save the features as X (and labels as y): np.savez(path, X=X, y=y)"
-                    )
-                try:
-                    arrays = {k: loaded[k] for k in ("X", "y") if k in loaded.files}
-                except ValueError as e:  # object arrays need pickle, which we refuse
-                    raise DataError(f"cannot read {path}: {e}") from e
-            loaded = arrays["X"]
-            if "y" in arrays:
-                y, names = _encode_labels(arrays["y"], f"{path} (y)")
-                if len(y) != len(loaded):
-                    raise DataError(f"{path}: X has {len(loaded)} rows but y has {len(y)} labels")
-        X, image_shape, pixel_max = _from_array(loaded, source)
+        X, y, names = _read_numpy(path, suffix)
+        X, image_shape, pixel_max = _from_array(X, source)
         return RawData(X, y, image_shape, names, None, source, pixel_max)
     raise DataError(
         f"{path}: unsupported file type {path.suffix!r}; supported: .npy, .npz, .csv, "
         f"or a folder of {', '.join(_IMAGE_SUFFIXES)} images"
     )
+
+
+def stored_data_paths(source, data_dir=None) -> tuple[str | None, str | None]:
+    """``(source, data_dir)`` as a run should record them, so that they mean the same thing from
+    any working directory: a dataset name (one of :data:`KNOWN_DATASETS`, any case, as
+    :func:`read_data` takes it) unchanged; a file or folder as an absolute path, ``~`` expanded
+    and symbolic links resolved (as :attr:`RawData.source`), whether or not it exists yet;
+    ``data_dir`` likewise absolute; None stays None."""
+
+    def absolute(path) -> str:
+        return str(Path(path).expanduser().resolve())
+
+    if source is not None and _known_name(source) is None:
+        source = absolute(source)
+    return source, None if data_dir is None else absolute(data_dir)
 
 
 # ------------------------------------------------------------------------------ helpers: sources
@@ -515,6 +529,100 @@ def _known_name(name_or_path) -> str | None:
         return None  # a Path is always a path
     key = name_or_path.strip().lower().replace("_", "-")
     return key if key in KNOWN_DATASETS else None
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive, an empty one
+
+
+def _read_numpy(path: Path, suffix: str):
+    """``(X, y, label_names)`` of a ``.npy`` (X memory-mapped) or ``.npz`` file, never
+    unpickling anything; every way the file can fail to be a plain numeric array is a
+    :class:`DataError` that says so, and none suggests ``allow_pickle``."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from e
+    npy = suffix == ".npy"
+    if not head:
+        raise _not_plain(path, suffix, "it is empty (0 bytes)", pickle=False)
+    if npy and head.startswith(_ZIP_MAGICS):
+        raise DataError(f"{path} is a zip archive (.npz), not a .npy file: rename it to .npz")
+    if not npy and head == _NPY_MAGIC:
+        raise DataError(f"{path} is a single array (.npy), not an .npz archive: rename it to .npy")
+    if head[:1] == b"\x80":  # pickle protocol 2 and later start with 0x80
+        raise _not_plain(path, suffix, "it is a Python pickle")
+    if (head != _NPY_MAGIC) if npy else not head.startswith(_ZIP_MAGICS):
+        signature = r"the .npy signature \x93NUMPY" if npy else "a zip archive's PK"
+        raise _not_plain(
+            path, suffix, f"it does not start with {signature} (its first bytes: {head.hex(' ')})"
+        )
+
+    def failure(e: Exception, key: str = "X") -> DataError:
+        if "pickle" in str(e):  # numpy: object arrays need pickle, which aekit refuses
+            where = f"its array {key!r}" if not npy else "it"
+            return _not_plain(path, suffix, f"{where} holds Python objects (dtype object)", key)
+        return _not_plain(path, suffix, f"it is damaged or truncated ({e})", key, pickle=False)
+
+    errors = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+    if npy:
+        try:
+            try:  # memory-mapped: rows are read when used, never copied whole
+                return np.load(path, mmap_mode="r", allow_pickle=False), None, None
+            except ValueError:  # object arrays, truncated data: np.load says why without mmap
+                return np.load(path, allow_pickle=False), None, None
+        except errors as e:
+            raise failure(e) from None
+    arrays = {}
+    try:  # our own file object: np.load leaves its own open when the zip is damaged
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                raise DataError(
+                    f"{path} has no array named 'X' (keys found: {', '.join(archive.files)}); "
+                    "save the features as X (and labels as y): np.savez(path, X=X, y=y)"
+                )
+            for key in ("X", "y"):
+                if key in archive.files:
+                    try:
+                        arrays[key] = archive[key]
+                    except errors as e:
+                        raise failure(e, key) from None
+                    if not isinstance(arrays[key], np.ndarray):  # a member that is not a .npy
+                        raise _not_plain(path, suffix, f"its member {key}.npy is not an array")
+    except DataError:
+        raise
+    except errors as e:
+        raise failure(e) from None
+    X, y, names = arrays["X"], None, None
+    if "y" in arrays:
+        y, names = _encode_labels(arrays["y"], f"{path} (y)")
+        if len(y) != len(X):
+            raise DataError(f"{path}: X has {len(X)} rows but y has {len(y)} labels")
+    return X, y, names
+
+
+def _not_plain(path: Path, suffix: str, why: str, key: str = "X", pickle: bool = True):
+    """The error for a file that is not a plain numeric array (``pickle``: say that aekit never
+    unpickles, where the file may need it)."""
+    if suffix == ".npy":
+        save = "np.save(path, np.asarray(X, dtype=np.float32), allow_pickle=False)"
+    elif key == "y":
+        save = "np.savez(path, X=X, y=np.asarray(y, dtype=str)), labels as strings or integers"
+    else:
+        save = "np.savez(path, X=np.asarray(X, dtype=np.float32), y=y)"
+    never = (
+        " aekit reads arrays of numbers only and never unpickles a file (unpickling can run any "
+        "code), which object arrays would need."
+        if pickle
+        else ""
+    )
+    return DataError(
+        f"{path} is not a plain numeric NumPy {suffix} file: {why}.{never} Save the data again "
+        f"as a plain array: {save}"
+    )
 
 
 def _read_digits() -> RawData:
@@ -645,15 +753,14 @@ def _from_array(X: np.ndarray, source: str):
             "3-D (n_images, height, width) or 4-D (n_images, channels, height, width)"
         )
     check_not_empty(X, source)
-    image_shape = {2: None, 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
-    image_shape = image_shape and tuple(int(s) for s in image_shape)
+    image_shape = image_shape_of(X.shape, source, then=", and save it again")
     pixel_max = 255.0 if image_shape and X.dtype == np.uint8 else None
     X = X.reshape(len(X), -1)  # a view, for a C-ordered memory map too
-    if not _is_mapped(X):
-        X = X.astype(np.float32)
     check_finite(X, source)  # one pass, no temporary array, unless a value is not finite
-    if X.dtype.kind == "f" and X.dtype.itemsize > 4:  # a mapped float64 file: rows become float32
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:  # float64 values must fit float32's range
         _check_fits_float32(X, source)
+    if not _is_mapped(X):  # (a memory map's rows become float32 as they are gathered)
+        X = X.astype(np.float32)
     return X, image_shape, pixel_max
 
 
@@ -674,20 +781,36 @@ def _check_fits_float32(X: np.ndarray, source: str) -> None:
 
 
 def _encode_labels(y, source: str):
-    """Map labels (ints or strings) to 0..K-1; the names are the sorted unique values as strings."""
+    """Map labels (ints or strings) to 0..K-1, and a missing label (NaN; an empty string, "nan",
+    "NA", ...: see ``_MISSING_LABELS``) to -1, the estimators' default ``unlabeled_label``. The
+    names are the sorted unique values present, as strings. No label at all is an error."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise DataError(f"{source}: labels must be 1-D, got shape {y.shape}")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise DataError(f"{source}: labels must be integers or strings, got non-integer floats")
-        y = y.astype(np.int64)
-    elif y.dtype.kind == "S":
+    if y.dtype.kind == "S":
         y = y.astype(str)
-    elif y.dtype.kind not in "biuU":
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+        present = y[~missing]
+        if not np.isfinite(present).all() or (present != np.round(present)).any():
+            raise DataError(f"{source}: labels must be integers or strings, got non-integer floats")
+    elif y.dtype.kind == "U":
+        missing = np.isin(np.char.lower(np.char.strip(y)), list(_MISSING_LABELS))
+    elif y.dtype.kind in "biu":
+        missing = np.zeros(len(y), dtype=bool)
+    else:
         raise DataError(f"{source}: labels must be integers or strings, got {y.dtype}")
-    values, codes = np.unique(y, return_inverse=True)
-    return codes.astype(np.int64).reshape(-1), [str(v) for v in values]
+    if len(y) and missing.all():
+        raise DataError(
+            f"{source}: every label is missing (NaN, or empty or {_MISSING_WORDS}), so there are "
+            "no labels at all; fill them in, or leave the labels out"
+        )
+    present = y[~missing]
+    values, codes = np.unique(present.astype(np.int64) if y.dtype.kind == "f" else present,
+                              return_inverse=True)  # fmt: skip
+    out = np.full(len(y), -1, dtype=np.int64)
+    out[~missing] = codes.reshape(-1)
+    return out, [str(v) for v in values]
 
 
 # ---------------------------------------------------------------------------------- helpers: CSV
@@ -712,13 +835,23 @@ def _read_csv(path: Path, label_column):
 
     rows = csv_rows()
     first_line, first = next(rows, (0, None))
+    second = next(rows, (0, None))[1]
     rows.close()
     if first is None:
         raise DataError(f"{path} has no data rows (the file is empty)")
     width = len(first)
-    hint = label_column % width if isinstance(label_column, int) and width else None
+    index = _column_index(label_column)  # an int, or a string of digits ("4", "-1")
+    hint = index % width if index is not None and -width <= index < width else None
+    # The first row is a header when it holds a non-number outside the label column, or a
+    # non-number in the label column above a number ("label" above the label 3).
     header = None
-    if any(not _is_number(c) for j, c in enumerate(first) if j != hint):
+    if any(not _is_number(c) for j, c in enumerate(first) if j != hint) or (
+        hint is not None
+        and not _is_number(first[hint])
+        and second is not None
+        and len(second) > hint
+        and _is_number(second[hint])
+    ):
         header = [c.strip() for c in first]
 
     def column(j):
@@ -726,24 +859,37 @@ def _read_csv(path: Path, label_column):
 
     columns = ", ".join(f"{j}: {h!r}" for j, h in enumerate(header)) if header else ""
     label = None
-    if isinstance(label_column, str):
+    if isinstance(label_column, str) and header is not None and label_column in header:
+        label = header.index(label_column)  # a header named "4" wins over index 4
+    elif index is not None:
+        if not -width <= index < width:
+            named = (
+                f"; no column is named {label_column!r} either"
+                if isinstance(label_column, str) and header
+                else ""
+            )
+            raise DataError(
+                f"label_column {label_column!r} is out of range for {path}, which has {width} "
+                f"columns (0-based indices 0..{width - 1}, or -{width}..-1 from the end)"
+                + (f": {columns}" if header else "")
+                + named
+            )
+        label = index % width
+    elif isinstance(label_column, str):
         if header is None:
             raise DataError(
                 f"label_column={label_column!r} names a column, but {path} has no header row; "
                 f"give its 0-based index instead (the file has {width} columns)"
             )
-        if label_column not in header:
-            raise DataError(
-                f"label_column {label_column!r} not found in {path}; columns: {columns}"
-            )
-        label = header.index(label_column)
+        raise DataError(
+            f"label_column {label_column!r} not found in {path}; columns: {columns}. Give a "
+            "column's name or its 0-based index."
+        )
     elif label_column is not None:
-        if isinstance(label_column, bool) or not -width <= label_column < width:
-            raise DataError(
-                f"label_column {label_column!r} is out of range for {path}, which has {width} "
-                f"columns (indices 0..{width - 1})" + (f": {columns}" if header else "")
-            )
-        label = label_column % width
+        raise DataError(
+            f"label_column must be a column's name (str) or its 0-based index (int), got "
+            f"{label_column!r} of type {type(label_column).__name__}"
+        )
     keep = [j for j in range(width) if j != label]
 
     def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
@@ -759,13 +905,14 @@ def _read_csv(path: Path, label_column):
 
     y = names = None
     if label is not None:  # one pass with the csv module: the labels, and every row's width
-        lines, values = [], []
-        for line, row in data_rows():
-            lines.append(line)
-            values.append(row[label].strip())
-        for value, line in zip(values, lines, strict=True):
-            if not value:
-                raise DataError(f"{path}, line {line}, {column(label)}: empty label cell")
+        values = [row[label].strip() for _, row in data_rows()]
+        missing = [_is_missing_label(v) for v in values]
+        if values and all(missing):
+            raise DataError(
+                f"{path}, {column(label)}: every label is missing (all {len(values)} cells are "
+                f"empty or {_MISSING_WORDS}), so there are no labels at all. Fill in the labels, "
+                "or delete the column and leave out label_column (--label-column)."
+            )
     if not keep:
         raise DataError(f"{path} has no feature columns (only the label column)")
     try:
@@ -795,24 +942,46 @@ def _read_csv(path: Path, label_column):
         i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
         line, row = next(r for n, r in enumerate(data_rows()) if n == i)
         cell = row[keep[k]].strip()
-        why = (
-            ""
-            if not _is_number(cell) or not math.isfinite(float(cell))
-            else (" as float32 (beyond +-3.4e38)")
-        )
+        if _is_number(cell) and math.isfinite(float(cell)):  # finite, but not as float32
+            raise DataError(
+                f"{path}, line {line}, {column(keep[k])}: {cell!r} is beyond float32's range "
+                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
+                "divide it by a power of ten)"
+            )
         raise DataError(
-            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf{why} "
+            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf "
             f"({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
             "values (for example with sklearn.impute.SimpleImputer) first."
         )
     if label is not None:
         if len(values) != len(X):  # cannot happen unless the two parsers disagree
             raise DataError(f"{path}: read {len(X)} rows of numbers but {len(values)} labels")
-        try:  # numbers sort as numbers ("2" < "10"), other labels as strings
-            y, names = _encode_labels(np.array(values, dtype=np.float64), str(path))
+        try:  # numbers sort as numbers ("2" < "10"), other labels as strings; missing: NaN
+            numbers = [math.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
+            y, names = _encode_labels(np.array(numbers), str(path))
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
     return X, y, names
+
+
+#: Label cells that mean "no label" (compared case-insensitively, after stripping spaces), besides
+#: an empty cell: what NumPy, pandas, R and SQL exports write for a missing value.
+_MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "<na>", "null", "none"})
+_MISSING_WORDS = "NaN, NA, N/A, <NA>, null or None"
+
+
+def _is_missing_label(value: str) -> bool:
+    return value.strip().lower() in _MISSING_LABELS
+
+
+def _column_index(label_column) -> int | None:
+    """``label_column`` as a 0-based column index: an int (not a bool), or a string of ASCII
+    digits with an optional sign, as ``--label-column 4`` gives it; None otherwise."""
+    if isinstance(label_column, numbers.Integral) and not isinstance(label_column, bool):
+        return int(label_column)
+    if isinstance(label_column, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", label_column):
+        return int(label_column)
+    return None
 
 
 def _is_number(cell: str) -> bool:
@@ -831,8 +1000,6 @@ def _is_plain_number(cell: str) -> bool:
 
 # ------------------------------------------------------------------------------- helpers: images
 def _read_image_folder(folder: Path):
-    from PIL import Image, UnidentifiedImageError
-
     def images_in(d: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
 
@@ -855,14 +1022,14 @@ def _read_image_folder(folder: Path):
         y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
         names = [name for name, _ in classes]
 
-    # First pass reads only the headers: the common size and whether everything is grayscale.
+    # First pass reads only the headers: the sizes (each one refused when too large, before any
+    # image is decoded), the common size, and whether everything is grayscale.
     size, gray = None, True
     for f in files:
-        try:
-            with Image.open(f) as im:
-                mode, this_size = im.mode, im.size
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"cannot decode image {f}: {e}") from e
+        with _open_image(f) as im:
+            mode, this_size = im.mode, im.size
+        if this_size[0] * this_size[1] > MAX_IMAGE_PIXELS:
+            raise _too_large(f, this_size)
         gray = gray and mode in ("1", "L", "LA")
         if size is None:
             size, first = this_size, f
@@ -875,13 +1042,65 @@ def _read_image_folder(folder: Path):
     width, height = size
     out = np.empty((len(files), height, width, channels), dtype=np.uint8)
     for i, f in enumerate(files):
-        try:
-            with Image.open(f) as im:
+        with _open_image(f) as im:
+            try:
                 out[i] = np.asarray(im.convert("L" if gray else "RGB")).reshape(height, width, -1)
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"cannot decode image {f}: {e}") from e
+            except (OSError, ValueError) as e:
+                raise DataError(f"cannot decode image {f}: {e}") from e
     X = out.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32)
     return X, y, names, (channels, height, width)
+
+
+@contextmanager
+def _open_image(f: Path):
+    """``PIL.Image.open(f)``, with a file Pillow cannot identify or refuses as a possible
+    decompression bomb (its warning too, not only its error) turned into a :class:`DataError`."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(f)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _too_large(f, _unchecked_size(f), str(e)) from None
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise DataError(f"cannot decode image {f}: {e}") from e
+    with im:
+        yield im
+
+
+def _unchecked_size(f: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's or JPEG's header, which Pillow's ``Image.open`` does not
+    return for an image beyond its decompression-bomb limit; None for other files."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    for kind in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:  # the plugin classes read the header only, without the size check
+            with kind(f) as im:
+                return im.size
+        except (SyntaxError, OSError, ValueError, IndexError, TypeError, struct.error):
+            continue
+    return None
+
+
+def _too_large(f: Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
+    """The error for an image over :data:`MAX_IMAGE_PIXELS` (or, ``pillow`` its message, over
+    Pillow's decompression-bomb limit)."""
+    side = math.isqrt(MAX_IMAGE_PIXELS)
+    square = f" ({side}x{side})" if side * side == MAX_IMAGE_PIXELS else ""
+    if size is None:  # not a PNG or JPEG inside: Pillow's message has the number of pixels
+        what = f"too large ({pillow})"
+    else:
+        what = f"{size[0]}x{size[1]} pixels ({size[0] * size[1]:,}; width x height)"
+        what += ", which Pillow refuses as a possible decompression bomb" if pillow else ""
+    return DataError(
+        f"image {f} is {what}; aekit reads images of at most {MAX_IMAGE_PIXELS:,} pixels{square}: "
+        "each image becomes one row of features, and the whole folder is read into memory. "
+        "Resize the images to one smaller size first (for example with Pillow: "
+        "im.resize((256, 256)))."
+    )
 
 
 # ---------------------------------------------------------------------------------- helpers: IDX
