@@ -144,7 +144,13 @@ def test_conv_autoencoder_learns_image_shape_from_4d_input(digits):
     """
     X4 = digits.X_train.reshape(-1, 1, 8, 8)
     ae = Autoencoder(
-        latent_dim=8, hidden=(16, 32), architecture="conv", lr=3e-3, max_epochs=40, random_state=0
+        latent_dim=8,
+        hidden=(16, 32),
+        architecture="conv",
+        lr=3e-3,
+        max_epochs=40,
+        loss="mse",
+        random_state=0,
     ).fit(X4)
     assert ae.input_shape_ == (1, 8, 8)
     assert ae.transform(digits.X_test.reshape(-1, 1, 8, 8)).shape == (360, 8)

@@ -45,7 +45,8 @@ def test_train_writes_a_complete_run(digits_run):
     manifest = json.loads((digits_run / "aekit-manifest.json").read_text())
     assert set(files) - {"aekit-manifest.json"} <= set(manifest["files"])
     config = json.loads((digits_run / "config.json").read_text())
-    assert config["params"]["loss"] == "bce"  # chosen for image data in [0, 1]
+    assert config["params"]["loss"] == "auto"
+    assert config["fitted"]["loss_"] == "bce"  # chosen for data in [0, 1]
     assert config["params"]["input_shape"] == [1, 8, 8]
     assert config["metadata"]["label_names"][:2] == ["0", "1"]
     metrics = json.loads((digits_run / "metrics.json").read_text())
@@ -434,3 +435,23 @@ def test_too_many_importance_samples_exit_2_before_the_run_is_written(tmp_path, 
     assert code == 2
     assert "n_importance_samples=1000000000" in err and "smaller n_importance_samples" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_relative_data_path_works_from_another_directory(tmp_path, monkeypatch, capsys):
+    """Issue 12: the run records --data as an absolute path, so encode, evaluate and plot work
+    from any directory; the run's own data given relatively is still recognised as its own."""
+    X = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    (tmp_path / "work").mkdir()
+    np.save(tmp_path / "work" / "x.npy", X)
+    monkeypatch.chdir(tmp_path / "work")
+    code, _, _ = run(["train", "ae", "--data", "x.npy", *FAST, "--out", "run"], capsys)
+    assert code == 0
+    spec = json.loads((tmp_path / "work" / "run" / "data.json").read_text())["spec"]
+    assert spec["source"] == str(tmp_path / "work" / "x.npy")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["encode", "work/run", "--out", "codes.npy"], capsys)
+    assert code == 0, err
+    assert np.load(tmp_path / "codes.npy").shape == (60, 2)
+    code, out, err = run(["evaluate", "work/run", "--data", "work/x.npy", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["n_rows"] == 12  # its own test split, not all 60 rows

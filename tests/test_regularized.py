@@ -45,7 +45,7 @@ def _l1_penalty_stats(digits, seed, check=None):
     """One seed of the L1 claim below: small-unit share with the penalty over that without,
     Hoyer sparsity with minus without, and the penalised model's test error over PCA-10's.
     ``check(sparse)`` runs the exact (not statistical) checks on the penalised model."""
-    base = dict(latent_dim=32, hidden=(64,), lr=3e-3, max_epochs=60, random_state=seed)
+    base = dict(latent_dim=32, hidden=(64,), lr=3e-3, max_epochs=60, loss="mse", random_state=seed)
     plain = Autoencoder(**base).fit(digits.X_train)
     sparse = SparseAutoencoder(penalty="l1", sparsity_weight=0.3, **base).fit(digits.X_train)
     if check is not None:
@@ -162,7 +162,7 @@ def test_denoising_beats_the_noisy_input_and_a_plain_autoencoder(digits, noise):
 
 
 def test_corruption_is_only_in_training_and_transform_is_deterministic(digits):
-    dae = DenoisingAutoencoder(latent_dim=4, hidden=(16,), max_epochs=3, random_state=0)
+    dae = DenoisingAutoencoder(latent_dim=4, hidden=(16,), max_epochs=3, loss="mse", random_state=0)
     dae.fit(digits.X_train[:200])
     X = digits.X_test[:50]
     assert np.array_equal(dae.transform(X), dae.transform(X))
@@ -373,7 +373,7 @@ def test_l1_bound_blocks_the_rescaling_loophole_through_hidden_decoder_layers(di
     every decoder layer undoes the growth, so the trick costs reconstruction error."""
     model = SparseAutoencoder(
         penalty="l1", sparsity_weight=0.3, latent_dim=16, hidden=(32,), max_epochs=20, lr=3e-3,
-        random_state=0,
+        loss="mse", random_state=0,
     ).fit(digits.X_train)  # fmt: skip
     X = torch.from_numpy(digits.X_test).to(model.device_)
     module = model.module_

@@ -66,12 +66,15 @@ def test_each_stage_trains_on_the_codes_of_the_one_below(digits, monkeypatch):
 def test_inner_layers_use_bce_for_sigmoid_codes(digits):
     stack = StackedAutoencoder(
         hidden=(16,), latent_dim=4, activation="sigmoid", pretrain_epochs=1, max_epochs=0,
-        random_state=0,
+        loss="mse", random_state=0,
     ).fit(digits.X_train[:100])  # fmt: skip
-    assert [layer.loss for layer in stack.layers_] == ["mse", "bce"]
+    assert [layer.loss_ for layer in stack.layers_] == ["mse", "bce"]
     relu = StackedAutoencoder(hidden=(16,), latent_dim=4, pretrain_epochs=1, max_epochs=0,
+                              loss="mse", random_state=0).fit(digits.X_train[:100])  # fmt: skip
+    assert [layer.loss_ for layer in relu.layers_] == ["mse", "mse"]
+    auto = StackedAutoencoder(hidden=(16,), latent_dim=4, pretrain_epochs=1, max_epochs=0,
                               random_state=0).fit(digits.X_train[:100])  # fmt: skip
-    assert [layer.loss for layer in relu.layers_] == ["mse", "mse"]
+    assert auto.loss_ == "bce" and auto.layers_[0].loss_ == "bce"  # digits lie in [0, 1]
 
 
 def test_stacking_copies_the_pretrained_layers(small_stack, digits):

@@ -375,7 +375,7 @@ def test_iwae_memory_that_cannot_fit_is_refused_before_training(monkeypatch):
     small = VAE(latent_dim=3, hidden=(16,), n_importance_samples=50, batch_size=32, max_epochs=1)
     message = r"GB.*this test has 0\.0 GB available\. Use a smaller n_importance_samples \(at"
     with pytest.raises(ParameterError, match=message):
-        small._preflight(X)
+        small.preflight(X)
     with pytest.raises(ParameterError, match="smaller n_importance_samples"):
         small.fit(X)
     VAE(latent_dim=3, hidden=(16,), n_importance_samples=1, max_epochs=1).fit(X)  # k=1: no check
@@ -399,9 +399,9 @@ def test_the_iwae_memory_check_agrees_with_fit_and_its_advice_fits(
     per_k = max(2 * 4 * 32 * kept, 4 * min(1024, n_val) * peak)
     monkeypatch.setattr(vae_module, "available_memory", lambda device: (60 * per_k, "here"))
     with pytest.raises(ParameterError, match="at most about 60 here") as refused:
-        VAE(n_importance_samples=61, **params)._preflight(X)
+        VAE(n_importance_samples=61, **params).preflight(X)
     fits = int(re.search(r"at most about (\d+)", str(refused.value)).group(1))
-    VAE(n_importance_samples=fits, **params)._preflight(X)
+    VAE(n_importance_samples=fits, **params).preflight(X)
     VAE(n_importance_samples=fits, **params).fit(X)  # fit's own check agrees
 
 

@@ -32,14 +32,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import persist
-from ._validation import check_finite, check_unit_interval
+from ._validation import check_finite, check_unit_interval, image_shape_of
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
 from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
 from .runtime import resolve_device, seed_from
+from .tags import Tags
 from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
 
 # Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
@@ -84,6 +86,16 @@ class NetworkParams:
     verbose: int = 0
 
 
+def _has_decoder(model) -> bool:
+    """The decoding methods' availability: ``hasattr`` is False, and says why, without one."""
+    if not model.__sklearn_tags__().aekit.has_decoder:
+        raise AttributeError(
+            f"{type(model).__name__} has no decoder (a classifier has a head instead): it cannot "
+            "decode or reconstruct; its codes are transform(X)"
+        )
+    return True
+
+
 class BaseAutoencoder(
     NetworkParams, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -92,9 +104,9 @@ class BaseAutoencoder(
     # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.
     _sequence_params: ClassVar[tuple[str, ...]] = ("hidden", "decoder_hidden", "input_shape")
 
-    # Whether an interrupted fit can be continued from its files (``_continue_fit``): not for a
-    # model that trains in stages, whose files do not say which stage was under way.
-    _resumable: ClassVar[bool] = True
+    # Parameters whose "auto" value fit resolves from the first data it sees, into the fitted
+    # attribute of the same name + "_": (the value for data in [0, 1], the value otherwise).
+    _auto_params: ClassVar[dict[str, tuple[str, str]]] = {}
 
     # Parameters that may hold user code, and what each accepts (see :func:`load`): a family
     # maps the parameter to ("function" or "module", its built-in names).
@@ -167,17 +179,43 @@ class BaseAutoencoder(
     def _phases(self, module):
         return module.phases()
 
-    def _preflight(self, X, y=None) -> None:
+    def preflight(self, X, y=None) -> dict[str, Any]:
         """Raise now what ``fit(X, y)`` would raise before its first epoch (parameters, device,
-        data, network shape), without training and without changing this estimator."""
+        data, network shape), without training and without changing this estimator.
+
+        Returns the parameters that ``fit`` would resolve from this data (``"auto"`` values),
+        for example ``{"loss": "bce"}`` for data in [0, 1]. ``aekit train`` calls it before it
+        writes anything.
+        """
         probe = clone(self)
         probe._check_params()
         resolve_device(probe.device)
         X = probe._validate_X(X, reset=True)
+        resolved = probe._resolve_auto(X)
         probe._check_values(X)
         probe._fit_targets(X, y, reset=True)
         with torch.random.fork_rng(devices=[]):
             probe._build_module()
+        return resolved
+
+    def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
+        """Set the fitted value of each ``_auto_params`` parameter (``loss_`` for ``loss``):
+        the parameter itself, or for ``"auto"`` the choice for this data. Returns the choices
+        that "auto" made."""
+        resolved, unit = {}, None
+        for name, (in_unit, otherwise) in self._auto_params.items():
+            value = getattr(self, name)
+            if value == "auto":
+                if unit is None:
+                    unit = bool(X.size) and float(X.min()) >= 0 and float(X.max()) <= 1
+                value = resolved[name] = in_unit if unit else otherwise
+            setattr(self, name + "_", value)
+        return resolved
+
+    def _resolved(self, name: str):
+        """The value in use of an ``_auto_params`` parameter: as ``fit`` resolved it, else (not
+        fitted yet) the parameter itself."""
+        return self.__dict__.get(name + "_", getattr(self, name))
 
     def _build_networks(self, code_activation: str | None = None, latent_dim: int | None = None):
         """Encoder and decoder from the shared spec (``code_activation`` overrides the
@@ -201,8 +239,18 @@ class BaseAutoencoder(
 
     def _check_values(self, X: np.ndarray, source: str = "X") -> None:
         """Checks on the values that depend on the model's settings (families extend this)."""
-        if getattr(self, "loss", None) == "bce":
-            check_unit_interval(X, source=source, reason="loss='bce'")
+        if self.__sklearn_tags__().aekit.unit_interval_input:
+            check_unit_interval(X, source=source, reason=self._unit_interval_reason())
+
+    def _unit_interval_reason(self) -> str:
+        """Which setting needs inputs in [0, 1], in words (for the error message)."""
+        for name, (in_unit, _) in self._auto_params.items():
+            if self._resolved(name) == in_unit:
+                if getattr(self, name) == "auto":
+                    return (f"{name}='auto' chose {in_unit!r} because the training data lay in "
+                            f"[0, 1]; {name}={in_unit!r}")  # fmt: skip
+                return f"{name}={in_unit!r}"
+        return "this model"
 
     # -- input ------------------------------------------------------------------------------
 
@@ -212,13 +260,7 @@ class BaseAutoencoder(
         ndim = getattr(X, "ndim", None)
         if ndim in (3, 4):
             X = np.asarray(X)
-            if ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-                raise DataError(
-                    f"{source} has shape {X.shape}, which looks like channels-last images "
-                    "(n, height, width, channels); aekit takes (n, channels, height, width): "
-                    "pass X.transpose(0, 3, 1, 2)"
-                )
-            shape = tuple(int(s) for s in (X.shape[1:] if ndim == 4 else (1, *X.shape[1:])))
+            shape = image_shape_of(X.shape, source)  # the one rule, shared with the data files
             X = X.reshape(len(X), -1)
         try:
             X = validate_data(
@@ -284,6 +326,7 @@ class BaseAutoencoder(
         """
         self._check_params()
         X = self._validate_X(X, reset=True)
+        self._resolve_auto(X)
         self._check_values(X)
         targets = self._fit_targets(X, y, reset=True)
         X_val, y_val = self._validation_rows(validation_data)
@@ -292,7 +335,7 @@ class BaseAutoencoder(
         val_index = None
         if X_val is None:
             index, val_index = self._split_validation(len(X), seed, rows=index)
-        self._n_train_rows = len(X) if index is None else len(index)  # e.g. for a warm-up
+        self.n_train_rows_ = len(X) if index is None else len(index)
         self._initialize(seed, X=X)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
@@ -324,26 +367,30 @@ class BaseAutoencoder(
         out a validation split. Optimiser state, learning-rate schedule and random generators
         continue where they were, so ``fit`` then ``partial_fit`` continues exactly.
         """
-        first = not hasattr(self, "module_")
+        first = "module_" not in self.__dict__
         self._check_params()  # every call: set_params may change them between calls
         X = self._validate_X(X, reset=first)
+        if first:
+            self._resolve_auto(X)
         self._check_values(X)
         targets = self._fit_targets(X, y, reset=first)
         X_val, y_val = self._validation_rows(validation_data)
         if first:
-            self._n_train_rows = len(X)
+            self.n_train_rows_ = len(X)
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
 
-    def _continue_fit(self, X, y=None, *, callbacks=None):
+    def continue_fit(self, X, y=None, *, callbacks=None):
         """Continue an interrupted :meth:`fit` (a loaded checkpoint) up to ``max_epochs`` epochs
         in all, on the same rows: ``fit``'s validation split is drawn again from
-        ``random_state``, which must be the int that ``fit`` used. ``aekit train --resume``."""
+        ``random_state``, which must be the int that ``fit`` used (``aekit train --resume``).
+        Only for models tagged ``resumable`` (see :mod:`aekit.tags`)."""
         check_is_fitted(self)
         self._check_params()
-        if not (self._resumable and isinstance(self.random_state, int | np.integer)):
+        resumable = self.__sklearn_tags__().aekit.resumable
+        if not (resumable and isinstance(self.random_state, int | np.integer)):
             raise ParameterError(
                 f"{type(self).__name__}: only a fit with an int random_state, in one stage, can "
                 "be continued; use partial_fit"
@@ -354,7 +401,7 @@ class BaseAutoencoder(
         index, val_index = self._split_validation(
             len(X), seed_from(self.random_state), rows=self._trainable_rows(targets)
         )
-        self._n_train_rows = len(X) if index is None else len(index)
+        self.n_train_rows_ = len(X) if index is None else len(index)
         self._train(X, None, max(0, self.max_epochs - self.n_epochs_), callbacks,
                     early_stopping=self.early_stopping, index=index, val_index=val_index,
                     y=targets)  # fmt: skip
@@ -427,12 +474,13 @@ class BaseAutoencoder(
         )
         self.history_: list[dict[str, Any]] = []
         self.n_epochs_ = 0
+        self.best_epoch_ = 0
         self.stop_reason_ = None
 
     def _attach_module(self, module: torch.nn.Module) -> None:
         self.module_ = module
         self.encoder_ = module.encoder
-        if hasattr(module, "decoder"):  # a classifier has a head instead
+        if self.__sklearn_tags__().aekit.has_decoder:  # a classifier has a head instead
             self.decoder_ = module.decoder
 
     def encoder_module(self) -> torch.nn.Module:
@@ -472,6 +520,7 @@ class BaseAutoencoder(
 
     def _sync_from_trainer(self) -> None:
         self.n_epochs_ = self._trainer.epoch
+        self.best_epoch_ = self._trainer.best.epoch
 
     # -- using a fitted model ----------------------------------------------------------------
 
@@ -495,6 +544,7 @@ class BaseAutoencoder(
         X = self._validate_X(X, reset=False)
         return self._batched(self.module_.encode, X).astype(np.float32, copy=False)
 
+    @available_if(_has_decoder)
     def inverse_transform(self, X) -> np.ndarray:
         """Decode codes ``(n_samples, latent_dim)`` to rows ``(n_samples, n_features)``, float32."""
         check_is_fitted(self)
@@ -506,6 +556,7 @@ class BaseAutoencoder(
             )
         return self._batched(self.module_.decode, Z).astype(np.float32, copy=False)
 
+    @available_if(_has_decoder)
     def reconstruct(self, X) -> np.ndarray:
         """``decode(encode(X))``: the model's reconstruction of each row, float32."""
         check_is_fitted(self)
@@ -526,6 +577,7 @@ class BaseAutoencoder(
         """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction loss."""
         return float(np.mean(self.score_samples(X)))
 
+    @available_if(_has_decoder)
     def interpolate(self, x_a, x_b, steps: int = 10, y=None) -> np.ndarray:
         """Decoded points on the line between the codes (``transform``) of two inputs, ``(steps,
         n_features)``, ``x_a`` first. ``y``: the class to decode with, for models whose decoder
@@ -536,6 +588,7 @@ class BaseAutoencoder(
         t = np.linspace(0, 1, int(steps), dtype=np.float32)[:, None]
         return self._decode_with(y, (1 - t) * Z[0] + t * Z[1])
 
+    @available_if(_has_decoder)
     def traverse(self, x, dim: int, values, y=None) -> np.ndarray:
         """Decodings of ``x``'s code with latent dimension ``dim`` set to each value (``y``: as
         for :meth:`interpolate`)."""
@@ -556,10 +609,14 @@ class BaseAutoencoder(
     def _n_features_out(self) -> int:
         return int(self.latent_dim)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+    def __sklearn_tags__(self) -> Tags:
+        """scikit-learn's tags and aekit's (:mod:`aekit.tags`); families add what they can do."""
+        tags = Tags.extend(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.allow_nan = False
+        tags.aekit.unit_interval_input = any(
+            self._resolved(name) == in_unit for name, (in_unit, _) in self._auto_params.items()
+        )
         return tags
 
     # -- saving and loading ------------------------------------------------------------------
@@ -627,7 +684,10 @@ class BaseAutoencoder(
             "n_features_in_": int(self.n_features_in_),
             "input_shape_": self.input_shape_,
             "n_epochs_": int(self.n_epochs_),
+            "best_epoch_": int(self.best_epoch_),
+            "n_train_rows_": int(self.n_train_rows_),
             "stop_reason_": self.stop_reason_,
+            **{name + "_": self._resolved(name) for name in self._auto_params},
             "feature_names_in_": None if names is None else [str(n) for n in names],
             "device_": str(self.device_),
         }
@@ -636,6 +696,13 @@ class BaseAutoencoder(
         self, path: Path, config: dict[str, Any], files: dict[str, Path], device_given: bool
     ) -> None:
         fitted = config["fitted"]
+        for name in self._auto_params:  # as fit resolved "auto" (saves before 0.2: the param)
+            value = fitted.get(name + "_", getattr(self, name))
+            if value == "auto" or value not in self._auto_params[name]:
+                raise ModelFileError(f"{path / persist.CONFIG_FILE}: fitted.{name}_ = {value!r} "
+                                     f"is not one of {self._auto_params[name]}")  # fmt: skip
+            setattr(self, name + "_", value)
+        self.n_train_rows_ = int(fitted.get("n_train_rows_", 0))
         self.n_features_in_ = int(fitted["n_features_in_"])
         shape = fitted.get("input_shape_")
         self.input_shape_ = tuple(shape) if shape is not None else None
@@ -662,6 +729,7 @@ class BaseAutoencoder(
         self.stop_reason_ = fitted.get("stop_reason_")
         self._metadata = dict(config.get("metadata") or {})
         self._restore_trainer(path, config, files)
+        self.best_epoch_ = int(fitted.get("best_epoch_", self._trainer.best.epoch))
 
     def _restore_trainer(self, path: Path, config: dict[str, Any], files: dict[str, Path]) -> None:
         """Load the optimiser state if it is there; without it, training continues with a fresh

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .tags import aekit_tags, estimator_type
+
 _EPS = 1e-7
 
 
@@ -236,15 +238,14 @@ def anomaly_detection(scores, is_anomaly) -> dict:
 
 
 def is_sparse(model: Any) -> bool:
-    """A sparse autoencoder, or a stack of sparse layers (the stacks of other kinds also have the
-    sparsity parameters, unused)."""
-    return hasattr(model, "sparsity_weight") and getattr(model, "layer_model", "sparse") == "sparse"
+    """A sparse autoencoder, or a stack of sparse layers (its ``sparse_code`` tag)."""
+    return aekit_tags(model).sparse_code
 
 
 def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
                    ll_samples: int = 1000) -> dict[str, Any]:  # fmt: skip
     """The numbers that fit the model's kind, on (at most ``max_rows`` of) the rows ``X``,
-    recognised by the methods the model has (duck typing):
+    chosen by the model's tags (:mod:`aekit.tags`):
 
     - a generative model with a likelihood (VAE): ``elbo_nats_per_sample``,
       ``log_likelihood_nats_per_sample`` (importance sampling, ``ll_samples`` per row),
@@ -260,25 +261,24 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
     - a contractive model: ``jacobian_sq_frobenius_norm`` (``||J_f(x)||_F^2``, mean over rows);
     - a classifier: ``accuracy``; a clusterer: ``cluster_accuracy`` (both need ``y``).
     """
-    from sklearn.base import is_classifier
-
     X, y = _subsample(np.asarray(X), y, max_rows, seed=0)  # rows of every class, not the first
+    kind = estimator_type(model)
+    can = aekit_tags(model)
     out: dict[str, Any] = {}
-    if hasattr(model, "log_likelihood"):
+    if can.has_likelihood:
         out["elbo_nats_per_sample"] = model.elbo(X)
         out["log_likelihood_nats_per_sample"] = model.log_likelihood(X, n_samples=ll_samples)
         out["ll_samples"] = int(ll_samples)
         out["active_units"] = model.active_units(X)
-    if hasattr(model, "sample_prior"):
+    if can.has_prior:
         codes = model.transform(X)
         prior = model.sample_prior(len(codes) if len(codes) > 1000 else 2000, random_state=0)
         out["prior_mmd2"] = mmd2(codes, prior)
         out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
-    last = model.history_[-1] if getattr(model, "history_", None) else {}
-    for key, value in last.items():  # every discriminator's accuracy in the last epoch
-        if key.endswith("discriminator_accuracy"):
-            out[key] = value
-    if hasattr(model, "corrupt") and hasattr(model, "denoise"):
+    if can.generative:  # every discriminator's accuracy (adversarial models), last epoch
+        last = model.history_[-1] if model.history_ else {}
+        out.update({k: v for k, v in last.items() if k.endswith("discriminator_accuracy")})
+    if can.denoising:
         noisy = model.corrupt(X, random_state=0)
         out["corrupted_squared_error_per_sample"] = float(((noisy - X) ** 2).sum(1).mean())
         out["denoised_squared_error_per_sample"] = float(
@@ -291,11 +291,11 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
         l1, l2 = Z.sum(1), np.sqrt((Z**2).sum(1))
         hoyer = (np.sqrt(n) - l1 / np.maximum(l2, 1e-12)) / max(np.sqrt(n) - 1, 1e-12)
         out["hoyer_sparsity"] = float(np.where(l2 > 0, hoyer, 0.0).mean())
-    if hasattr(model, "jacobian_norm"):
+    if can.contractive:
         out["jacobian_sq_frobenius_norm"] = float(np.mean(model.jacobian_norm(X)))
-    if y is not None and hasattr(model, "__sklearn_tags__") and is_classifier(model):
+    if y is not None and kind == "classifier":
         out["accuracy"] = float((model.predict(X) == y).mean())
-    if y is not None and hasattr(model, "n_clusters") and hasattr(model, "predict"):
+    if y is not None and kind == "clusterer":
         out["cluster_accuracy"] = cluster_accuracy(y, model.predict(X))
     return out
 
@@ -398,9 +398,9 @@ def evaluate_model(
 def reconstruction_of(model: Any, X: np.ndarray, y=None) -> np.ndarray | None:
     """The model's reconstruction of ``X`` (a supervised model's decoder also reads ``y``), or
     None for a model with no decoder (a classifier) or without the labels it needs."""
-    if getattr(model, "supervised", False):
-        return None if y is None else model.reconstruct(X, y)
-    try:
-        return model.reconstruct(X)
-    except AttributeError:  # no reconstruct, or a classifier's that says it has no decoder
+    can = aekit_tags(model)
+    if not can.has_decoder:
         return None
+    if can.reconstruct_needs_labels:
+        return None if y is None else model.reconstruct(X, y)
+    return model.reconstruct(X)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .io import atomic_write_bytes
+from .tags import aekit_tags
 
 
 def _new_axes(ax, figsize=(6, 4.5)):
@@ -211,7 +212,7 @@ def latent_manifold(model, n: int = 15) -> np.ndarray:
     prior is the model's own when it has ``sample_prior`` (adversarial autoencoders), else the
     standard normal."""
     levels = np.linspace(0.05, 0.95, n)
-    if hasattr(model, "sample_prior"):
+    if aekit_tags(model).has_prior:
         P = model.sample_prior(20000, random_state=0)
         qa, qb = np.quantile(P[:, 0], levels), np.quantile(P[:, 1], levels)
     else:
@@ -374,7 +375,7 @@ class ReconstructionDisplay(_Display):
         if shape is None:
             raise ValueError("ReconstructionDisplay needs image data: give image_shape=(C, H, W)")
         X = np.asarray(X)[:n]
-        supervised = getattr(estimator, "supervised", False)
+        supervised = aekit_tags(estimator).reconstruct_needs_labels
         X_hat = estimator.reconstruct(X, np.asarray(y)[:n]) if supervised else (
             estimator.reconstruct(X))  # fmt: skip
         return cls(X, X_hat, shape, n).plot(ax=ax)

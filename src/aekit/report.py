@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import is_sparse, reconstruction_of
+from .tags import aekit_tags, estimator_type
 
 # Figure file stems -> captions, in reading order.
 CAPTIONS = {
@@ -40,26 +41,20 @@ CAPTIONS = {
 def decodes_codes_alone(model) -> bool:
     """Whether ``inverse_transform(codes)`` works without labels (not for a supervised or a
     categorical adversarial autoencoder, whose decoder also reads the class)."""
-    return hasattr(model, "decoder_") and not (
-        getattr(model, "supervised", False) or hasattr(model, "_n_categories")
-    )
+    can = aekit_tags(model)
+    return can.has_decoder and not can.decoder_needs_labels
 
 
 def class_samples(model, label_names, per_class: int = 10):
     """Generated images per class (or cluster): ``(rows, names)``, or None."""
-    if hasattr(model, "classes_") and (
-        getattr(model, "supervised", False) or getattr(model, "prior_labels", False)
-        or hasattr(model, "_n_categories")
-    ):  # fmt: skip
-        labels = list(model.classes_)
-    elif hasattr(model, "n_clusters"):
-        labels = list(range(int(model.n_clusters)))
-    else:
+    if not aekit_tags(model).generates_by_class:
         return None
+    clusters = estimator_type(model) == "clusterer"
+    labels = list(range(int(model.n_clusters))) if clusters else list(model.classes_)
     rows = [model.generate(np.repeat(np.asarray([c]), per_class), random_state=i)
             for i, c in enumerate(labels)]  # fmt: skip
     names = [
-        f"cluster {c}" if hasattr(model, "n_clusters")
+        f"cluster {c}" if clusters
         else label_names[int(c)] if label_names is not None else str(c)
         for c in labels
     ]  # fmt: skip
@@ -74,27 +69,28 @@ def figure_inputs(model, X, y, label_names, max_rows: int = 5000) -> dict[str, A
     X = X[:max_rows]
     y = y[:max_rows] if y is not None else None
     codes = model.transform(X) if len(X) else None
-    shape = getattr(model, "input_shape_", None)
+    can = aekit_tags(model)
+    shape = model.input_shape_
     images = shape is not None and len(X) > 0
     # none for a classifier, or a supervised model without labels
     X_hat = reconstruction_of(model, X[:10], None if y is None else y[:10]) if images else None
     noisy = denoised = filters = None
-    if images and hasattr(model, "corrupt"):  # a denoising model: show what it does to noise
+    if images and can.denoising:  # a denoising model: show what it does to noise
         noisy = model.corrupt(X[:10], random_state=0)
         denoised = model.denoise(noisy)
     samples = path = manifold = prior = by_class = None
-    if images and hasattr(model, "sample"):  # a generative model
+    if images and can.generative:
         samples = model.sample(64, random_state=0)
         if decodes_codes_alone(model):
             path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
             if int(model.latent_dim) == 2:
                 manifold = latent_manifold(model)
-        if hasattr(model, "generate"):
+        if can.generates_by_class:
             by_class = class_samples(model, label_names)
-    if hasattr(model, "sample_prior") and codes is not None and codes.shape[1] == 2:
+    if can.has_prior and codes is not None and codes.shape[1] == 2:
         prior = model.sample_prior(5000, random_state=0)
-    dense = getattr(model, "architecture", None) == "mlp"
-    if images and dense and (hasattr(model, "corrupt") or hasattr(model, "layer_model")):
+    dense = model.architecture == "mlp"
+    if images and dense and (can.denoising or can.layerwise_pretraining):
         import torch
 
         first = next(m for m in model.encoder_.modules() if isinstance(m, torch.nn.Linear))
@@ -171,7 +167,7 @@ def render_report(
     """The report page: summary, parameters, metrics against the baselines, figures."""
     meta = config.get("metadata") or {}
     fitted = config.get("fitted") or {}
-    history = getattr(model, "history_", []) or []
+    history = model.history_
     summary = [
         ("model", type(model).__name__),
         ("data", (run_data or {}).get("source", meta.get("data_source", "?"))),

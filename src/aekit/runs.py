@@ -47,7 +47,13 @@ def data_spec(
     labeled: int | None = None,
 ) -> dict[str, Any]:
     """The description of a run's data that ``data.json`` stores (its ``"spec"``): enough to
-    read, split and scale the same rows again."""
+    read, split and scale the same rows again, from any working directory (a file or folder is
+    stored as an absolute path; a dataset name as it is)."""
+    from .datasets import stored_data_paths
+
+    if Path(source).expanduser().exists():  # (a missing one is reported as typed, by load_split)
+        source = stored_data_paths(source)[0]
+    data_dir = stored_data_paths(None, data_dir)[1]
     return {
         "source": source,
         "data_dir": data_dir,
@@ -192,7 +198,7 @@ class Run:
         if split not in ("all", "train", "test"):
             raise DataError(f"split={split!r}: expected 'all', 'train' or 'test'")
         spec = dict(self.spec)
-        if source is not None and source != spec["source"]:
+        if source is not None and not self.is_own_source(source):
             label = _label_column_for(source, self._need_data(), label_column)
             spec.update(source=source, data_dir=data_dir, label_column=label)
         elif data_dir is not None:
@@ -204,6 +210,12 @@ class Run:
             return scaled_rows(raw.X, None, scaler, raw.source), raw.y
         ds = load_split(spec, scale=scaler)
         return (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
+
+    def is_own_source(self, source: str) -> bool:
+        """Whether ``source`` (as typed, relative or not) names the run's own data."""
+        from .datasets import stored_data_paths
+
+        return stored_data_paths(source)[0] == stored_data_paths(self.spec["source"])[0]
 
     # -- derived files -----------------------------------------------------------------------
 

@@ -37,9 +37,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from ..tags import aekit_tags
+
     run = load_run(args, need_data=False)
     model = run.model
-    if args.command == "denoise" and not hasattr(model, "denoise"):
+    tags = aekit_tags(model)
+    if args.command == "denoise" and not tags.denoising:
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}, not a denoising model; train one with "
             "`aekit train denoising ...`, or use `aekit reconstruct`"
@@ -47,8 +50,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     require_data(run)
     path = array_output(args, "reconstructions")
     X, y = rows_for(args, run, args.split)
-    method = model.reconstruct
-    if getattr(model, "supervised", False):  # its decoder reads (code, label)
+    if not tags.has_decoder:
+        raise UsageError(f"{args.run} holds a {type(model).__name__}, which has no decoder: it "
+                         "cannot reconstruct; use `aekit encode`")  # fmt: skip
+    method = model.denoise if args.command == "denoise" else model.reconstruct
+    if tags.reconstruct_needs_labels:  # its decoder reads (code, label)
         if y is None:
             raise UsageError(
                 f"{args.run} holds a supervised model, whose decoder also reads each row's "
@@ -67,9 +73,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from ..tags import aekit_tags
+
     run = load_run(args, need_data=False)
     model = run.model
-    if not hasattr(model, "sample"):
+    tags = aekit_tags(model)
+    if not tags.generative:
         raise UsageError(
             f"{args.run} holds a {type(model).__name__}, which has no generative model; train "
             "a `vae` or an `aae` to generate"
@@ -79,10 +88,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = output_file(args)
     if out.suffix not in (".png", ".npy", ".csv"):
         raise UsageError(f"--out {out}: write samples to a .png, .npy or .csv file")
-    if args.draw and (hasattr(model, "sample_prior") or hasattr(model, "_n_categories")):
-        raise UsageError("--draw: an adversarial autoencoder's decoder is deterministic")
+    if args.draw and not tags.stochastic_decoder:
+        raise UsageError(f"--draw: a {type(model).__name__}'s decoder is deterministic; only a "
+                         "VAE's draws from p(x|z)")  # fmt: skip
     if args.label is not None:
-        if not hasattr(model, "generate"):
+        if not tags.generates_by_class:
             raise UsageError(f"--label: {args.run} holds a {type(model).__name__}, which does "
                              "not generate by class")  # fmt: skip
         import numpy as np
@@ -97,7 +107,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if out.suffix == ".png":
         from ..plotting import plot_image_grid, save_figure
 
-        shape = getattr(model, "input_shape_", None)
+        shape = model.input_shape_
         if shape is None:
             raise UsageError(f"{args.run}: the data are not images; write the samples to .npy")
         save_figure(plot_image_grid(rows, shape), out)

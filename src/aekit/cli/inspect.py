@@ -80,9 +80,10 @@ def evaluation(args: argparse.Namespace, run) -> dict[str, Any]:
     run's training split; returns the numbers, and writes them to metrics.json when they are
     the run's whole test split."""
     from ..metrics import anomaly_detection, evaluate_model
+    from ..tags import aekit_tags
 
     model, run_data = run.model, run.data
-    if args.data is not None and args.data == run_data["spec"]["source"]:
+    if args.data is not None and run.is_own_source(args.data):
         args.data = None  # the run's own data: its test rows, never the rows it was fitted on
     standard = args.data is None and args.max_rows is None  # the run's own test split, whole
     X, y = rows_for(args, run, "all" if args.data is not None else "test")
@@ -104,7 +105,7 @@ def evaluation(args: argparse.Namespace, run) -> dict[str, Any]:
     if args.max_rows is not None:
         X = X[: args.max_rows]
         y = None if y is None else y[: args.max_rows]
-    if args.binarize is None and getattr(model, "binarize", None) is not None:
+    if args.binarize is None and aekit_tags(model).binary_input:
         args.binarize = 1
         say("note: the model was trained on binarised data; evaluating one seeded "
              "binarisation (seed 1) of the rows (--binarize SEED to choose)")  # fmt: skip
@@ -114,7 +115,7 @@ def evaluation(args: argparse.Namespace, run) -> dict[str, Any]:
     labels = None
     if args.anomalies is not None:
         labels = _read_anomaly_labels(args.anomalies, len(X))
-        if getattr(model, "supervised", False) and y is None:
+        if aekit_tags(model).reconstruct_needs_labels and y is None:
             raise UsageError("--anomalies: a supervised model scores (row, label) pairs, and "
                              "these rows have no labels")  # fmt: skip
     source = args.data or run_data["source"]
@@ -239,8 +240,9 @@ def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
     from sklearn.ensemble import IsolationForest
 
     from ..metrics import pca_reconstruction
+    from ..tags import aekit_tags
 
-    if getattr(model, "supervised", False):
+    if aekit_tags(model).reconstruct_needs_labels:
         model_scores = -model.score_samples(X, y)
     else:
         model_scores = -model.score_samples(X)

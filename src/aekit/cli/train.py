@@ -30,11 +30,10 @@ def run_folder(text: str | None) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from sklearn.base import is_classifier
-
     from .. import io
     from ..models.catalog import cli_class
     from ..runtime import seed_from
+    from ..tags import aekit_tags
 
     if args.resume:
         return _resume(args)
@@ -49,42 +48,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                           test_fraction=args.test_fraction, split_seed=args.split_seed,
                           label_column=args.label_column, labeled=args.labeled)  # fmt: skip
     ds = runs.load_split(spec)
-    images_in_unit = (
-        ds.image_shape is not None and float(ds.X_train.min()) >= 0 and ds.X_train.max() <= 1
-    )
-    defaults = cls().get_params()
-    notes = []  # said once the settings are known to work, so that an error is the only line
-    if "loss" not in chosen and "loss" in defaults and images_in_unit:
-        params["loss"] = "bce"
-        if not is_classifier(cls()):
-            notes.append(
-                "image data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override"
-            )
-        elif "pretrain" in defaults and params.get("pretrain", True):
-            notes.append("image data in [0, 1], so the first pre-trained layer reconstructs "
-                         "with loss='bce'; --loss mse to override")  # fmt: skip
-    if "likelihood" not in chosen and "likelihood" in defaults and images_in_unit:
-        params["likelihood"] = "bernoulli"
-        notes.append("image data in [0, 1], so likelihood='bernoulli'; --set "
-                     "likelihood=gaussian to override")  # fmt: skip
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
     if params.get("random_state") is None:  # a fresh seed, recorded: the run can be resumed
         params["random_state"] = seed_from(None)  # (its validation split drawn again)
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
+    tags = aekit_tags(model)
     y_train = None
-    if args.labeled is not None and not _uses_labels(model):
+    if args.labeled is not None and not tags.uses_labels:
         raise UsageError(
             f"--labeled: {args.model} does not learn from labels here (classifiers do, and aae "
             "with --set supervised=true or prior_labels=true)"
         )
-    if _uses_labels(model):
+    if tags.uses_labels:
         if ds.y_train is None:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
         y_train = keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
-    model._preflight(ds.X_train, y_train)  # fail before touching --out
-    for note in notes if not args.quiet else ():
+    resolved = model.preflight(ds.X_train, y_train)  # fail before touching --out
+    for note in _auto_notes(model, resolved) if not args.quiet else ():
         say(f"note: {note}")
     run_data = runs.run_data(spec, ds)
     with io.folder_lock(out):
@@ -107,12 +89,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
 
 
+def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
+    """What ``"auto"`` parameters chose for this data, and how to choose otherwise."""
+    from sklearn.base import is_classifier
+
+    from ..tags import aekit_tags
+
+    notes = []
+    if resolved.get("loss") == "bce":
+        if not aekit_tags(model).layerwise_pretraining or not is_classifier(model):
+            notes.append("data in [0, 1], so loss='bce' (sigmoid output); --loss mse to override")
+        elif model.pretrain:
+            notes.append("data in [0, 1], so the first pre-trained layer reconstructs with "
+                         "loss='bce'; --loss mse to override")  # fmt: skip
+    if resolved.get("likelihood") == "bernoulli":
+        notes.append("data in [0, 1], so likelihood='bernoulli'; --set likelihood=gaussian to "
+                     "override")  # fmt: skip
+    return notes
+
+
 def _resume(args: argparse.Namespace) -> int:
     """``aekit train --resume --out RUN``: continue the run that RUN holds (or the unfinished
     one an interrupted ``--overwrite`` left in RUN/staging) up to its ``max_epochs`` (or
     ``--epochs``), on the rows of its own data.json, then finish it as ``train`` would."""
     from .. import io
     from ..runs import Run
+    from ..tags import aekit_tags
 
     out = run_folder(args.out)
     given = [flag for flag, value in (("a model name", args.model), ("--data", args.data),
@@ -131,7 +133,7 @@ def _resume(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume: {source} holds a model saved from Python, without "
                              "data.json; continue it from Python with partial_fit")  # fmt: skip
         model, data_bytes = run.model, run.data_bytes
-        if not type(model)._resumable:
+        if not aekit_tags(model).resumable:
             raise UsageError(f"--resume: a {type(model).__name__} trains in stages (pre-"
                              "training, then fine-tuning) and cannot be continued; train it "
                              "again")  # fmt: skip
@@ -151,14 +153,14 @@ def _resume(args: argparse.Namespace) -> int:
         spec = run.spec
         ds = runs.load_split(spec)
         y_train = None
-        if _uses_labels(model):
+        if aekit_tags(model).uses_labels:
             y_train = keep_labels(ds.y_train, spec.get("labeled"), spec.get("split_seed", 0),
                                    model.unlabeled_label)  # fmt: skip
         model.set_params(verbose=0 if args.quiet else 1)
         if not args.quiet:
             say(f"resuming {source} at epoch {model.n_epochs_} of {model.max_epochs}")
         return _train_run(args, out, replacing, model, ds, y_train, data_bytes,
-                          lambda callbacks: model._continue_fit(ds.X_train, y_train,
+                          lambda callbacks: model.continue_fit(ds.X_train, y_train,
                                                                 callbacks=callbacks))  # fmt: skip
 
 
@@ -185,7 +187,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
         fit(callbacks)
     except TrainingDivergedError as e:
         model.save(target, metadata=metadata, extra_files={runs.DATA_FILE: data_bytes})
-        best = model._trainer.best.epoch
+        best = model.best_epoch_
         what = "the initial, untrained weights" if best == 0 else f"the weights of epoch {best}"
         say(f"aekit: error: {e}")
         say(f"aekit: saved the best so far, {what}, in {target}")
@@ -218,10 +220,12 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
 
 def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     """The test metrics, figures and summary of a committed run."""
+    import numpy as np
     from sklearn.base import is_classifier
 
     from ..io import claim, write_json
     from ..metrics import evaluate_reconstruction, family_metrics
+    from ..tags import aekit_tags
 
     result: dict[str, Any] = {
         "run": str(out),
@@ -238,11 +242,11 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         else {},
     }
     if y_train is not None:
-        labelled = int(model._labelled(y_train).sum())
-        result["labeled_train_rows"] = labelled
-        if hasattr(model, "layer_model"):  # the stacked classifier splits its labelled rows
-            held_out = int(labelled * model.validation_fraction)  # as fit's split
-            result["finetune_rows"] = labelled - held_out if 1 <= held_out < labelled else labelled
+        marker = model.unlabeled_label
+        result["labeled_train_rows"] = int(
+            len(y_train) if marker is None else np.sum(np.asarray(y_train, dtype=object) != marker)
+        )
+    result["fitted_rows"] = model.n_train_rows_  # after the validation split
     if len(ds.X_test) and is_classifier(model):
         accuracy = model.score(ds.X_test, ds.y_test)
         metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
@@ -250,7 +254,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
         X_eval = ds.X_test
-        if getattr(model, "binarize", None) is not None:  # as aekit evaluate: binary test rows
+        if aekit_tags(model).binary_input:  # as aekit evaluate: binary test rows
             X_eval = binarized(X_eval, 1)
         metrics["model"].update(family_metrics(model, X_eval, ds.y_test, ll_samples=100))
         if "ll_samples" in metrics["model"]:
@@ -269,14 +273,6 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     else:
         print(_train_summary(result))
     return 0
-
-
-def _uses_labels(model) -> bool:
-    """Whether ``fit`` learns from labels: classifiers, and the adversarial autoencoders with
-    ``supervised`` or ``prior_labels``."""
-    from sklearn.base import is_classifier
-
-    return is_classifier(model) or bool(getattr(model, "_uses_labels", lambda: False)())
 
 
 def keep_labels(y, n_labeled: int | None, seed: int, marker):

@@ -11,6 +11,7 @@ Salakhutdinov 2006).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -97,9 +98,11 @@ class Autoencoder(BaseAutoencoder):
         ``"conv"``, used for pictures otherwise.
     tied : bool, default=False
         Decoder weights are the transposed encoder weights (MLP only).
-    loss : {"mse", "bce"}, default="mse"
+    loss : {"auto", "mse", "bce"}, default="auto"
         Squared error summed over features, or binary cross-entropy with a sigmoid output for data
-        in [0, 1] (checked).
+        in [0, 1] (checked). ``"auto"``: ``"bce"`` when the data of the first fit lie in [0, 1]
+        (images scaled to [0, 1], min-max scaled tables), ``"mse"`` otherwise; the choice is
+        ``loss_``, kept by ``save`` and by later ``partial_fit`` calls.
     output_activation : str, default="linear"
         Output of an ``"mse"`` model: "linear", "sigmoid" (data in [0, 1]) or any other
         activation name (``"bce"`` always uses a sigmoid).
@@ -147,6 +150,13 @@ class Autoencoder(BaseAutoencoder):
         Epochs trained over the model's life (``fit`` plus ``partial_fit``).
     stop_reason_ : str
         "max_epochs", "early_stopping", "callback" or "interrupted".
+    best_epoch_ : int
+        The epoch whose weights the model holds after early stopping, divergence or Ctrl-C
+        (best validation loss, else training loss; 0: the initial weights).
+    n_train_rows_ : int
+        Rows the last training used (after the validation split; a classifier's labelled rows).
+    loss_ : {"mse", "bce"}
+        The loss in use (``loss``, or what ``"auto"`` chose).
 
     Examples
     --------
@@ -159,14 +169,16 @@ class Autoencoder(BaseAutoencoder):
     -...
     """
 
-    loss: str = "mse"
+    loss: str = "auto"
     output_activation: str = "linear"
+
+    _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"loss": ("bce", "mse")}
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_choice("loss", ("mse", "bce"))
+        self._check_choice("loss", ("auto", "mse", "bce"))
         self._check_choice("output_activation", OUTPUT_ACTIVATIONS)
 
     def _build_module(self) -> AutoencoderModule:
         encoder, decoder = self._build_networks()
-        return AutoencoderModule(encoder, decoder, self.loss, self.output_activation)
+        return AutoencoderModule(encoder, decoder, self.loss_, self.output_activation)

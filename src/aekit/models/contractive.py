@@ -132,6 +132,11 @@ class ContractiveAutoencoder(Autoencoder):
     jacobian: str = "exact"
     n_projections: int = 1
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.contractive = True
+        return tags
+
     def _check_params(self) -> None:
         super()._check_params()
         self._check_number("contraction_weight")
@@ -141,7 +146,7 @@ class ContractiveAutoencoder(Autoencoder):
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()
         return ContractiveModule(
-            encoder, decoder, self.loss, self.output_activation, weight=self.contraction_weight,
+            encoder, decoder, self.loss_, self.output_activation, weight=self.contraction_weight,
             jacobian=self.jacobian, n_projections=int(self.n_projections),
         )  # fmt: skip
 

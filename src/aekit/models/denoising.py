@@ -68,6 +68,11 @@ class DenoisingAutoencoder(Autoencoder):
     noise: str = "masking"
     noise_level: float = 0.25
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.denoising = True
+        return tags
+
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
@@ -86,12 +91,12 @@ class DenoisingAutoencoder(Autoencoder):
     def _build_module(self) -> DenoisingModule:
         encoder, decoder = self._build_networks()
         return DenoisingModule(
-            encoder, decoder, self.loss, self.output_activation, noise=self.noise,
+            encoder, decoder, self.loss_, self.output_activation, noise=self.noise,
             noise_level=self.noise_level, n_features=self.n_features_in_,
         )  # fmt: skip
 
     def _init_from_data(self, module: DenoisingModule, X: np.ndarray) -> None:
-        if self.loss != "bce":
+        if self.loss_ != "bce":
             module.data_min.copy_(torch.from_numpy(X.min(0)))
             module.data_max.copy_(torch.from_numpy(X.max(0)))
 

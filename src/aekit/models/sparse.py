@@ -127,6 +127,11 @@ class SparseAutoencoder(Autoencoder):
     sparsity_weight: float | None = None
     sparsity_target: float = 0.05
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.sparse_code = True
+        return tags
+
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
@@ -154,7 +159,7 @@ class SparseAutoencoder(Autoencoder):
         return SparseModule(
             encoder,
             decoder,
-            self.loss,
+            self.loss_,
             self.output_activation,
             penalty=self.penalty,
             weight=self._weight(),

@@ -74,7 +74,7 @@ class StackedAutoencoder(BaseAutoencoder):
         The pre-trained one-layer autoencoders, bottom first (not saved by ``save``).
     """
 
-    loss: str = "mse"
+    loss: str = "auto"
     output_activation: str = "linear"
     layer_model: str = "denoising"
     pretrain_epochs: int = 10
@@ -88,7 +88,14 @@ class StackedAutoencoder(BaseAutoencoder):
     n_projections: int = 1
 
     _stage: ClassVar[str | None] = "finetune"
-    _resumable: ClassVar[bool] = False  # pre-training, then fine-tuning
+    _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"loss": ("bce", "mse")}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.layerwise_pretraining = True
+        tags.aekit.resumable = False  # pre-training, then fine-tuning: not one fit to continue
+        tags.aekit.sparse_code = self.layer_model == "sparse"
+        return tags
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -144,13 +151,19 @@ class StackedAutoencoder(BaseAutoencoder):
 
     # -- the deep network --------------------------------------------------------------------
 
-    def _build_module(self):
-        deep = self._family({})
+    def _deep(self) -> Autoencoder:
+        """The layer kind's estimator for the whole deep network, with this stack's fitted
+        settings (the input, and the loss "auto" chose)."""
+        deep = self._family({"loss": self.loss_})
         deep.n_features_in_, deep.input_shape_ = self.n_features_in_, self.input_shape_
-        return deep._build_module()
+        deep.loss_ = self.loss_
+        return deep
+
+    def _build_module(self):
+        return self._deep()._build_module()
 
     def _init_from_data(self, module, X: np.ndarray) -> None:
-        self._family({})._init_from_data(module, X)
+        self._deep()._init_from_data(module, X)
 
     # -- greedy pre-training -----------------------------------------------------------------
 
@@ -167,7 +180,7 @@ class StackedAutoencoder(BaseAutoencoder):
                 "code_activation": self._top_activation() if top else self.activation,
                 # The first layer reconstructs the data; inner layers the codes below them, through
                 # the units' own activation, as the deep decoder will (BCE for sigmoid units).
-                "loss": self.loss if k == 0 else ("bce" if sigmoid_inputs else "mse"),
+                "loss": self.loss_ if k == 0 else ("bce" if sigmoid_inputs else "mse"),
                 "output_activation": self.output_activation if k == 0 else self.activation,
                 "max_epochs": self.pretrain_epochs,
                 "early_stopping": False,
@@ -287,6 +300,13 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
 
     _stage: ClassVar[str | None] = "finetune"
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.has_decoder = False  # a softmax head instead
+        tags.aekit.uses_labels = True
+        tags.aekit.sparse_code = False  # the fine-tuned codes are a classifier's features
+        return tags
+
     def _check_params(self) -> None:
         self._check_stack_params()
         # latent_dim=None is valid here; the shared checks want an int
@@ -361,9 +381,3 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
     def predict(self, X) -> np.ndarray:
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
-
-    def inverse_transform(self, X):
-        raise AttributeError("StackedClassifier has no decoder: it cannot inverse_transform")
-
-    def reconstruct(self, X):
-        raise AttributeError("StackedClassifier has no decoder: it cannot reconstruct")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -239,9 +240,10 @@ class VAE(BaseAutoencoder):
 
     Parameters
     ----------
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+    likelihood : {"auto", "gaussian", "bernoulli"}, default="auto"
         ``p(x | z)``: Gaussian with a shared variance (real-valued data), or Bernoulli from logits
-        (data in [0, 1]).
+        (data in [0, 1]). ``"auto"``: Bernoulli when the data of the first fit lie in [0, 1] (or
+        with ``binarize``), Gaussian otherwise; the choice is ``likelihood_``.
     gaussian_variance : "learned" or float, default="learned"
         The Gaussian likelihood's shared variance.
     beta : float, default=1.0
@@ -265,7 +267,7 @@ class VAE(BaseAutoencoder):
     binarise the evaluation data too (``aekit evaluate`` does, seeded).
     """
 
-    likelihood: str = "gaussian"
+    likelihood: str = "auto"
     gaussian_variance: str | float = "learned"
     beta: float = 1.0
     kl_warmup_epochs: int = 0
@@ -273,10 +275,19 @@ class VAE(BaseAutoencoder):
     n_importance_samples: int = 1
     binarize: str | None = None
 
+    _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"likelihood": ("bernoulli", "gaussian")}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.generative = tags.aekit.stochastic_decoder = True
+        tags.aekit.has_likelihood = True
+        tags.aekit.binary_input = self.binarize is not None
+        return tags
+
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("likelihood", LIKELIHOODS)
+        self._check_choice("likelihood", ("auto", *LIKELIHOODS))
         v = self.gaussian_variance
         if v != "learned" and not (
             isinstance(v, int | float) and not isinstance(v, bool) and v > 0
@@ -285,8 +296,8 @@ class VAE(BaseAutoencoder):
                 f"{name}: gaussian_variance={v!r} must be 'learned' or a positive number"
             )
         self._check_choice("binarize", BINARIZE)
-        if self.binarize is not None and self.likelihood != "bernoulli":
-            raise ParameterError(f"{name}: binarize needs likelihood='bernoulli'")
+        if self.binarize is not None and self.likelihood not in ("bernoulli", "auto"):
+            raise ParameterError(f"{name}: binarize needs likelihood='bernoulli' (or 'auto')")
         self._check_int("n_importance_samples")
         self._check_number("beta")
         self._check_number("free_bits")
@@ -299,20 +310,20 @@ class VAE(BaseAutoencoder):
                 "1, 0 and 0"
             )
 
-    def _check_values(self, X: np.ndarray, source: str = "X") -> None:
-        if self.likelihood == "bernoulli":
-            from .._validation import check_unit_interval
-
-            check_unit_interval(X, source=source, reason="likelihood='bernoulli'")
+    def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
+        if self.binarize is not None and self.likelihood == "auto":  # binary draws: Bernoulli
+            self.likelihood_ = "bernoulli"
+            return {"likelihood": "bernoulli"}
+        return super()._resolve_auto(X)
 
     def _build_module(self) -> VAEModule:
         latent = int(self.latent_dim)
         encoder, _ = self._build_networks(latent_dim=2 * latent)  # mu and logvar
         _, decoder = self._build_networks()
-        n = getattr(self, "_n_train_rows", 0)
+        n = self.__dict__.get("n_train_rows_", 0)  # for the warm-up (0 when loading)
         steps_per_epoch = math.ceil(n / int(self.batch_size)) if n else 0
         return VAEModule(
-            encoder, decoder, latent, likelihood=self.likelihood,
+            encoder, decoder, latent, likelihood=self.likelihood_,
             variance=self.gaussian_variance, beta=self.beta, free_bits=self.free_bits,
             k=int(self.n_importance_samples), binarize=self.binarize,
             warmup_steps=int(self.kl_warmup_epochs) * steps_per_epoch,
@@ -321,16 +332,18 @@ class VAE(BaseAutoencoder):
     def _init_from_data(self, module, X: np.ndarray) -> None:
         pass
 
-    def _preflight(self, X, y=None) -> None:
-        super()._preflight(X, y)
+    def preflight(self, X, y=None) -> dict:
+        resolved = super().preflight(X, y)
         if int(self.n_importance_samples) > 1:
             probe = clone(self)
             X = probe._validate_X(X, reset=True)
+            probe._resolve_auto(X)
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
             n_val = int(len(X) * float(self.validation_fraction))  # as fit's split
             n_val = n_val if 1 <= n_val < len(X) else 0
             probe._check_iwae_memory(module, resolve_device(self.device), n_val)
+        return resolved
 
     def _check_iwae_memory(self, module: VAEModule, device, n_val: int) -> None:
         """Refuse, before training, an ``n_importance_samples`` whose activations cannot fit.
@@ -433,7 +446,7 @@ class VAE(BaseAutoencoder):
             z = torch.randn((int(n), int(self.latent_dim)), generator=g, device=self.device_)
             out = self.module_.decode(z)
             if not mean:
-                if self.likelihood == "bernoulli":
+                if self.likelihood_ == "bernoulli":
                     out = torch.bernoulli(out, generator=g)
                 else:
                     std = (0.5 * self.module_.log_var_x).exp()

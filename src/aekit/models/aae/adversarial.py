@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
@@ -168,6 +169,16 @@ class AAEModule(nn.Module):
         ]  # fmt: skip
 
 
+def _knows_classes(model) -> bool:
+    """``generate``'s availability (``hasattr`` is False, and says why, without classes)."""
+    if not model._uses_labels():
+        raise AttributeError(
+            f"{type(model).__name__}.generate(labels) needs a model that knows classes "
+            "(supervised=True or prior_labels=True); use sample(n)"
+        )
+    return True
+
+
 @dataclass(kw_only=True, repr=False, eq=False)
 class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     """Adversarial autoencoder (Makhzani et al. 2015), a scikit-learn transformer.
@@ -274,6 +285,9 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
                 f"prior={self.prior!r} has none: use prior='mixture' or 'swiss_roll'"
             )
 
+    def _apply_settings(self, module) -> None:
+        module.prior = self._make_prior()
+
     def _make_prior(self) -> Prior:
         return make_prior(self.prior, int(self.latent_dim), int(self.n_components),
                           self.prior_params)  # fmt: skip
@@ -282,6 +296,14 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
 
     def _uses_labels(self) -> bool:
         return bool(self.supervised or self.prior_labels)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.generative = tags.aekit.has_prior = True
+        tags.aekit.uses_labels = tags.aekit.generates_by_class = self._uses_labels()
+        tags.aekit.decoder_needs_labels = bool(self.supervised)
+        tags.aekit.reconstruct_needs_labels = bool(self.supervised)
+        return tags
 
     def _fit_targets(self, X: np.ndarray, y, reset: bool) -> np.ndarray | None:
         if not self._uses_labels():
@@ -357,7 +379,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         n_conditions = len(self.classes_) if self.prior_labels else 0
         critic = self._discriminator(latent + (n_conditions + 1 if n_conditions else 0))
         return AAEModule(
-            encoder, decoder, critic, self._make_prior(), latent_dim=latent, loss=self.loss,
+            encoder, decoder, critic, self._make_prior(), latent_dim=latent, loss=self.loss_,
             output_activation=self.output_activation, posterior=self.posterior,
             n_classes=n_classes, n_conditions=n_conditions,
             label_smoothing=float(self.label_smoothing), noise=float(self.discriminator_noise),
@@ -438,17 +460,13 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         decode_y = y if self.supervised else None
         return self.module_.decode(z.to(self.device_), decode_y).float().cpu().numpy()
 
+    @available_if(_knows_classes)
     @torch.no_grad()
     def generate(self, labels, random_state=None) -> np.ndarray:
         """One row per label, of that class: the style drawn from the prior and decoded with the
         label (``supervised=True``), or a code drawn from the class's component
         (``prior_labels=True``). ``(len(labels), n_features)`` float32."""
         check_is_fitted(self)
-        if not self._uses_labels():
-            raise DataError(
-                "generate(labels) needs a model that knows classes (supervised=True or "
-                "prior_labels=True); use sample(n)"
-            )
         labels = np.atleast_1d(np.asarray(labels))
         n = len(labels)
         y = self._labels_tensor(labels, n)

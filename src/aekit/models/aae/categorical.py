@@ -184,6 +184,12 @@ class _CategoricalAAE(_AdversarialBase):
 
     _classify: ClassVar[bool] = False
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.generative = tags.aekit.generates_by_class = True
+        tags.aekit.decoder_needs_labels = True  # a style decodes with a category
+        return tags
+
     def _n_categories(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -204,7 +210,7 @@ class _CategoricalAAE(_AdversarialBase):
         encoder, decoder = self._build_networks(latent_dim=k + latent)
         return CategoricalAAEModule(
             encoder, decoder, self._discriminator(k), self._discriminator(latent),
-            n_categories=k, latent_dim=latent, loss=self.loss,
+            n_categories=k, latent_dim=latent, loss=self.loss_,
             output_activation=self.output_activation,
             label_smoothing=float(self.label_smoothing), noise=float(self.discriminator_noise),
             penalty=float(self.gradient_penalty), classify=self._classify,
@@ -322,6 +328,11 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
 
     def _labels_only(self) -> bool:
         return bool(self.labels_only)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.uses_labels = True
+        return tags
 
     def _n_categories(self) -> int:
         return len(self.classes_)

@@ -166,6 +166,9 @@ class _AdversarialBase(Autoencoder):
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
 
+    def _apply_settings(self, module) -> None:
+        """A family's own settings that ``set_params`` may change between calls (the prior)."""
+
     def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
         """Apply the regularisation settings as they are now (``set_params`` between
         ``partial_fit`` calls), then train."""
@@ -173,8 +176,7 @@ class _AdversarialBase(Autoencoder):
         module.label_smoothing = float(self.label_smoothing)
         module.noise = float(self.discriminator_noise)
         module.penalty = float(self.gradient_penalty)
-        if hasattr(self, "_make_prior"):
-            module.prior = self._make_prior()
+        self._apply_settings(module)
         names = {p.name for p in self._trainer.phases}  # labels_only models have neither
         for name, lr in (
             ("discriminator", self.discriminator_lr),

@@ -1,0 +1,183 @@
+"""Issue 12: capabilities are declared (tags, available_if), fitted choices are public
+(``loss_``, ``best_epoch_``), and the code that serves every family reads the tags instead of
+probing models."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.utils import get_tags
+
+import aekit
+from aekit.models import catalog
+from aekit.tags import AekitTags, Tags, aekit_tags
+
+# Each family, in the settings whose tags differ: (class name, params).
+SETTINGS = [
+    ("Autoencoder", {}),
+    ("SparseAutoencoder", {}),
+    ("DenoisingAutoencoder", {}),
+    ("ContractiveAutoencoder", {}),
+    ("StackedAutoencoder", {}),
+    ("StackedAutoencoder", {"layer_model": "sparse"}),
+    ("StackedClassifier", {}),
+    ("VAE", {}),
+    ("VAE", {"binarize": "dynamic"}),
+    ("AdversarialAutoencoder", {}),
+    ("AdversarialAutoencoder", {"supervised": True}),
+    ("AdversarialAutoencoder", {"prior": "mixture", "prior_labels": True}),
+    ("SemiSupervisedAAE", {}),
+    ("AAEClustering", {}),
+]
+
+# tag -> the methods it promises (present exactly when the tag is True)
+METHODS = {
+    "has_decoder": ("inverse_transform", "reconstruct", "interpolate", "traverse"),
+    "generative": ("sample",),
+    "generates_by_class": ("generate",),
+    "has_prior": ("sample_prior",),
+    "has_likelihood": ("elbo", "log_likelihood", "active_units"),
+    "denoising": ("corrupt", "denoise"),
+    "contractive": ("jacobian_norm",),
+}
+
+
+def test_every_family_is_covered():
+    assert {name for name, _ in SETTINGS} == set(catalog.CLASS_MODULES)
+
+
+@pytest.mark.parametrize(("name", "params"), SETTINGS, ids=lambda v: str(v))
+def test_tags_tell_the_truth_about_methods(name, params):
+    """hasattr agrees with every tag that promises methods: nothing exists only to raise."""
+    model = catalog.family_class(name)(**params)
+    tags = get_tags(model)
+    assert isinstance(tags, Tags) and isinstance(tags.aekit, AekitTags)
+    for tag, methods in METHODS.items():
+        for method in methods:
+            assert hasattr(model, method) == getattr(tags.aekit, tag), (name, params, method)
+
+
+def test_tags_follow_the_parameters():
+    aae = aekit.AdversarialAutoencoder
+    assert not aekit_tags(aae()).uses_labels
+    assert aekit_tags(aae(supervised=True)).reconstruct_needs_labels
+    assert aekit_tags(aae(prior="mixture", prior_labels=True)).generates_by_class
+    assert not aekit_tags(aae(prior="mixture", prior_labels=True)).decoder_needs_labels
+    assert aekit_tags(aekit.StackedAutoencoder(layer_model="sparse")).sparse_code
+    assert not aekit_tags(aekit.StackedAutoencoder()).sparse_code
+    assert aekit_tags(aekit.VAE(binarize="dynamic")).binary_input
+    assert not aekit_tags(aekit.StackedClassifier()).resumable
+    assert aekit_tags(aekit.Autoencoder(loss="bce")).unit_interval_input
+    assert not aekit_tags(aekit.Autoencoder(loss="auto")).unit_interval_input  # not fitted yet
+
+
+def test_a_foreign_model_is_taken_as_a_plain_autoencoder():
+    from sklearn.decomposition import PCA
+
+    for model in (PCA(), object()):  # an estimator, a duck-typed object
+        assert aekit_tags(model) == AekitTags()
+
+
+def test_unavailable_methods_say_why():
+    with pytest.raises(AttributeError, match="has no attribute 'reconstruct'") as e:
+        aekit.StackedClassifier().reconstruct  # noqa: B018
+    assert "has no decoder" in str(e.value.__cause__)
+    with pytest.raises(AttributeError, match="has no attribute 'generate'") as e:
+        aekit.AdversarialAutoencoder().generate  # noqa: B018
+    assert "supervised=True or prior_labels=True" in str(e.value.__cause__)
+
+
+# --- loss="auto" ----------------------------------------------------------------------------
+
+
+def test_loss_auto_resolves_from_the_first_fit_and_is_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    unit = rng.random((80, 6), dtype=np.float32)
+    real = rng.normal(size=(80, 6)).astype(np.float32)
+    small = dict(latent_dim=2, hidden=(4,), max_epochs=2, random_state=0)
+    assert aekit.Autoencoder(**small).fit(unit).loss_ == "bce"
+    model = aekit.Autoencoder(**small).fit(real)
+    assert model.loss == "auto" and model.loss_ == "mse"
+    assert aekit.Autoencoder(loss="mse", **small).fit(unit).loss_ == "mse"  # chosen: kept
+    assert aekit.VAE(**small).fit(unit).likelihood_ == "bernoulli"
+    assert aekit.VAE(**small).fit(real).likelihood_ == "gaussian"
+    # partial_fit on [0, 1] rows continues with the loss chosen at first
+    model.partial_fit(unit)
+    assert model.loss_ == "mse"
+    # first partial_fit resolves as fit does
+    assert aekit.Autoencoder(**small).partial_fit(unit).loss_ == "bce"
+    bce = aekit.Autoencoder(**small).fit(unit)
+    bce.save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m")
+    assert loaded.loss == "auto" and loaded.loss_ == "bce"
+    np.testing.assert_array_equal(loaded.score_samples(unit), bce.score_samples(unit))
+    with pytest.raises(aekit.DataError, match=r"loss='auto' chose 'bce'.*\[0, 1\]"):
+        bce.score(real)
+
+
+def test_loss_auto_matches_an_explicit_choice_bit_for_bit():
+    X = np.random.default_rng(1).random((90, 5), dtype=np.float32)
+    small = dict(latent_dim=2, hidden=(4,), max_epochs=3, random_state=0)
+    auto = aekit.Autoencoder(**small).fit(X)
+    bce = aekit.Autoencoder(loss="bce", **small).fit(X)
+    np.testing.assert_array_equal(auto.transform(X), bce.transform(X))
+
+
+def test_a_model_saved_before_loss_auto_loads_with_its_loss():
+    """The 0.1.0 saves in tests/data hold loss='mse' and no loss_: loaded, loss_ is the param."""
+    folder = Path(__file__).parent / "data" / "saved_before_manifests"
+    configs = sorted(folder.glob("*/config.json"))
+    assert configs
+    for config in configs:
+        model = aekit.load(config.parent)
+        if "loss" in model.get_params():
+            assert model.loss_ == model.loss != "auto"
+
+
+# --- best_epoch_ -----------------------------------------------------------------------------
+
+
+def test_best_epoch_is_public_and_saved(tmp_path):
+    X = np.random.default_rng(0).random((100, 6), dtype=np.float32)
+    model = aekit.Autoencoder(latent_dim=2, hidden=(8,), max_epochs=8, lr=0.05, random_state=0)
+    model.fit(X)
+    assert model.best_epoch_ == model.history_[-1]["best_epoch"]
+    best = min(model.history_, key=lambda h: h["val_loss"])["epoch"]
+    assert model.best_epoch_ == best
+    model.save(tmp_path / "m")
+    assert aekit.load(tmp_path / "m").best_epoch_ == best
+    assert model.n_train_rows_ == 90  # 10 % held out for validation
+
+
+# --- nothing probes models ------------------------------------------------------------------
+
+SHARED = ["cli", "metrics.py", "report.py", "plotting.py", "runs.py"]
+
+
+def _shared_sources():
+    root = Path(aekit.__file__).parent
+    for name in SHARED:
+        path = root / name
+        yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+def test_the_code_shared_by_all_families_reads_tags_not_attributes():
+    """The CLI, metrics, report, figures and runs never call hasattr on a model nor reach into
+    its private attributes: what a family can do is in its tags."""
+    found = []
+    for path in _shared_sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr":
+                found.append(f"{path.name}:{node.lineno} hasattr")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("model", "estimator")
+            ):
+                found.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+    assert not found, found
