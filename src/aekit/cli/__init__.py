@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from .._version import __version__
 from ..errors import AekitError, DataError, TrainingDivergedError
@@ -54,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     try:
-        return _run_command(args)
+        code = _run_command(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
+        return code
+    except BrokenPipeError:
+        # The reader of stdout is gone (`aekit info RUN | head -1`): not an error to report.
+        # Later writes (the interpreter's own flush at exit) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
@@ -66,6 +74,8 @@ def _run_command(args: argparse.Namespace) -> int:
     except TrainingDivergedError as e:
         say(f"aekit: error: {e}")
         return 1
+    except BrokenPipeError:
+        raise  # main's: the reader of stdout is gone
     except (AekitError, DataError, OSError) as e:
         if os.environ.get("AEKIT_DEBUG"):
             raise
