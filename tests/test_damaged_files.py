@@ -126,9 +126,9 @@ def test_a_damaged_file_is_one_line_and_exit_2(good_run, tmp_path, capsys, damag
         DAMAGES[damage](run)
     for name, argv in COMMANDS.items():
         if name == "info" and damage in DESCRIBED:
-            continue  # info shows the files as they are; the commands that build the model refuse
+            continue  # info shows the files as they are; commands that build the model refuse
         code = main([str(a) for a in argv(run, tmp_path)])
-        out, err = capsys.readouterr()
+        _, err = capsys.readouterr()
         assert code == 2, (name, damage, err)
         lines = err.strip().splitlines()
         assert lines[-1].startswith("aekit: error: ") and "Traceback" not in err, (name, err)
