@@ -111,7 +111,7 @@ COMMANDS = {
         "3",
         "-q",
         "--no-plots",
-    ],  # fmt: skip
+    ],
 }
 
 
