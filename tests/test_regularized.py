@@ -25,7 +25,7 @@ from aekit.models.contractive import (
 )
 from aekit.models.sparse import first_linear, hoyer_sparsity
 
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
+from .helpers import EXPECTED_FAILED_CHECKS
 
 
 def _squared_error(A, B) -> float:

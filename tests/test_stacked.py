@@ -15,16 +15,7 @@ import aekit
 from aekit import DenoisingAutoencoder, ParameterError, StackedAutoencoder, StackedClassifier
 from aekit.cli import main
 
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
-
-
-def _few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.full(len(y), -1)
-    for c in np.unique(y):
-        idx = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-        out[idx] = y[idx]
-    return out
+from .helpers import CLASSIFIER_EXPECTED, EXPECTED_FAILED_CHECKS, few_labels
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +95,7 @@ def _pretraining_stats(digits, seed):
     10 labels per class."""
     config = dict(hidden=(100, 100), activation="sigmoid", loss="bce", noise_level=0.2,
                   pretrain_epochs=50, max_epochs=200, lr=3e-3, validation_fraction=0)  # fmt: skip
-    y = _few_labels(digits.y_train, 10, seed)
+    y = few_labels(digits.y_train, 10, seed)
     acc = {
         pre: StackedClassifier(pretrain=pre, random_state=seed, **config)
         .fit(digits.X_train, y)
@@ -132,7 +123,7 @@ def test_pretraining_helps_with_few_labels(digits):
 
 
 def test_classifier_with_partial_labels(digits):
-    y = _few_labels(digits.y_train, 5, 0)
+    y = few_labels(digits.y_train, 5, 0)
     clf = StackedClassifier(hidden=(32,), pretrain_epochs=2, max_epochs=5, random_state=0)
     clf.fit(digits.X_train, y)
     assert list(clf.classes_) == list(range(10))  # never the -1 marker
@@ -228,15 +219,6 @@ CHECKED = [
     StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3, random_state=0),
     StackedClassifier(hidden=(16,), pretrain_epochs=2, max_epochs=30, lr=1e-2, random_state=0),
 ]
-
-
-CLASSIFIER_EXPECTED = {
-    **EXPECTED_FAILED_CHECKS,
-    "check_classifiers_classes": (
-        "it fits labels [-1, 1], and rows labelled -1 are unlabelled (unlabeled_label=-1), so "
-        "one class is left; unlabeled_label=None makes -1 an ordinary class"
-    ),
-}
 
 
 @parametrize_with_checks(

@@ -15,7 +15,7 @@ from aekit import VAE, DataError, ParameterError
 from aekit.cli import main
 from aekit.models.vae import gaussian_kl
 
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
+from .helpers import EXPECTED_FAILED_CHECKS
 
 
 @pytest.fixture(scope="module")
