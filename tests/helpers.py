@@ -1,10 +1,17 @@
-"""What the test modules share: tiny data, tiny models, the expected scikit-learn failures.
+"""What the test modules share: tiny data, tiny models, and each family's test configuration.
 
 The test modules import from here, never from each other (a module's tests then run, and fail,
 on their own). Fixtures stay in conftest.py.
+
+``FAMILIES`` holds, for every family of :data:`aekit.models.catalog.FAMILIES` (keyed by its CLI
+name), what tests/test_common.py needs to run its battery on it: a family added to the catalogue
+without an entry here fails ``test_every_catalogue_family_has_a_test_configuration``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +88,86 @@ CLASSIFIER_EXPECTED = {
         "one class is left; unlabeled_label=None makes -1 an ordinary class"
     ),
 }
+
+
+# --- each family's test configuration ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """How tests/test_common.py exercises one catalogue family."""
+
+    # parameters of a tiny model of the family (on tiny_X: a fraction of a second to fit)
+    tiny: dict[str, Any]
+    # instances for scikit-learn's checks and the save/load/continue check
+    checked: tuple[Any, ...]
+    # scikit-learn checks that fail for this family, each with its reason
+    expected_failures: dict[str, str] = field(default_factory=lambda: EXPECTED_FAILED_CHECKS)
+    # more instances for the save/load/continue check only (variants that need labels)
+    variants: tuple[Any, ...] = ()
+    # extra flags for `aekit train <family>` on a tiny labelled .npz
+    cli: tuple[str, ...] = ()
+
+
+_TINY = dict(latent_dim=2, hidden=(8,), max_epochs=3)
+_AAE_TINY = dict(hidden=(16,), discriminator_hidden=(16,), max_epochs=5, random_state=0)
+_AAE_FAST = dict(hidden=(32,), discriminator_hidden=(32,), max_epochs=3, random_state=0)
+
+
+def _families() -> dict[str, Family]:
+    Sparse, Denoising = aekit.SparseAutoencoder, aekit.DenoisingAutoencoder
+    Contractive, VAE, AAE = aekit.ContractiveAutoencoder, aekit.VAE, aekit.AdversarialAutoencoder
+    return {
+        "ae": Family(_TINY, (aekit.Autoencoder(max_epochs=5, random_state=0),)),
+        "sparse": Family(_TINY, (
+            Sparse(hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
+            Sparse(penalty="kl", hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
+        )),
+        "denoising": Family(_TINY, (
+            Denoising(hidden=(16,), max_epochs=3, random_state=0),
+            Denoising(noise="salt_and_pepper", hidden=(16,), max_epochs=3, random_state=0),
+        )),
+        "contractive": Family(_TINY, (
+            Contractive(hidden=(16,), max_epochs=3, random_state=0),
+            Contractive(jacobian="hutchinson", hidden=(16,), max_epochs=3, random_state=0),
+        )),
+        "stacked": Family(
+            {**_TINY, "pretrain_epochs": 1},
+            (aekit.StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3,
+                                      random_state=0),),
+            cli=("--set", "pretrain_epochs=1"),
+        ),
+        "stacked-classifier": Family(
+            {**_TINY, "pretrain_epochs": 1},
+            (aekit.StackedClassifier(hidden=(16,), pretrain_epochs=2, max_epochs=30, lr=1e-2,
+                                     random_state=0),),
+            expected_failures=CLASSIFIER_EXPECTED,
+            cli=("--set", "pretrain_epochs=1"),
+        ),
+        "vae": Family(_TINY, (
+            VAE(hidden=(16,), max_epochs=3, random_state=0),
+            VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0),
+        )),
+        "aae": Family(
+            {**_TINY, "discriminator_hidden": (8,)},
+            (AAE(**_AAE_TINY),),
+            variants=(
+                AAE(prior="mixture", n_components=TINY_CLASSES, prior_labels=True, **_AAE_FAST),
+                AAE(supervised=True, posterior="gaussian", **_AAE_FAST),
+            ),
+        ),
+        "aae-semi": Family(
+            {**_TINY, "discriminator_hidden": (8,)},
+            (aekit.SemiSupervisedAAE(**{**_AAE_TINY, "max_epochs": 30, "lr": 1e-2}),),
+            expected_failures=CLASSIFIER_EXPECTED,
+        ),
+        "aae-cluster": Family(
+            {**_TINY, "discriminator_hidden": (8,), "n_clusters": TINY_CLASSES},
+            (aekit.AAEClustering(n_clusters=3, latent_dim=1,
+                                 **{**_AAE_TINY, "max_epochs": 30, "lr": 1e-2}),),
+            cli=("--n-clusters", str(TINY_CLASSES)),
+        ),
+    }  # fmt: skip
+
+
+FAMILIES: dict[str, Family] = _families()

@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import (
@@ -28,7 +27,7 @@ from aekit.metrics import cluster_accuracy, mmd2
 from aekit.models.aae.common import critic_loss, discriminator_loss
 from aekit.priors import import_path, make_prior, mixture_means
 
-from .helpers import CLASSIFIER_EXPECTED, EXPECTED_FAILED_CHECKS, few_labels
+from .helpers import few_labels
 
 FAST = dict(hidden=(32,), discriminator_hidden=(32,), max_epochs=3, random_state=0)
 
@@ -516,22 +515,6 @@ def test_cluster_accuracy_and_mmd_on_known_cases():
 
 
 # -- the contract: sklearn, save/load, CLI -------------------------------------------------------
-
-TINY = dict(hidden=(16,), discriminator_hidden=(16,), max_epochs=5, random_state=0)
-
-
-@parametrize_with_checks(
-    [
-        AdversarialAutoencoder(**TINY),
-        SemiSupervisedAAE(**{**TINY, "max_epochs": 30, "lr": 1e-2}),
-        AAEClustering(n_clusters=3, latent_dim=1, **{**TINY, "max_epochs": 30, "lr": 1e-2}),
-    ],
-    expected_failed_checks=lambda est: (
-        CLASSIFIER_EXPECTED if isinstance(est, SemiSupervisedAAE) else EXPECTED_FAILED_CHECKS
-    ),
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize(

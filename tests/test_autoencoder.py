@@ -13,12 +13,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import Autoencoder, DataError, ParameterError
 from aekit.metrics import evaluate_reconstruction, reconstruction_errors
 
-from .helpers import EXPECTED_FAILED_CHECKS, make_fitted
+from .helpers import make_fitted
 
 # --- it learns --------------------------------------------------------------------------------
 
@@ -376,14 +375,6 @@ def test_in_a_pipeline_with_gridsearch(digits):
     grid.fit(digits.X_train[:400], digits.y_train[:400])
     assert grid.best_params_["autoencoder__latent_dim"] in (2, 8)
     assert grid.score(digits.X_test, digits.y_test) > 0.3
-
-
-@parametrize_with_checks(
-    [Autoencoder(max_epochs=5, random_state=0)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_finite_check_with_values_whose_sum_overflows():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import (
@@ -24,8 +23,6 @@ from aekit.models.contractive import (
     jacobian_norm_hutchinson,
 )
 from aekit.models.sparse import first_linear, hoyer_sparsity
-
-from .helpers import EXPECTED_FAILED_CHECKS
 
 
 def _squared_error(A, B) -> float:
@@ -292,14 +289,6 @@ REGULARISED = [
     ContractiveAutoencoder(hidden=(16,), max_epochs=3, random_state=0),
     ContractiveAutoencoder(jacobian="hutchinson", hidden=(16,), max_epochs=3, random_state=0),
 ]
-
-
-@parametrize_with_checks(
-    REGULARISED,
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize("model", REGULARISED, ids=lambda m: type(m).__name__)

@@ -9,13 +9,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import DenoisingAutoencoder, ParameterError, StackedAutoencoder, StackedClassifier
 from aekit.cli import main
 
-from .helpers import CLASSIFIER_EXPECTED, EXPECTED_FAILED_CHECKS, few_labels
+from .helpers import few_labels
 
 
 @pytest.fixture(scope="module")
@@ -213,22 +212,6 @@ def test_save_load_round_trips(small_stack, digits, tmp_path):
     c2.partial_fit(digits.X_train[:300], y)
     clf.partial_fit(digits.X_train[:300], y)
     assert np.array_equal(c2.predict_proba(X), clf.predict_proba(X))
-
-
-CHECKED = [
-    StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3, random_state=0),
-    StackedClassifier(hidden=(16,), pretrain_epochs=2, max_epochs=30, lr=1e-2, random_state=0),
-]
-
-
-@parametrize_with_checks(
-    CHECKED,
-    expected_failed_checks=lambda est: (
-        CLASSIFIER_EXPECTED if isinstance(est, StackedClassifier) else EXPECTED_FAILED_CHECKS
-    ),
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_cli_stacked_and_classifier(tmp_path, capsys):

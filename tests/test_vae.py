@@ -8,14 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import VAE, DataError, ParameterError
 from aekit.cli import main
 from aekit.models.vae import gaussian_kl
-
-from .helpers import EXPECTED_FAILED_CHECKS
 
 
 @pytest.fixture(scope="module")
@@ -245,17 +242,6 @@ def test_kl_warmup_and_free_bits(tmp_path):
     fb = VAE(latent_dim=2, hidden=(8,), free_bits=5.0, max_epochs=2, random_state=0).fit(X)
     h = fb.history_[-1]
     assert h["loss"] >= h["reconstruction"] + 2 * 5.0 - 1e-5  # KL floored at 5 nats per dim
-
-
-VAES = [
-    VAE(hidden=(16,), max_epochs=3, random_state=0),
-    VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0),
-]
-
-
-@parametrize_with_checks(VAES, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_save_load_round_trip(trained_vae, binary_digits, tmp_path):
