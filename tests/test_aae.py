@@ -514,42 +514,7 @@ def test_cluster_accuracy_and_mmd_on_known_cases():
     )
 
 
-# -- the contract: sklearn, save/load, CLI -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda d: AdversarialAutoencoder(prior="mixture", prior_labels=True,
-                                         **FAST).fit(d.X_train[:200], d.y_train[:200]),
-        lambda d: AdversarialAutoencoder(supervised=True, posterior="gaussian",
-                                         **FAST).fit(d.X_train[:200], d.y_train[:200]),
-        lambda d: SemiSupervisedAAE(**FAST).fit(d.X_train[:200],
-                                                few_labels(d.y_train[:200], 3, 0)),
-        lambda d: AAEClustering(n_clusters=5, **FAST).fit(d.X_train[:200]),
-    ],
-    ids=["prior_labels", "supervised", "semi", "clustering"],
-)  # fmt: skip
-def test_save_load_round_trip_with_discriminators(make, digits, tmp_path):
-    model = make(digits)
-    X = digits.X_train[:200]
-    model.save(tmp_path / "m")
-    loaded = aekit.load(tmp_path / "m")
-    assert type(loaded) is type(model)
-    for key, value in model.module_.state_dict().items():  # discriminators included
-        assert torch.equal(loaded.module_.state_dict()[key], value), key
-    assert any("critic" in k or "discriminator" in k for k in loaded.module_.state_dict())
-    assert np.array_equal(loaded.transform(X), model.transform(X))
-    assert np.array_equal(loaded.sample(3, random_state=2), model.sample(3, random_state=2))
-    y = getattr(model, "classes_", None)
-    y = None if y is None else digits.y_train[:200]
-    if y is not None and hasattr(model, "predict"):
-        assert np.array_equal(loaded.predict(X), model.predict(X))
-    # training continues exactly: fit, save, load, partial_fit == fit, partial_fit
-    model.partial_fit(X, y)
-    loaded.partial_fit(X, y)
-    for key, value in model.module_.state_dict().items():
-        assert torch.equal(loaded.module_.state_dict()[key], value), key
+# -- the command line (scikit-learn checks, save/load/continue: test_common.py) ----------------
 
 
 def test_cli_trains_an_aae_with_a_mixture_prior_and_generates(tmp_path, capsys):

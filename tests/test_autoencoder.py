@@ -175,30 +175,11 @@ def test_tied_decoder_uses_the_transposed_encoder_weights():
     assert sum("weight" in k for k in keys) == 2, keys
 
 
-# --- seeds and global state --------------------------------------------------------------------
+# --- seeds (same seed, same model; global generators untouched: test_common.py) ----------------
 
 
 def _weights(model):
     return [p.detach().clone() for p in model.module_.parameters()]
-
-
-def test_same_seed_identical_weights_different_seed_different():
-    a, _ = make_fitted(random_state=3)
-    b, _ = make_fitted(random_state=3)
-    c, _ = make_fitted(random_state=4)
-    assert all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(b), strict=True))
-    assert not all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(c), strict=True))
-    assert a.history_[-1]["loss"] == b.history_[-1]["loss"]
-
-
-@pytest.mark.parametrize("random_state", [None, 0, np.random.RandomState(1)])
-def test_global_random_states_untouched(random_state):
-    torch_state = torch.get_rng_state()
-    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global state is the point)
-    make_fitted(random_state=random_state)
-    assert torch.equal(torch.get_rng_state(), torch_state)
-    after = np.random.get_state()  # noqa: NPY002
-    assert np.array_equal(after[1], np_state[1]) and after[2] == np_state[2]
 
 
 def test_validation_split_is_a_seeded_permutation_not_the_last_rows():

@@ -254,14 +254,6 @@ def test_save_load_round_trip(trained_vae, binary_digits, tmp_path):
     assert np.array_equal(loaded.sample(4, random_state=1), trained_vae.sample(4, random_state=1))
 
 
-def test_cli_trains_a_vae(tmp_path, capsys):
-    out = tmp_path / "v"
-    argv = ["train", "vae", "--data", "digits", "--latent", "4", "--hidden", "32", "--epochs", "3",
-            "--set", "likelihood=bernoulli", "-q", "--out", str(out)]  # fmt: skip
-    assert main(argv) == 0
-    assert type(aekit.load(out)) is VAE
-
-
 def test_cli_generate_and_evaluate(tmp_path, capsys):
     import json
 
