@@ -17,8 +17,7 @@ if TEST_THREADS > 1:
     # a two-thread run over ten times slower. Set before torch starts its OpenMP runtime.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402 (after the thread settings)
-import pytest  # noqa: E402
+import pytest  # noqa: E402 (after the thread settings)
 import torch  # noqa: E402
 
 torch.set_num_threads(TEST_THREADS)
@@ -45,15 +44,6 @@ def fitted_ae(small_digits):
 
     X, _ = small_digits
     return Autoencoder(latent_dim=3, hidden=(32,), max_epochs=20, random_state=0).fit(X)
-
-
-def make_fitted(**params):
-    """A tiny freshly trained autoencoder for tests that mutate their model."""
-    from aekit import Autoencoder
-
-    X = np.random.default_rng(0).random((120, 10), dtype=np.float32)
-    defaults = dict(latent_dim=2, hidden=(8,), max_epochs=3, random_state=0)
-    return Autoencoder(**{**defaults, **params}).fit(X), X
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import (
@@ -28,8 +27,7 @@ from aekit.metrics import cluster_accuracy, mmd2
 from aekit.models.aae.common import critic_loss, discriminator_loss
 from aekit.priors import import_path, make_prior, mixture_means
 
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
-from .test_stacked import CLASSIFIER_EXPECTED, _few_labels
+from .helpers import few_labels
 
 FAST = dict(hidden=(32,), discriminator_hidden=(32,), max_epochs=3, random_state=0)
 
@@ -167,7 +165,7 @@ def test_aae_phases_alternate_and_update_only_their_parameters(digits):
 
 
 def test_semi_supervised_phases_alternate_and_update_only_their_parameters(digits):
-    X, y = digits.X_train[:256], _few_labels(digits.y_train[:256], 3, 0)
+    X, y = digits.X_train[:256], few_labels(digits.y_train[:256], 3, 0)
     model = SemiSupervisedAAE(batch_size=64, validation_fraction=0, **FAST).partial_fit(X, y)
     steps, order = _record_phase_steps(model, X, y)
     assert order == ["reconstruction", "discriminator", "generator", "classification"] * 4
@@ -460,7 +458,7 @@ def test_semi_supervised_beats_the_same_network_on_the_labels_alone(digits):
     X, y = digits.X_train, digits.y_train
     gains = []
     for seed in range(3):
-        y_few = _few_labels(y, 10, seed)
+        y_few = few_labels(y, 10, seed)
         semi = SemiSupervisedAAE(random_state=seed, **SEMI).fit(X, y_few)
         alone = SemiSupervisedAAE(labels_only=True, random_state=seed, **SEMI).fit(X, y_few)
         gains.append(semi.score(digits.X_test, digits.y_test)
@@ -469,7 +467,7 @@ def test_semi_supervised_beats_the_same_network_on_the_labels_alone(digits):
 
 
 def test_semi_supervised_classifier_api(digits):
-    X, y = digits.X_train[:300], _few_labels(digits.y_train[:300], 5, 0)
+    X, y = digits.X_train[:300], few_labels(digits.y_train[:300], 5, 0)
     model = SemiSupervisedAAE(latent_dim=3, **FAST).fit(X, y)
     assert list(model.classes_) == list(range(10))
     proba = model.predict_proba(digits.X_test[:7])
@@ -517,58 +515,7 @@ def test_cluster_accuracy_and_mmd_on_known_cases():
     )
 
 
-# -- the contract: sklearn, save/load, CLI -------------------------------------------------------
-
-TINY = dict(hidden=(16,), discriminator_hidden=(16,), max_epochs=5, random_state=0)
-
-
-@parametrize_with_checks(
-    [
-        AdversarialAutoencoder(**TINY),
-        SemiSupervisedAAE(**{**TINY, "max_epochs": 30, "lr": 1e-2}),
-        AAEClustering(n_clusters=3, latent_dim=1, **{**TINY, "max_epochs": 30, "lr": 1e-2}),
-    ],
-    expected_failed_checks=lambda est: (
-        CLASSIFIER_EXPECTED if isinstance(est, SemiSupervisedAAE) else EXPECTED_FAILED_CHECKS
-    ),
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda d: AdversarialAutoencoder(prior="mixture", prior_labels=True,
-                                         **FAST).fit(d.X_train[:200], d.y_train[:200]),
-        lambda d: AdversarialAutoencoder(supervised=True, posterior="gaussian",
-                                         **FAST).fit(d.X_train[:200], d.y_train[:200]),
-        lambda d: SemiSupervisedAAE(**FAST).fit(d.X_train[:200],
-                                                _few_labels(d.y_train[:200], 3, 0)),
-        lambda d: AAEClustering(n_clusters=5, **FAST).fit(d.X_train[:200]),
-    ],
-    ids=["prior_labels", "supervised", "semi", "clustering"],
-)  # fmt: skip
-def test_save_load_round_trip_with_discriminators(make, digits, tmp_path):
-    model = make(digits)
-    X = digits.X_train[:200]
-    model.save(tmp_path / "m")
-    loaded = aekit.load(tmp_path / "m")
-    assert type(loaded) is type(model)
-    for key, value in model.module_.state_dict().items():  # discriminators included
-        assert torch.equal(loaded.module_.state_dict()[key], value), key
-    assert any("critic" in k or "discriminator" in k for k in loaded.module_.state_dict())
-    assert np.array_equal(loaded.transform(X), model.transform(X))
-    assert np.array_equal(loaded.sample(3, random_state=2), model.sample(3, random_state=2))
-    y = getattr(model, "classes_", None)
-    y = None if y is None else digits.y_train[:200]
-    if y is not None and hasattr(model, "predict"):
-        assert np.array_equal(loaded.predict(X), model.predict(X))
-    # training continues exactly: fit, save, load, partial_fit == fit, partial_fit
-    model.partial_fit(X, y)
-    loaded.partial_fit(X, y)
-    for key, value in model.module_.state_dict().items():
-        assert torch.equal(loaded.module_.state_dict()[key], value), key
+# -- the command line (scikit-learn checks, save/load/continue: test_common.py) ----------------
 
 
 def test_cli_trains_an_aae_with_a_mixture_prior_and_generates(tmp_path, capsys):
@@ -623,7 +570,7 @@ def test_cli_supervised_semi_supervised_and_clustering(tmp_path, capsys):
 def test_labels_only_validates_on_labelled_rows_or_not_at_all(digits):
     """With few labels, the validation split or validation_data may hold no labelled row: the
     baseline then monitors its training loss instead of failing mid-fit."""
-    X, y = digits.X_train[:300], _few_labels(digits.y_train[:300], 1, 0)
+    X, y = digits.X_train[:300], few_labels(digits.y_train[:300], 1, 0)
     for seed in range(5):
         model = SemiSupervisedAAE(labels_only=True, **{**FAST, "random_state": seed}).fit(X, y)
         assert model.n_epochs_ == 3

@@ -13,12 +13,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import Autoencoder, DataError, ParameterError
 from aekit.metrics import evaluate_reconstruction, reconstruction_errors
 
-from .conftest import make_fitted
+from .helpers import make_fitted
 
 # --- it learns --------------------------------------------------------------------------------
 
@@ -182,30 +181,11 @@ def test_tied_decoder_uses_the_transposed_encoder_weights():
     assert sum("weight" in k for k in keys) == 2, keys
 
 
-# --- seeds and global state --------------------------------------------------------------------
+# --- seeds (same seed, same model; global generators untouched: test_common.py) ----------------
 
 
 def _weights(model):
     return [p.detach().clone() for p in model.module_.parameters()]
-
-
-def test_same_seed_identical_weights_different_seed_different():
-    a, _ = make_fitted(random_state=3)
-    b, _ = make_fitted(random_state=3)
-    c, _ = make_fitted(random_state=4)
-    assert all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(b), strict=True))
-    assert not all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(c), strict=True))
-    assert a.history_[-1]["loss"] == b.history_[-1]["loss"]
-
-
-@pytest.mark.parametrize("random_state", [None, 0, np.random.RandomState(1)])
-def test_global_random_states_untouched(random_state):
-    torch_state = torch.get_rng_state()
-    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global state is the point)
-    make_fitted(random_state=random_state)
-    assert torch.equal(torch.get_rng_state(), torch_state)
-    after = np.random.get_state()  # noqa: NPY002
-    assert np.array_equal(after[1], np_state[1]) and after[2] == np_state[2]
 
 
 def test_validation_split_is_a_seeded_permutation_not_the_last_rows():
@@ -382,25 +362,6 @@ def test_in_a_pipeline_with_gridsearch(digits):
     grid.fit(digits.X_train[:400], digits.y_train[:400])
     assert grid.best_params_["autoencoder__latent_dim"] in (2, 8)
     assert grid.score(digits.X_test, digits.y_test) > 0.3
-
-
-FLOAT32_NOISE = (
-    "float32 matrix products differ at the 1e-7 level between batch sizes and row orders (the "
-    "kernels block the rows differently), above this check's rtol of 1e-7; outputs agree to "
-    "about 1e-6"
-)
-EXPECTED_FAILED_CHECKS = {
-    "check_methods_subset_invariance": FLOAT32_NOISE,
-    "check_methods_sample_order_invariance": FLOAT32_NOISE,
-}
-
-
-@parametrize_with_checks(
-    [Autoencoder(max_epochs=5, random_state=0)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_finite_check_with_values_whose_sum_overflows():

@@ -14,7 +14,7 @@ import aekit
 from aekit import Autoencoder, Checkpoint, ModelFileError
 from aekit.io import atomic_write_bytes, join_tensors, split_tensors
 
-from .conftest import make_fitted
+from .helpers import make_fitted
 
 
 def _weights(model):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import (
@@ -24,8 +23,6 @@ from aekit.models.contractive import (
     jacobian_norm_hutchinson,
 )
 from aekit.models.sparse import first_linear, hoyer_sparsity
-
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
 
 
 def _squared_error(A, B) -> float:
@@ -282,41 +279,7 @@ def test_one_layer_sigmoid_encoder_uses_the_closed_form(digits):
     np.testing.assert_allclose(cae.jacobian_norm(digits.X_test[:5]), naive.cpu().numpy(), rtol=1e-5)
 
 
-# --- shared contract ----------------------------------------------------------------------------
-
-REGULARISED = [
-    SparseAutoencoder(hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
-    SparseAutoencoder(penalty="kl", hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
-    DenoisingAutoencoder(hidden=(16,), max_epochs=3, random_state=0),
-    DenoisingAutoencoder(noise="salt_and_pepper", hidden=(16,), max_epochs=3, random_state=0),
-    ContractiveAutoencoder(hidden=(16,), max_epochs=3, random_state=0),
-    ContractiveAutoencoder(jacobian="hutchinson", hidden=(16,), max_epochs=3, random_state=0),
-]
-
-
-@parametrize_with_checks(
-    REGULARISED,
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-@pytest.mark.parametrize("model", REGULARISED, ids=lambda m: type(m).__name__)
-def test_save_load_round_trip(model, digits, tmp_path):
-    from sklearn.base import clone
-
-    fitted = clone(model).fit(digits.X_train[:200])
-    fitted.save(tmp_path / "m")
-    loaded = aekit.load(tmp_path / "m")
-    assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()
-    X = digits.X_test[:40]
-    assert np.array_equal(loaded.transform(X), fitted.transform(X))
-    for a, b in zip(loaded.module_.buffers(), fitted.module_.buffers(), strict=True):
-        assert torch.equal(a, b)
-    loaded.partial_fit(digits.X_train[:200])
-    fitted.partial_fit(digits.X_train[:200])
-    assert np.array_equal(loaded.transform(X), fitted.transform(X))  # continues exactly
+# --- the command line (scikit-learn checks, save/load/continue: test_common.py) ----------------
 
 
 @pytest.mark.parametrize("family", ["sparse", "denoising", "contractive"])

@@ -9,22 +9,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import DenoisingAutoencoder, ParameterError, StackedAutoencoder, StackedClassifier
 from aekit.cli import main
 
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
-
-
-def _few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.full(len(y), -1)
-    for c in np.unique(y):
-        idx = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-        out[idx] = y[idx]
-    return out
+from .helpers import few_labels
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +97,7 @@ def _pretraining_stats(digits, seed):
     10 labels per class."""
     config = dict(hidden=(100, 100), activation="sigmoid", loss="bce", noise_level=0.2,
                   pretrain_epochs=50, max_epochs=200, lr=3e-3, validation_fraction=0)  # fmt: skip
-    y = _few_labels(digits.y_train, 10, seed)
+    y = few_labels(digits.y_train, 10, seed)
     acc = {
         pre: StackedClassifier(pretrain=pre, random_state=seed, **config)
         .fit(digits.X_train, y)
@@ -135,7 +125,7 @@ def test_pretraining_helps_with_few_labels(digits):
 
 
 def test_classifier_with_partial_labels(digits):
-    y = _few_labels(digits.y_train, 5, 0)
+    y = few_labels(digits.y_train, 5, 0)
     clf = StackedClassifier(hidden=(32,), pretrain_epochs=2, max_epochs=5, random_state=0)
     clf.fit(digits.X_train, y)
     assert list(clf.classes_) == list(range(10))  # never the -1 marker
@@ -227,31 +217,6 @@ def test_save_load_round_trips(small_stack, digits, tmp_path):
     assert np.array_equal(c2.predict_proba(X), clf.predict_proba(X))
 
 
-CHECKED = [
-    StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3, random_state=0),
-    StackedClassifier(hidden=(16,), pretrain_epochs=2, max_epochs=30, lr=1e-2, random_state=0),
-]
-
-
-CLASSIFIER_EXPECTED = {
-    **EXPECTED_FAILED_CHECKS,
-    "check_classifiers_classes": (
-        "it fits labels [-1, 1], and rows labelled -1 are unlabelled (unlabeled_label=-1), so "
-        "one class is left; unlabeled_label=None makes -1 an ordinary class"
-    ),
-}
-
-
-@parametrize_with_checks(
-    CHECKED,
-    expected_failed_checks=lambda est: (
-        CLASSIFIER_EXPECTED if isinstance(est, StackedClassifier) else EXPECTED_FAILED_CHECKS
-    ),
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
 def test_cli_stacked_and_classifier(tmp_path, capsys):
     out = tmp_path / "s"
     argv = ["train", "stacked", "--data", "digits", "--hidden", "16", "--latent", "4",
@@ -321,3 +286,20 @@ def test_cli_labeled_checks(tmp_path, capsys):
     assert "at least one label per class" in capsys.readouterr().err
     assert main([*base, "--labeled", "100", "--set", "unlabeled_label=none"]) == 2
     assert "unlabeled_label is None" in capsys.readouterr().err
+
+
+def test_classifier_decoder_methods_say_it_has_no_decoder():
+    X = np.random.default_rng(0).random((60, 6), dtype=np.float32)
+    clf = StackedClassifier(hidden=(8,), pretrain_epochs=1, max_epochs=1, random_state=0)
+    clf.fit(X, np.arange(60) % 3)
+    for call in (
+        lambda: clf.reconstruct(X),
+        lambda: clf.inverse_transform(clf.transform(X)),
+        lambda: clf.interpolate(X[0], X[1], steps=3),
+        lambda: clf.traverse(X[0], dim=0, values=[0.0, 1.0]),
+    ):
+        with pytest.raises(AttributeError, match="has no attribute") as e:
+            call()
+        assert "StackedClassifier has no decoder" in str(e.value.__cause__)
+    for method in ("reconstruct", "inverse_transform", "interpolate", "traverse"):
+        assert not hasattr(clf, method)  # available_if: hasattr tells the truth

@@ -19,7 +19,7 @@ from aekit import Autoencoder
 from aekit.cli import main
 from aekit.errors import FolderError, FolderLockedError, ModelFileError, UntrustedCodeError
 from aekit.runs import STAGING
-from tests.conftest import make_fitted
+from tests.helpers import make_fitted
 
 FAST = ["--latent", "2", "--hidden", "8", "--epochs", "2", "--seed", "0", "-q", "--no-plots"]
 

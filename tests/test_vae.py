@@ -8,14 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit import VAE, DataError, ParameterError
 from aekit.cli import main
 from aekit.models.vae import gaussian_kl
-
-from .test_autoencoder import EXPECTED_FAILED_CHECKS
 
 
 @pytest.fixture(scope="module")
@@ -247,17 +244,6 @@ def test_kl_warmup_and_free_bits(tmp_path):
     assert h["loss"] >= h["reconstruction"] + 2 * 5.0 - 1e-5  # KL floored at 5 nats per dim
 
 
-VAES = [
-    VAE(hidden=(16,), max_epochs=3, random_state=0),
-    VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0),
-]
-
-
-@parametrize_with_checks(VAES, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
 def test_save_load_round_trip(trained_vae, binary_digits, tmp_path):
     _, X_test = binary_digits
     trained_vae.save(tmp_path / "v")
@@ -266,14 +252,6 @@ def test_save_load_round_trip(trained_vae, binary_digits, tmp_path):
     assert np.array_equal(loaded.transform(X_test), trained_vae.transform(X_test))
     assert loaded.score(X_test) == trained_vae.score(X_test)
     assert np.array_equal(loaded.sample(4, random_state=1), trained_vae.sample(4, random_state=1))
-
-
-def test_cli_trains_a_vae(tmp_path, capsys):
-    out = tmp_path / "v"
-    argv = ["train", "vae", "--data", "digits", "--latent", "4", "--hidden", "32", "--epochs", "3",
-            "--set", "likelihood=bernoulli", "-q", "--out", str(out)]  # fmt: skip
-    assert main(argv) == 0
-    assert type(aekit.load(out)) is VAE
 
 
 def test_cli_generate_and_evaluate(tmp_path, capsys):

@@ -1,0 +1,173 @@
+"""What the test modules share: tiny data, tiny models, and each family's test configuration.
+
+The test modules import from here, never from each other (a module's tests then run, and fail,
+on their own). Fixtures stay in conftest.py.
+
+``FAMILIES`` holds, for every family of :data:`aekit.models.catalog.FAMILIES` (keyed by its CLI
+name), what tests/test_common.py needs to run its battery on it: a family added to the catalogue
+without an entry here fails ``test_every_catalogue_family_has_a_test_configuration``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import aekit
+
+# --- tiny data ----------------------------------------------------------------------------------
+
+TINY_ROWS, TINY_FEATURES, TINY_CLASSES = 120, 10, 3
+
+
+def tiny_X(n: int = TINY_ROWS, d: int = TINY_FEATURES, seed: int = 0) -> np.ndarray:
+    """``n`` rows of ``d`` uniform values in [0, 1), float32 (valid for every loss)."""
+    return np.random.default_rng(seed).random((n, d), dtype=np.float32)
+
+
+def tiny_y(n: int = TINY_ROWS) -> np.ndarray:
+    """Labels 0, 1, 2, 0, 1, 2, ...: every class in any 3 consecutive rows."""
+    return np.arange(n) % TINY_CLASSES
+
+
+def few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """``y`` with all but ``per_class`` seeded rows of each class set to -1 (unlabelled)."""
+    rng = np.random.default_rng(seed)
+    out = np.full(len(y), -1)
+    for c in np.unique(y):
+        idx = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+        out[idx] = y[idx]
+    return out
+
+
+def uses_labels(estimator) -> bool:
+    """Whether ``estimator`` learns from ``y`` (a classifier, or an AAE that is ``supervised`` or
+    has ``prior_labels``); the others ignore it."""
+    from sklearn.base import is_classifier
+
+    return is_classifier(estimator) or any(
+        getattr(estimator, p, False) for p in ("supervised", "prior_labels")
+    )
+
+
+def labels_for(estimator, n: int = TINY_ROWS) -> np.ndarray | None:
+    """Tiny labels for ``estimator``, or None where it learns without them: a classifier gets a
+    third of the rows labelled (the rest -1), a supervised or label-conditioned AAE every row."""
+    if not uses_labels(estimator):
+        return None
+    from sklearn.base import is_classifier
+
+    y = tiny_y(n)
+    return few_labels(y, n // TINY_CLASSES // 3, 0) if is_classifier(estimator) else y
+
+
+def make_fitted(**params):
+    """A tiny freshly trained autoencoder for tests that mutate their model."""
+    X = tiny_X()
+    defaults = dict(latent_dim=2, hidden=(8,), max_epochs=3, random_state=0)
+    return aekit.Autoencoder(**{**defaults, **params}).fit(X), X
+
+
+# --- scikit-learn's checks: the failures expected, and why -------------------------------------
+
+FLOAT32_NOISE = (
+    "float32 matrix products differ at the 1e-7 level between batch sizes and row orders (the "
+    "kernels block the rows differently), above this check's rtol of 1e-7; outputs agree to "
+    "about 1e-6"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_methods_subset_invariance": FLOAT32_NOISE,
+    "check_methods_sample_order_invariance": FLOAT32_NOISE,
+}
+CLASSIFIER_EXPECTED = {
+    **EXPECTED_FAILED_CHECKS,
+    "check_classifiers_classes": (
+        "it fits labels [-1, 1], and rows labelled -1 are unlabelled (unlabeled_label=-1), so "
+        "one class is left; unlabeled_label=None makes -1 an ordinary class"
+    ),
+}
+
+
+# --- each family's test configuration ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """How tests/test_common.py exercises one catalogue family."""
+
+    # parameters of a tiny model of the family (on tiny_X: a fraction of a second to fit)
+    tiny: dict[str, Any]
+    # instances for scikit-learn's checks and the save/load/continue check
+    checked: tuple[Any, ...]
+    # scikit-learn checks that fail for this family, each with its reason
+    expected_failures: dict[str, str] = field(default_factory=lambda: EXPECTED_FAILED_CHECKS)
+    # more instances for the save/load/continue check only (variants that need labels)
+    variants: tuple[Any, ...] = ()
+    # extra flags for `aekit train <family>` on a tiny labelled .npz
+    cli: tuple[str, ...] = ()
+
+
+_TINY = dict(latent_dim=2, hidden=(8,), max_epochs=3)
+_AAE_TINY = dict(hidden=(16,), discriminator_hidden=(16,), max_epochs=5, random_state=0)
+_AAE_FAST = dict(hidden=(32,), discriminator_hidden=(32,), max_epochs=3, random_state=0)
+
+
+def _families() -> dict[str, Family]:
+    Sparse, Denoising = aekit.SparseAutoencoder, aekit.DenoisingAutoencoder
+    Contractive, VAE, AAE = aekit.ContractiveAutoencoder, aekit.VAE, aekit.AdversarialAutoencoder
+    return {
+        "ae": Family(_TINY, (aekit.Autoencoder(max_epochs=5, random_state=0),)),
+        "sparse": Family(_TINY, (
+            Sparse(hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
+            Sparse(penalty="kl", hidden=(16,), latent_dim=4, max_epochs=3, random_state=0),
+        )),
+        "denoising": Family(_TINY, (
+            Denoising(hidden=(16,), max_epochs=3, random_state=0),
+            Denoising(noise="salt_and_pepper", hidden=(16,), max_epochs=3, random_state=0),
+        )),
+        "contractive": Family(_TINY, (
+            Contractive(hidden=(16,), max_epochs=3, random_state=0),
+            Contractive(jacobian="hutchinson", hidden=(16,), max_epochs=3, random_state=0),
+        )),
+        "stacked": Family(
+            {**_TINY, "pretrain_epochs": 1},
+            (aekit.StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3,
+                                      random_state=0),),
+            cli=("--set", "pretrain_epochs=1"),
+        ),
+        "stacked-classifier": Family(
+            {**_TINY, "pretrain_epochs": 1},
+            (aekit.StackedClassifier(hidden=(16,), pretrain_epochs=2, max_epochs=30, lr=1e-2,
+                                     random_state=0),),
+            expected_failures=CLASSIFIER_EXPECTED,
+            cli=("--set", "pretrain_epochs=1"),
+        ),
+        "vae": Family(_TINY, (
+            VAE(hidden=(16,), max_epochs=3, random_state=0),
+            VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0),
+        )),
+        "aae": Family(
+            {**_TINY, "discriminator_hidden": (8,)},
+            (AAE(**_AAE_TINY),),
+            variants=(
+                AAE(prior="mixture", n_components=TINY_CLASSES, prior_labels=True, **_AAE_FAST),
+                AAE(supervised=True, posterior="gaussian", **_AAE_FAST),
+            ),
+        ),
+        "aae-semi": Family(
+            {**_TINY, "discriminator_hidden": (8,)},
+            (aekit.SemiSupervisedAAE(**{**_AAE_TINY, "max_epochs": 30, "lr": 1e-2}),),
+            expected_failures=CLASSIFIER_EXPECTED,
+        ),
+        "aae-cluster": Family(
+            {**_TINY, "discriminator_hidden": (8,), "n_clusters": TINY_CLASSES},
+            (aekit.AAEClustering(n_clusters=3, latent_dim=1,
+                                 **{**_AAE_TINY, "max_epochs": 30, "lr": 1e-2}),),
+            cli=("--n-clusters", str(TINY_CLASSES)),
+        ),
+    }  # fmt: skip
+
+
+FAMILIES: dict[str, Family] = _families()
