@@ -62,6 +62,31 @@ def test_evaluate_reconstruction_of_a_duck_typed_model(digits):
     assert m["latent_dim"] == 3 and m["n_test"] == 360
 
 
+def test_evaluate_reconstruction_leaves_unlabelled_rows_out_of_the_knn(digits):
+    """-1 (an empty label cell) is no class: the 5-NN is fitted and scored on labelled rows,
+    counted in the result; with no labelled test row there is no accuracy (and no crash)."""
+    X, Xt = digits.X_train[:300], digits.X_test[:100]
+    y, yt = digits.y_train[:300].copy(), digits.y_test[:100].copy()
+    y[::2], yt[::3] = -1, -1
+    keep, keep_t = y >= 0, yt >= 0
+    pca = PCA(3).fit(X)
+
+    class PCAModel:
+        def transform(self, X):
+            return pca.transform(X)
+
+        def reconstruct(self, X):
+            return pca.inverse_transform(pca.transform(X))
+
+    m = evaluate_reconstruction(PCAModel(), X, Xt, y, yt)
+    Z, Zt = pca.transform(X), pca.transform(Xt)
+    knn = KNeighborsClassifier(5).fit(Z[keep], y[keep])
+    assert m["model"]["knn5_accuracy"] == knn.score(Zt[keep_t], yt[keep_t])
+    assert (m["labeled_train_rows"], m["labeled_test_rows"]) == (150, keep_t.sum())
+    none = evaluate_reconstruction(PCAModel(), X, Xt, y, np.full(len(Xt), -1))
+    assert none["labeled_test_rows"] == 0 and "knn5_accuracy" not in none["model"]
+
+
 def test_latent_2d_projection():
     Z = np.random.default_rng(0).normal(size=(50, 5))
     P, how = latent_2d(Z)
