@@ -107,6 +107,30 @@ def test_plots_draw_into_a_users_axes():
     assert [line.get_label() for line in fig2.axes[0].get_lines()] == ["loss", "val loss"]
 
 
+def test_unlabelled_rows_are_drawn_in_grey_under_the_classes_and_take_no_class_name():
+    """Found in review: -1 (an empty label cell) was drawn as a class, named after the last
+    class (label_names[-1]), in the latent map and the codes over the prior."""
+    from aekit.plotting import plot_codes_over_prior, run_figures
+
+    rng = np.random.default_rng(0)
+    Z, y = rng.normal(size=(40, 2)), np.arange(40) % 4 - 1  # -1, 0, 1, 2
+    names = ["a", "b", "c"]
+    ax = plot_latent(Z, y, names).axes[0]
+    labels = [c.get_label() for c in ax.collections]
+    assert labels == ["a", "b", "c", "unlabelled"]
+    grey = ax.collections[-1]
+    assert len(grey.get_offsets()) == 10 and np.allclose(grey.get_facecolor()[0][:3], 0.65)
+    assert all(grey.get_zorder() < c.get_zorder() for c in ax.collections[:-1])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    assert "unlabelled" not in [c.get_label() for c in plot_latent(Z, y + 1).axes[0].collections]
+    assert [c.get_label() for c in plot_latent(Z, y, unlabeled_label=None).axes[0].collections
+            ] == ["-1", "0", "1", "2"]  # fmt: skip
+    prior = plot_codes_over_prior(Z, rng.normal(size=(50, 2)), y, names).axes[0]
+    assert [c.get_label() for c in prior.collections] == ["prior", "a", "b", "c", "unlabelled"]
+    figs = run_figures(history=[], codes=Z, y=y, label_names=names)
+    assert [c.get_label() for c in figs["latent"].axes[0].collections][-1] == "unlabelled"
+
+
 def test_run_figures_are_png_files(fitted_ae, digits, tmp_path):
     X = digits.X_test[:50]
     paths = write_run_figures(

@@ -25,7 +25,7 @@ from .tags import aekit_tags, estimator_type
 # Figure file stems -> captions, in reading order.
 CAPTIONS = {
     "learning_curves": "Learning curves: per-sample losses by epoch (training and validation).",
-    "latent": "Latent map of the test rows, coloured by label.",
+    "latent": "Latent map of the test rows, coloured by label (unlabelled rows in grey).",
     "prior": "Test codes (colour) over samples of the prior (grey).",
     "code_histogram": "Code activations of the test rows.",
     "reconstructions": "Test images (top) and their reconstructions (bottom).",
