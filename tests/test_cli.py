@@ -455,3 +455,31 @@ def test_a_relative_data_path_works_from_another_directory(tmp_path, monkeypatch
     code, out, err = run(["evaluate", "work/run", "--data", "work/x.npy", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["n_rows"] == 12  # its own test split, not all 60 rows
+
+
+def test_keep_labels_keeps_labelled_rows_only_and_minus_one_is_no_class():
+    """Found in review: --labeled counted the data layer's -1 (an empty label cell) as a class
+    and could keep -1 rows as "labels"; a marker of the model's other than -1 left the data's
+    -1 rows as a class."""
+    from aekit.cli import UsageError
+    from aekit.cli.train import keep_labels
+
+    y = np.random.default_rng(0).permutation(np.r_[np.arange(60) % 3, np.full(40, -1)])
+    out = keep_labels(y, 30, 0, -1)
+    kept = out != -1
+    assert kept.sum() == 30 and (y[kept] >= 0).all() and np.array_equal(out[kept], y[kept])
+    assert np.bincount(out[kept]).tolist() == [10, 10, 10]  # stratified among labelled rows
+    with pytest.raises(UsageError, match=r"\(3 classes\)"):
+        keep_labels(y, 2, 0, -1)
+    assert np.array_equal(keep_labels(y, 80, 0, -1), y)  # more than there are: all of them
+    for marker in (-2, "?"):  # the model's own marker: the data's -1 rows take it
+        out = keep_labels(y, None, 0, marker)
+        assert set(out[y == -1].tolist()) == {marker} and (out[y >= 0] == y[y >= 0]).all()
+    with pytest.raises(UsageError, match="40 training rows have no label"):
+        keep_labels(y, None, 0, None)  # None would make -1 a class
+    with pytest.raises(UsageError, match="one of the classes"):
+        keep_labels(y, 30, 0, 1)
+    assert keep_labels(y[y >= 0], None, 0, None) is not None
+    lone = np.r_[np.zeros(10, int), np.ones(10, int), 2, np.full(10, -1)]  # class 2: one row
+    out = keep_labels(lone, 5, 0, -1)
+    assert (out != -1).sum() == 5 and set(out[out != -1].tolist()) == {0, 1, 2}
