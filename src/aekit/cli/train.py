@@ -224,7 +224,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     from sklearn.base import is_classifier
 
     from ..io import claim, write_json
-    from ..metrics import evaluate_reconstruction, family_metrics
+    from ..metrics import evaluate_reconstruction, family_metrics, labelled_rows
     from ..tags import aekit_tags
 
     result: dict[str, Any] = {
@@ -248,9 +248,13 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         )
     result["fitted_rows"] = model.n_train_rows_  # after the validation split
     if len(ds.X_test) and is_classifier(model):
-        accuracy = model.score(ds.X_test, ds.y_test)
-        metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
-                   "model": {"accuracy": accuracy}}  # fmt: skip
+        # scored on the labelled test rows: an unlabelled row (-1, an empty label cell) is no miss
+        keep = labelled_rows(ds.y_test)
+        metrics = {"n_test": len(ds.X_test), "labeled_test_rows": int(keep.sum()), "model": {}}
+        if keep.any():
+            X_test, y_test = (ds.X_test, ds.y_test) if keep.all() else (
+                ds.X_test[keep], ds.y_test[keep])  # fmt: skip
+            metrics["test_accuracy"] = metrics["model"]["accuracy"] = model.score(X_test, y_test)
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
         X_eval = ds.X_test
