@@ -455,3 +455,73 @@ def test_a_relative_data_path_works_from_another_directory(tmp_path, monkeypatch
     code, out, err = run(["evaluate", "work/run", "--data", "work/x.npy", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["n_rows"] == 12  # its own test split, not all 60 rows
+
+
+def test_keep_labels_keeps_labelled_rows_only_and_minus_one_is_no_class():
+    """Found in review: --labeled counted the data layer's -1 (an empty label cell) as a class
+    and could keep -1 rows as "labels"; a marker of the model's other than -1 left the data's
+    -1 rows as a class."""
+    from aekit.cli import UsageError
+    from aekit.cli.train import keep_labels
+
+    y = np.random.default_rng(0).permutation(np.r_[np.arange(60) % 3, np.full(40, -1)])
+    out = keep_labels(y, 30, 0, -1)
+    kept = out != -1
+    assert kept.sum() == 30 and (y[kept] >= 0).all() and np.array_equal(out[kept], y[kept])
+    assert np.bincount(out[kept]).tolist() == [10, 10, 10]  # stratified among labelled rows
+    with pytest.raises(UsageError, match=r"\(3 classes\)"):
+        keep_labels(y, 2, 0, -1)
+    assert np.array_equal(keep_labels(y, 80, 0, -1), y)  # more than there are: all of them
+    for marker in (-2, "?"):  # the model's own marker: the data's -1 rows take it
+        out = keep_labels(y, None, 0, marker)
+        assert set(out[y == -1].tolist()) == {marker} and (out[y >= 0] == y[y >= 0]).all()
+    with pytest.raises(UsageError, match="40 training rows have no label"):
+        keep_labels(y, None, 0, None)  # None would make -1 a class
+    with pytest.raises(UsageError, match="one of the classes"):
+        keep_labels(y, 30, 0, 1)
+    assert keep_labels(y[y >= 0], None, 0, None) is not None
+    lone = np.r_[np.zeros(10, int), np.ones(10, int), 2, np.full(10, -1)]  # class 2: one row
+    out = keep_labels(lone, 5, 0, -1)
+    assert (out != -1).sum() == 5 and set(out[out != -1].tolist()) == {0, 1, 2}
+
+
+def test_unlabelled_csv_rows_from_train_to_evaluate_and_report(tmp_path, capsys, digits):
+    """End to end, rows with an empty label cell: aekit train aae-semi learns from the
+    labelled rows; its test accuracy (summary, JSON, info) and aekit evaluate's accuracies
+    count the labelled test rows only, and say how many they are."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from aekit.runs import Run
+
+    X, labels = digits.X_train[:500] * 16, digits.y_train[:500].astype(str)
+    labels[::3] = ""  # a third of the rows unlabelled
+    header = ",".join(f"p{j}" for j in range(64)) + ",label"
+    lines = [",".join(f"{v:g}" for v in row) + f",{y}" for row, y in zip(X, labels, strict=True)]
+    (tmp_path / "d.csv").write_text("\n".join([header, *lines]) + "\n")
+    out = tmp_path / "semi"
+    code, text, err = run(["train", "aae-semi", "--data", tmp_path / "d.csv", "--label-column",
+                           "label", "--hidden", "32", "--epochs", "3", "--seed", "0", "-q",
+                           "--json", "--out", out], capsys)  # fmt: skip
+    assert code == 0, err
+    result, r = json.loads(text), Run.open(out)
+    (X_train, y_train), (X_test, y_test) = r.rows("train"), r.rows("test")
+    keep, keep_train = y_test >= 0, y_train >= 0
+    assert 0 < keep.sum() < len(y_test) and result["labeled_train_rows"] == keep_train.sum()
+    test = result["test"]
+    assert test["labeled_test_rows"] == keep.sum() and test["n_test"] == len(y_test)
+    assert test["test_accuracy"] == r.model.score(X_test[keep], y_test[keep])
+    code, text, _ = run(["info", out], capsys)
+    assert f"({keep.sum()} labelled of {len(y_test)} rows)" in text
+    code, text, err = run(["evaluate", out, "--json", "--trust-rows", "50"], capsys)
+    assert code == 0, err
+    ev = json.loads(text)
+    assert (ev["labeled_train_rows"], ev["labeled_test_rows"]) == (keep_train.sum(), keep.sum())
+    assert ev["model"]["accuracy"] == r.model.score(X_test[keep], y_test[keep])
+    Z, Z_test = r.model.transform(X_train), r.model.transform(X_test)
+    knn = KNeighborsClassifier(5).fit(Z[keep_train], y_train[keep_train])
+    assert ev["model"]["knn5_accuracy"] == knn.score(Z_test[keep], y_test[keep])
+    code, text, _ = run(["evaluate", out, "--trust-rows", "50"], capsys)
+    assert f"accuracies on the {keep.sum()} labelled rows" in text
+    code, _, err = run(["report", out, "--trust-rows", "50"], capsys)
+    assert code == 0, err
+    assert "labelled test rows" in (out / "report.html").read_text()

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import trustworthiness as sk_trustworthiness
@@ -24,9 +25,12 @@ from aekit import (
 from aekit.cli import main
 from aekit.metrics import (
     anomaly_detection,
+    cluster_accuracy,
     code_quality,
     evaluate_model,
     family_metrics,
+    knn_accuracy,
+    labelled_rows,
     probe_accuracy,
     trustworthiness,
 )
@@ -92,6 +96,78 @@ def test_model_kind_metrics(digits):
     assert family_metrics(clf, Xt, yt)["accuracy"] == pytest.approx(clf.score(Xt, yt))
     clu = AAEClustering(n_clusters=5, **kw).fit(X)
     assert 0 < family_metrics(clu, Xt, yt)["cluster_accuracy"] <= 1
+
+
+def unlabel(y, every: int):
+    """``y`` with every ``every``-th row unlabelled (-1, the data layer's empty label cell)."""
+    y = np.array(y, copy=True)
+    y[::every] = -1
+    return y
+
+
+def test_accuracies_are_fitted_and_scored_on_labelled_rows_only(digits):
+    """Found in review: the probes counted the data layer's -1 (an empty label cell) as a
+    class, fitted on it and scored against it. They now leave unlabelled rows out of both."""
+    X, Xt = digits.X_train[:400], digits.X_test[:150]
+    y, yt = unlabel(digits.y_train[:400], 3), unlabel(digits.y_test[:150], 4)
+    keep, keep_t = y >= 0, yt >= 0
+    assert labelled_rows(yt).tolist() == keep_t.tolist()
+    assert code_quality(X, y, Xt, yt) == code_quality(X[keep], y[keep], Xt[keep_t], yt[keep_t])
+    direct = KNeighborsClassifier(5).fit(X[keep], y[keep]).score(Xt[keep_t], yt[keep_t])
+    assert knn_accuracy(X, y, Xt, yt) == direct
+    direct = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    assert probe_accuracy(X, y, Xt, yt) == pytest.approx(
+        direct.fit(X[keep], y[keep]).score(Xt[keep_t], yt[keep_t])
+    )
+    # no labelled test row: no accuracies, rather than a crash or a meaningless number
+    assert code_quality(X, y, Xt, np.full(len(Xt), -1)) == {}
+    with pytest.raises(ValueError, match="no labelled test rows"):
+        knn_accuracy(X, y, Xt, np.full(len(Xt), -1))
+    one_class = np.where(y == 0, 0, -1)  # a logistic probe needs two classes: left out
+    assert set(code_quality(X, one_class, Xt, yt)) == {"knn1_accuracy", "knn5_accuracy"}
+    # another marker (an estimator's own unlabeled_label), and None: every row labelled
+    strings = np.where(keep, y.astype(str), "?")
+    assert labelled_rows(strings, "?").tolist() == keep.tolist()
+    assert labelled_rows(strings).all() and labelled_rows(y, None).all()
+
+
+def test_cluster_and_classifier_accuracy_leave_out_unlabelled_rows(digits):
+    """cluster_accuracy took -1 for a class (a cluster of unlabelled rows scored as right), and
+    a classifier's accuracy counted every unlabelled row as a miss."""
+    y = np.array([0, 0, 1, -1, -1, -1])
+    assert cluster_accuracy(y, [0, 0, 1, 1, 1, 1]) == 1.0  # was 5/6: cluster 1 "is" class -1
+    assert cluster_accuracy(y, [0, 0, 1, 1, 1, 1], unlabeled_label=None) == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="no labelled"):
+        cluster_accuracy([-1, -1], [0, 1])
+    X, Xt = digits.X_train[:400], digits.X_test[:150]
+    yt = unlabel(digits.y_test[:150], 2)
+    keep = yt >= 0
+    clf = KNeighborsClassifier(3).fit(X, digits.y_train[:400])  # any scikit-learn classifier
+    assert family_metrics(clf, Xt, yt)["accuracy"] == clf.score(Xt[keep], yt[keep])
+    assert "accuracy" not in family_metrics(clf, Xt, np.full(len(Xt), -1))
+    clu = KMeans(5, n_init=1, random_state=0).fit(X)  # and any clusterer
+    assert family_metrics(clu, Xt, yt)["cluster_accuracy"] == cluster_accuracy(
+        yt[keep], clu.predict(Xt[keep])
+    )
+    assert "cluster_accuracy" not in family_metrics(clu, Xt, np.full(len(Xt), -1))
+
+
+def test_evaluate_model_counts_the_labelled_rows_and_leaves_out_the_rest(digits):
+    X, Xt = digits.X_train[:400], digits.X_test[:150]
+    y, yt = unlabel(digits.y_train[:400], 3), unlabel(digits.y_test[:150], 4)
+    keep, keep_t = y >= 0, yt >= 0
+    model = PCAModel(X, 4)
+    r = evaluate_model(model, X, Xt, y, yt, trust_rows=None)
+    assert r["labeled_train_rows"] == keep.sum() and r["labeled_test_rows"] == keep_t.sum()
+    Z, Zt = model.transform(X), model.transform(Xt)
+    for column, (A, B) in (("model", (Z, Zt)), ("raw", (X, Xt))):
+        knn = KNeighborsClassifier(5).fit(A[keep], y[keep])
+        assert r[column]["knn5_accuracy"] == knn.score(B[keep_t], yt[keep_t]), column
+    none = evaluate_model(model, X, Xt, y, np.full(len(Xt), -1), trust_rows=None)
+    assert none["labeled_test_rows"] == 0 and not any(
+        k.endswith("accuracy") for c in ("model", "pca", "raw") for k in none[c]
+    )
+    json.dumps(r)
 
 
 def test_anomaly_detection_scores():

@@ -62,6 +62,31 @@ def test_evaluate_reconstruction_of_a_duck_typed_model(digits):
     assert m["latent_dim"] == 3 and m["n_test"] == 360
 
 
+def test_evaluate_reconstruction_leaves_unlabelled_rows_out_of_the_knn(digits):
+    """-1 (an empty label cell) is no class: the 5-NN is fitted and scored on labelled rows,
+    counted in the result; with no labelled test row there is no accuracy (and no crash)."""
+    X, Xt = digits.X_train[:300], digits.X_test[:100]
+    y, yt = digits.y_train[:300].copy(), digits.y_test[:100].copy()
+    y[::2], yt[::3] = -1, -1
+    keep, keep_t = y >= 0, yt >= 0
+    pca = PCA(3).fit(X)
+
+    class PCAModel:
+        def transform(self, X):
+            return pca.transform(X)
+
+        def reconstruct(self, X):
+            return pca.inverse_transform(pca.transform(X))
+
+    m = evaluate_reconstruction(PCAModel(), X, Xt, y, yt)
+    Z, Zt = pca.transform(X), pca.transform(Xt)
+    knn = KNeighborsClassifier(5).fit(Z[keep], y[keep])
+    assert m["model"]["knn5_accuracy"] == knn.score(Zt[keep_t], yt[keep_t])
+    assert (m["labeled_train_rows"], m["labeled_test_rows"]) == (150, keep_t.sum())
+    none = evaluate_reconstruction(PCAModel(), X, Xt, y, np.full(len(Xt), -1))
+    assert none["labeled_test_rows"] == 0 and "knn5_accuracy" not in none["model"]
+
+
 def test_latent_2d_projection():
     Z = np.random.default_rng(0).normal(size=(50, 5))
     P, how = latent_2d(Z)
@@ -80,6 +105,30 @@ def test_plots_draw_into_a_users_axes():
     hist = [{"epoch": i, "loss": 1.0 / i, "val_loss": 1.1 / i} for i in range(1, 6)]
     fig2 = plot_learning_curves(hist)
     assert [line.get_label() for line in fig2.axes[0].get_lines()] == ["loss", "val loss"]
+
+
+def test_unlabelled_rows_are_drawn_in_grey_under_the_classes_and_take_no_class_name():
+    """Found in review: -1 (an empty label cell) was drawn as a class, named after the last
+    class (label_names[-1]), in the latent map and the codes over the prior."""
+    from aekit.plotting import plot_codes_over_prior, run_figures
+
+    rng = np.random.default_rng(0)
+    Z, y = rng.normal(size=(40, 2)), np.arange(40) % 4 - 1  # -1, 0, 1, 2
+    names = ["a", "b", "c"]
+    ax = plot_latent(Z, y, names).axes[0]
+    labels = [c.get_label() for c in ax.collections]
+    assert labels == ["a", "b", "c", "unlabelled"]
+    grey = ax.collections[-1]
+    assert len(grey.get_offsets()) == 10 and np.allclose(grey.get_facecolor()[0][:3], 0.65)
+    assert all(grey.get_zorder() < c.get_zorder() for c in ax.collections[:-1])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    assert "unlabelled" not in [c.get_label() for c in plot_latent(Z, y + 1).axes[0].collections]
+    assert [c.get_label() for c in plot_latent(Z, y, unlabeled_label=None).axes[0].collections
+            ] == ["-1", "0", "1", "2"]  # fmt: skip
+    prior = plot_codes_over_prior(Z, rng.normal(size=(50, 2)), y, names).axes[0]
+    assert [c.get_label() for c in prior.collections] == ["prior", "a", "b", "c", "unlabelled"]
+    figs = run_figures(history=[], codes=Z, y=y, label_names=names)
+    assert [c.get_label() for c in figs["latent"].axes[0].collections][-1] == "unlabelled"
 
 
 def test_run_figures_are_png_files(fitted_ae, digits, tmp_path):

@@ -17,6 +17,36 @@ from .tags import aekit_tags, estimator_type
 
 _EPS = 1e-7
 
+# The data layer's label of a row without one (aekit.datasets: an empty or NaN label cell), the
+# estimators' default ``unlabeled_label``. The accuracies below fit and score on labelled rows only.
+UNLABELED = -1
+
+
+def labelled_rows(y, unlabeled_label: Any = UNLABELED) -> np.ndarray:
+    """Boolean mask, ``(n_samples,)``: the rows of ``y`` that hold a label, not
+    ``unlabeled_label`` (-1 by default, the data layer's marker; None: every row). A marker of
+    another type than the labels (-1 among string labels) marks no row, as for the estimators."""
+    y = np.asarray(y)
+    text_marker = isinstance(unlabeled_label, str)
+    if (
+        unlabeled_label is None
+        or (y.dtype.kind in "US" and not text_marker)
+        or (y.dtype.kind in "biuf" and text_marker)
+    ):
+        return np.ones(len(y), dtype=bool)
+    return np.asarray(y != unlabeled_label, dtype=bool).reshape(len(y))
+
+
+def _only_labelled(Z, y, unlabeled_label, what: str):
+    """``(Z, y)`` restricted to the labelled rows (no copy when every row is labelled: a memory
+    map stays one); a ValueError when no row is labelled."""
+    keep = labelled_rows(y, unlabeled_label)
+    if keep.all():
+        return Z, np.asarray(y)
+    if not keep.any():
+        raise ValueError(f"no labelled {what} rows (every label is {unlabeled_label!r})")
+    return np.asarray(Z)[keep], np.asarray(y)[keep]
+
 
 def reconstruction_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, float]:
     """Squared error per sample and per feature; binary cross-entropy too when X is in [0, 1].
@@ -112,10 +142,15 @@ def fit_pca(X_train: np.ndarray, n_components: int):
     return PCA(n_components=n_components, random_state=0).fit(X_train)
 
 
-def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour classifier fitted on training codes, on test codes."""
+def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5, *,
+                 unlabeled_label: Any = UNLABELED) -> float:  # fmt: skip
+    """Accuracy of a k-nearest-neighbour classifier fitted on the labelled training codes, on
+    the labelled test codes: rows labelled ``unlabeled_label`` (see :func:`labelled_rows`) are
+    left out of both. A ValueError when either side has no labelled row."""
     from sklearn.neighbors import KNeighborsClassifier
 
+    Z_train, y_train = _only_labelled(Z_train, y_train, unlabeled_label, "training")
+    Z_test, y_test = _only_labelled(Z_test, y_test, unlabeled_label, "test")
     clf = KNeighborsClassifier(n_neighbors=min(k, len(Z_train)))
     return float(clf.fit(Z_train, y_train).score(Z_test, y_test))
 
@@ -166,14 +201,17 @@ def mmd2(X, Y, bandwidth: float | None = None, chunk: int = 2048) -> float:
     return max(float(value), 0.0)  # rounding can take a tiny value below 0
 
 
-def cluster_accuracy(y_true, clusters) -> float:
+def cluster_accuracy(y_true, clusters, *, unlabeled_label: Any = UNLABELED) -> float:
     """Accuracy of a clustering when each cluster is assigned its most frequent class (Makhzani
-    et al. 2015, section 6): ``sum_c max_k |{i in c : y_i = k}| / n``. More clusters than classes
-    is allowed (and helps, as in the paper's 16 and 30 clusters for 10 digits)."""
+    et al. 2015, section 6): ``sum_c max_k |{i in c : y_i = k}| / n``, over the ``n`` labelled
+    rows (rows labelled ``unlabeled_label`` are left out; a ValueError when none is labelled).
+    More clusters than classes is allowed (and helps, as in the paper's 16 and 30 clusters for
+    10 digits)."""
     y_true = np.asarray(y_true)
     clusters = np.asarray(clusters)
     if y_true.shape != clusters.shape or y_true.ndim != 1:
         raise ValueError(f"y_true {y_true.shape} and clusters {clusters.shape}: two 1-D arrays")
+    clusters, y_true = _only_labelled(clusters, y_true, unlabeled_label, "clustered")
     _, y_idx = np.unique(y_true, return_inverse=True)
     _, c_idx = np.unique(clusters, return_inverse=True)
     counts = np.zeros((c_idx.max() + 1, y_idx.max() + 1), dtype=np.int64)
@@ -182,14 +220,16 @@ def cluster_accuracy(y_true, clusters) -> float:
 
 
 def probe_accuracy(Z_train, y_train, Z_test, y_test, max_train_rows: int = 10000,
-                   seed: int = 0) -> float:  # fmt: skip
+                   seed: int = 0, *, unlabeled_label: Any = UNLABELED) -> float:  # fmt: skip
     """Test accuracy of a logistic-regression probe fitted on (standardised) training codes, on
     at most ``max_train_rows`` training rows (a seeded subsample): how linearly the codes separate
-    the classes."""
+    the classes. Labelled rows only, as :func:`knn_accuracy`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    Z_train, y_train = _only_labelled(Z_train, y_train, unlabeled_label, "training")
+    Z_test, y_test = _only_labelled(Z_test, y_test, unlabeled_label, "test")
     Z_train, y_train = _subsample(Z_train, y_train, max_train_rows, seed)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     return float(probe.fit(Z_train, y_train).score(Z_test, y_test))
@@ -213,13 +253,34 @@ def trustworthiness(X, Z, k: int = 5, max_rows: int | None = 2000, seed: int = 0
     return float(sk_trustworthiness(X, Z, n_neighbors=k))
 
 
-def code_quality(Z_train, y_train, Z_test, y_test, *, probe_rows: int = 10000) -> dict:
+def code_quality(Z_train, y_train, Z_test, y_test, *, probe_rows: int = 10000,
+                 unlabeled_label: Any = UNLABELED) -> dict:  # fmt: skip
     """``knn1_accuracy``, ``knn5_accuracy`` (fitted on the training codes, scored on the test
-    codes) and ``logistic_accuracy`` (:func:`probe_accuracy`)."""
+    codes) and ``logistic_accuracy`` (:func:`probe_accuracy`), on the labelled rows only (see
+    :func:`labelled_rows`). Empty when either side has no labelled row; no
+    ``logistic_accuracy`` when the labelled training rows hold one class only."""
+    train = labelled_rows(y_train, unlabeled_label)
+    test = labelled_rows(y_test, unlabeled_label)
+    if not (train.any() and test.any()):
+        return {}
+    Z_train, y_train = _only_labelled(Z_train, y_train, unlabeled_label, "training")
+    Z_test, y_test = _only_labelled(Z_test, y_test, unlabeled_label, "test")
+    out = {
+        "knn1_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 1, unlabeled_label=None),
+        "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 5, unlabeled_label=None),
+    }
+    if len(np.unique(y_train)) > 1:  # a logistic regression needs two classes
+        out["logistic_accuracy"] = probe_accuracy(Z_train, y_train, Z_test, y_test, probe_rows,
+                                                  unlabeled_label=None)  # fmt: skip
+    return out
+
+
+def label_counts(y_train, y_test, unlabeled_label: Any = UNLABELED) -> dict[str, int]:
+    """``labeled_train_rows`` and ``labeled_test_rows``: the rows the accuracies are fitted and
+    scored on (the others are unlabelled, see :func:`labelled_rows`)."""
     return {
-        "knn1_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 1),
-        "knn5_accuracy": knn_accuracy(Z_train, y_train, Z_test, y_test, 5),
-        "logistic_accuracy": probe_accuracy(Z_train, y_train, Z_test, y_test, probe_rows),
+        "labeled_train_rows": int(labelled_rows(y_train, unlabeled_label).sum()),
+        "labeled_test_rows": int(labelled_rows(y_test, unlabeled_label).sum()),
     }
 
 
@@ -243,7 +304,8 @@ def is_sparse(model: Any) -> bool:
 
 
 def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
-                   ll_samples: int = 1000) -> dict[str, Any]:  # fmt: skip
+                   ll_samples: int = 1000,
+                   unlabeled_label: Any = UNLABELED) -> dict[str, Any]:  # fmt: skip
     """The numbers that fit the model's kind, on (at most ``max_rows`` of) the rows ``X``,
     chosen by the model's tags (:mod:`aekit.tags`):
 
@@ -259,7 +321,9 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
     - a sparse model: ``mean_code_activation`` (mean absolute code value) and
       ``hoyer_sparsity`` of the codes (0 dense ... 1 one-hot);
     - a contractive model: ``jacobian_sq_frobenius_norm`` (``||J_f(x)||_F^2``, mean over rows);
-    - a classifier: ``accuracy``; a clusterer: ``cluster_accuracy`` (both need ``y``).
+    - a classifier: ``accuracy``; a clusterer: ``cluster_accuracy`` (both need ``y``, and are
+      taken over its labelled rows only: rows labelled ``unlabeled_label`` are left out, and
+      with no labelled row the metric is too).
     """
     X, y = _subsample(np.asarray(X), y, max_rows, seed=0)  # rows of every class, not the first
     kind = estimator_type(model)
@@ -293,10 +357,13 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
         out["hoyer_sparsity"] = float(np.where(l2 > 0, hoyer, 0.0).mean())
     if can.contractive:
         out["jacobian_sq_frobenius_norm"] = float(np.mean(model.jacobian_norm(X)))
-    if y is not None and kind == "classifier":
-        out["accuracy"] = float((model.predict(X) == y).mean())
-    if y is not None and kind == "clusterer":
-        out["cluster_accuracy"] = cluster_accuracy(y, model.predict(X))
+    labelled = None if y is None else labelled_rows(y, unlabeled_label)
+    if labelled is not None and labelled.any() and kind == "classifier":
+        y = np.asarray(y)
+        out["accuracy"] = float((model.predict(X[labelled]) == y[labelled]).mean())
+    if labelled is not None and labelled.any() and kind == "clusterer":
+        out["cluster_accuracy"] = cluster_accuracy(y, model.predict(X),
+                                                   unlabeled_label=unlabeled_label)  # fmt: skip
     return out
 
 
@@ -306,12 +373,16 @@ def evaluate_reconstruction(
     X_test: np.ndarray,
     y_train: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
+    *,
+    unlabeled_label: Any = UNLABELED,
 ) -> dict[str, Any]:
     """The model's test reconstruction error and code quality next to PCA at the same code size.
 
     Returns a JSON-able dict: ``{"model": {...}, "pca": {...}, "n_test": ..., "latent_dim": ...,
     "seconds": ...}`` with :func:`reconstruction_errors` for both and, when labels are given,
-    ``knn5_accuracy`` of the test codes (classifier fitted on the training codes).
+    ``knn5_accuracy`` of the test codes (classifier fitted on the training codes), on the
+    labelled rows only, counted in ``labeled_train_rows`` and ``labeled_test_rows`` (no
+    ``knn5_accuracy`` when either is 0).
     """
     start = time.perf_counter()
     Z_test = model.transform(X_test)
@@ -323,11 +394,17 @@ def evaluate_reconstruction(
     result["model"] = model_errors(model, X_test, y_test) or {}
     pca = fit_pca(X_train, latent_dim)
     result["pca"] = pca_errors(pca, X_test)
-    if y_train is not None and y_test is not None:
+    labelled = y_train is not None and y_test is not None
+    if labelled:  # the accuracies are fitted and scored on labelled rows only
+        result.update(label_counts(y_train, y_test, unlabeled_label))
+        labelled = bool(result["labeled_train_rows"] and result["labeled_test_rows"])
+    if labelled:
         Z_train = model.transform(X_train)
         P_train, P_test = pca.transform(X_train), pca.transform(X_test)
-        result["model"]["knn5_accuracy"] = knn_accuracy(Z_train, y_train, Z_test, y_test, 5)
-        result["pca"]["knn5_accuracy"] = knn_accuracy(P_train, y_train, P_test, y_test, 5)
+        for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test))):
+            result[name]["knn5_accuracy"] = knn_accuracy(
+                A, y_train, B, y_test, 5, unlabeled_label=unlabeled_label
+            )
     result["seconds"] = time.perf_counter() - start
     return result
 
@@ -344,6 +421,7 @@ def evaluate_model(
     family_rows: int = 2000,
     ll_samples: int = 1000,
     progress=None,
+    unlabeled_label: Any = UNLABELED,
 ) -> dict[str, Any]:
     """Everything :mod:`aekit.metrics` knows about a model on test rows, next to PCA with the
     same number of components (fitted on ``X_train``) and the raw inputs.
@@ -353,6 +431,9 @@ def evaluate_model(
     :func:`reconstruction_errors` (model and PCA), with labels :func:`code_quality` (all three),
     ``trustworthiness`` (k=5, on ``trust_rows`` rows; model and PCA), and in ``model`` the
     :func:`family_metrics` of its kind. ``progress(message)`` is called after each step.
+    The accuracies are fitted and scored on labelled rows only (rows labelled
+    ``unlabeled_label``, -1 by default, are left out), counted in ``labeled_train_rows`` and
+    ``labeled_test_rows``; with none on either side they are left out.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -374,12 +455,17 @@ def evaluate_model(
     P_test, P_train = pca.transform(X_test), pca.transform(X_train)
     result["pca_components"] = P_test.shape[1]  # fewer than d when d > n_features
     cols["pca"].update(pca_errors(pca, X_test))
-    if y_train is not None and y_test is not None:
+    labelled = y_train is not None and y_test is not None
+    if labelled:  # the accuracies are fitted and scored on labelled rows only
+        result.update(label_counts(y_train, y_test, unlabeled_label))
+        labelled = bool(result["labeled_train_rows"] and result["labeled_test_rows"])
+    if labelled:
         Z_train = step("training codes", lambda: model.transform(X_train))
         for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test)),
                              ("raw", (X_train, X_test))):  # fmt: skip
             cols[name].update(step(f"{name} code quality", lambda A=A, B=B: code_quality(
-                A, y_train, B, y_test, probe_rows=probe_rows)))  # fmt: skip
+                A, y_train, B, y_test, probe_rows=probe_rows,
+                unlabeled_label=unlabeled_label)))  # fmt: skip
     n_trust = min(len(X_test), trust_rows or len(X_test))
     for name, Z in (("model", Z_test), ("pca", P_test)):
         if n_trust > 10:  # k = 5 needs more than 2k rows
@@ -387,7 +473,8 @@ def evaluate_model(
                 f"{name} trustworthiness", lambda Z=Z: trustworthiness(X_test, Z, 5, trust_rows)
             )
     cols["model"].update(step("model-kind metrics", lambda: family_metrics(
-        model, X_test, y_test, max_rows=family_rows, ll_samples=ll_samples)))  # fmt: skip
+        model, X_test, y_test, max_rows=family_rows, ll_samples=ll_samples,
+        unlabeled_label=unlabeled_label)))  # fmt: skip
     result.update(cols)
     result["trust_rows"] = n_trust
     result["timings"] = timings

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .io import atomic_write_bytes
+from .metrics import UNLABELED, labelled_rows
 from .tags import aekit_tags
 
 
@@ -98,10 +99,13 @@ def latent_2d(Z: np.ndarray) -> tuple[np.ndarray, str]:
     return PCA(n_components=2, random_state=0).fit_transform(Z), "first 2 PCs of the code"
 
 
-def plot_latent(Z, y=None, label_names: Sequence[str] | None = None, ax=None, max_points=10000):
+def plot_latent(Z, y=None, label_names: Sequence[str] | None = None, ax=None, max_points=10000,
+                *, unlabeled_label: Any = UNLABELED):  # fmt: skip
     """Scatter of the codes (see :func:`latent_2d`), coloured by label when labels are given.
 
-    At most ``max_points`` points are drawn (a seeded subsample) to keep the file light.
+    Rows labelled ``unlabeled_label`` (-1, the data layer's empty label cell; None: none) are
+    no class: they are drawn in grey, under the labelled points, as "unlabelled". At most
+    ``max_points`` points are drawn (a seeded subsample) to keep the file light.
     """
     fig, ax = _new_axes(ax, figsize=(6.5, 5.5))
     Z = np.asarray(Z)
@@ -113,18 +117,25 @@ def plot_latent(Z, y=None, label_names: Sequence[str] | None = None, ax=None, ma
         ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6)
     else:
         y = np.asarray(y)[idx]
-        classes = np.unique(y)
+        known = labelled_rows(y, unlabeled_label)
+        classes = np.unique(y[known])
         cmap = _category_colors(len(classes))
         for i, c in enumerate(classes):
             m = y == c
             name = label_names[int(c)] if label_names is not None else str(c)
-            ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.7, color=cmap[i], label=name)
+            ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.7, color=cmap[i], label=name, zorder=2)
+        if not known.all():  # under the classes, last in the legend
+            ax.scatter(P[~known, 0], P[~known, 1], s=6, alpha=0.5, color=UNLABELLED_COLOR,
+                       label="unlabelled", zorder=1)  # fmt: skip
         if len(classes) <= 20:
             ax.legend(markerscale=3, fontsize="small", loc="best", framealpha=0.8)
     ax.set_xlabel(f"{how} 1" if how != "code (1-D) against row" else "code")
     ax.set_ylabel(f"{how} 2" if how != "code (1-D) against row" else "row")
     ax.set_title(f"Latent space ({how})")
     return fig
+
+
+UNLABELLED_COLOR = "0.65"  # light grey, darker than the prior samples under the codes (0.8)
 
 
 def _category_colors(n: int):

@@ -25,7 +25,7 @@ from .tags import aekit_tags, estimator_type
 # Figure file stems -> captions, in reading order.
 CAPTIONS = {
     "learning_curves": "Learning curves: per-sample losses by epoch (training and validation).",
-    "latent": "Latent map of the test rows, coloured by label.",
+    "latent": "Latent map of the test rows, coloured by label (unlabelled rows in grey).",
     "prior": "Test codes (colour) over samples of the prior (grey).",
     "code_histogram": "Code activations of the test rows.",
     "reconstructions": "Test images (top) and their reconstructions (bottom).",
@@ -184,6 +184,9 @@ def render_report(
             f"{config.get('aekit_version', '?')} / {config.get('torch_version', '?')}",
         ),
     ]
+    n_test = metrics.get("n_rows", metrics.get("n_test"))
+    if metrics.get("labeled_test_rows", n_test) != n_test:  # rows with an empty label cell
+        summary.insert(4, ("labelled test rows (the accuracies')", metrics["labeled_test_rows"]))
     if history and "loss" in history[-1]:
         summary.append(("final training loss (per sample)", history[-1]["loss"]))
     if history and "val_loss" in history[-1]:

@@ -234,8 +234,13 @@ def fmt(v: Any) -> str:
 
 def metrics_lines(m: dict[str, Any]) -> list[str]:
     accuracy = m.get("test_accuracy", m.get("model", {}).get("accuracy"))
+    n = m.get("n_test", m.get("n_rows"))
+    labelled = m.get("labeled_test_rows", n)  # accuracies leave unlabelled rows out
+    counted = f"{n} rows" if labelled == n else f"{labelled} labelled of {n} rows"
     if accuracy is not None:
-        return [f"test accuracy {accuracy:.4f} ({m.get('n_test', m.get('n_rows'))} rows)"]
+        return [f"test accuracy {accuracy:.4f} ({counted})"]
+    if "latent_dim" not in m:  # a classifier's test rows, none of them labelled
+        return [f"no test accuracy: none of the {n} test rows is labelled"]
     extra, mm = [], m["model"]
     if "prior_mmd2" in mm:
         extra.append(f"  codes vs prior: squared MMD {mm['prior_mmd2']:.4g} (two prior samples: "
@@ -253,6 +258,9 @@ def metrics_lines(m: dict[str, Any]) -> list[str]:
     for label, key in rows:
         if key in m["model"]:
             lines.append(f"  {label:<26} {m['model'][key]:>9.4g}  {m['pca'][key]:>9.4g}")
+    if labelled != n:
+        lines.append(f"  accuracies on the {labelled} labelled test rows (unlabelled rows left "
+                     "out)")  # fmt: skip
     return lines + extra
 
 

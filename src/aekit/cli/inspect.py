@@ -260,8 +260,12 @@ def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
 def _evaluation_table(r: dict) -> str:
     d = r.get("pca_components", r["latent_dim"])
     names = list(dict.fromkeys([*r["model"], *r["pca"], *r["raw"]]))
-    lines = [f"{r['n_rows']} rows of {r['data']} ({r['seconds']:.1f} s)",
-             f"  {'metric':<36} {'model':>10} {f'PCA-{d}':>10} {'raw':>10}"]  # fmt: skip
+    lines = [f"{r['n_rows']} rows of {r['data']} ({r['seconds']:.1f} s)"]
+    if r.get("labeled_test_rows", r["n_rows"]) != r["n_rows"]:  # -1: an empty label cell
+        lines.append(f"accuracies on the {r['labeled_test_rows']} labelled rows (probes fitted "
+                     f"on {r['labeled_train_rows']} labelled training rows); unlabelled rows "
+                     "left out")  # fmt: skip
+    lines.append(f"  {'metric':<36} {'model':>10} {f'PCA-{d}':>10} {'raw':>10}")
     for name in names:
         cells = [r[c].get(name) for c in ("model", "pca", "raw")]
         text = [f"{v:>10.4g}" if isinstance(v, int | float) else " " * 10 for v in cells]

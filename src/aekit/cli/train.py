@@ -224,7 +224,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     from sklearn.base import is_classifier
 
     from ..io import claim, write_json
-    from ..metrics import evaluate_reconstruction, family_metrics
+    from ..metrics import evaluate_reconstruction, family_metrics, labelled_rows
     from ..tags import aekit_tags
 
     result: dict[str, Any] = {
@@ -248,9 +248,13 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         )
     result["fitted_rows"] = model.n_train_rows_  # after the validation split
     if len(ds.X_test) and is_classifier(model):
-        accuracy = model.score(ds.X_test, ds.y_test)
-        metrics = {"n_test": len(ds.X_test), "test_accuracy": accuracy,
-                   "model": {"accuracy": accuracy}}  # fmt: skip
+        # scored on the labelled test rows: an unlabelled row (-1, an empty label cell) is no miss
+        keep = labelled_rows(ds.y_test)
+        metrics = {"n_test": len(ds.X_test), "labeled_test_rows": int(keep.sum()), "model": {}}
+        if keep.any():
+            X_test, y_test = (ds.X_test, ds.y_test) if keep.all() else (
+                ds.X_test[keep], ds.y_test[keep])  # fmt: skip
+            metrics["test_accuracy"] = metrics["model"]["accuracy"] = model.score(X_test, y_test)
     elif len(ds.X_test):
         metrics = evaluate_reconstruction(model, ds.X_train, ds.X_test, ds.y_train, ds.y_test)
         X_eval = ds.X_test
@@ -276,27 +280,56 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
 
 
 def keep_labels(y, n_labeled: int | None, seed: int, marker):
-    """``y`` with all but ``n_labeled`` rows (stratified by class) set to the model's
-    ``unlabeled_label`` marker."""
+    """The labels the model learns from: ``y`` (the data layer's, -1 where a label cell was
+    empty) with its unlabelled rows set to the model's ``unlabeled_label`` ``marker`` and, with
+    ``n_labeled``, all labelled rows but ``n_labeled`` of them (stratified by class, seeded by
+    ``seed``) unlabelled too. Only a labelled row can be kept, and -1 is no class."""
     import numpy as np
 
-    if n_labeled is None or n_labeled >= len(y):
-        return y
-    n_classes = len(np.unique(y))
-    if n_labeled < n_classes:
-        raise UsageError(
-            f"--labeled {n_labeled}: keep at least one label per class ({n_classes} classes)"
-        )
-    if marker is None:
-        raise UsageError("--labeled needs an unlabelled marker, but unlabeled_label is None")
-    from sklearn.model_selection import train_test_split
+    from ..metrics import labelled_rows
 
-    keep, _ = train_test_split(
-        np.arange(len(y)), train_size=n_labeled, stratify=y, random_state=seed
-    )
+    y = np.asarray(y)
+    has = np.flatnonzero(labelled_rows(y))  # the data layer's marker, -1
+    keep = has
+    if n_labeled is not None and n_labeled < len(has):
+        n_classes = len(np.unique(y[has]))
+        if n_labeled < n_classes:
+            raise UsageError(
+                f"--labeled {n_labeled}: keep at least one label per class ({n_classes} classes)"
+            )
+        if marker is None:
+            raise UsageError("--labeled needs an unlabelled marker, but unlabeled_label is None")
+        keep = _stratified(has, y[has], n_labeled, seed)
+    if len(keep) == len(y):
+        return y
+    if marker is None:
+        raise UsageError(
+            f"{len(y) - len(has)} training rows have no label (an empty label cell), but "
+            "unlabeled_label is None, which takes every label for a class; leave it at -1, or "
+            "fill the labels in"
+        )
+    if not isinstance(marker, str) and np.any(y[keep] == marker):
+        raise UsageError(f"unlabeled_label={marker!r} is one of the classes (the data's labels "
+                         "are coded 0..K-1); give a negative marker, such as -1")  # fmt: skip
     out = np.full(len(y), marker, dtype=object if isinstance(marker, str) else np.int64)
     out[keep] = y[keep]
     return out
+
+
+def _stratified(idx, y, n: int, seed: int):
+    """``n`` of the rows ``idx`` (labels ``y``), stratified by class; where a class has one row
+    or fewer rows are left out than there are classes (no stratified split exists), one row of
+    each class and the rest at random."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(idx, train_size=n, stratify=y, random_state=seed)[0]
+    except ValueError:
+        rng = np.random.default_rng(seed)
+        first = np.array([rng.choice(idx[y == c]) for c in np.unique(y)])
+        rest = rng.permutation(np.setdiff1d(idx, first))[: n - len(first)]
+        return np.concatenate([first, rest])
 
 
 def _train_summary(r: dict[str, Any]) -> str:
@@ -330,8 +363,9 @@ def add_parsers(sub) -> None:
     t.add_argument(
         "--labeled",
         type=int,
-        help="classifiers: keep only this many training labels (stratified, seeded by "
-        "--split-seed); the other rows are unlabelled and serve pre-training only",
+        help="classifiers: keep only this many of the labelled training rows' labels "
+        "(stratified, seeded by --split-seed); the other rows are unlabelled and serve "
+        "pre-training only",
     )
     t.add_argument("--latent", type=int, help="latent_dim: width of the code")
     t.add_argument("--hidden", help="hidden widths, e.g. 256,128 ('' for none)")
