@@ -211,7 +211,11 @@ def test_transform_is_the_posterior_mean_and_score_is_deterministic(trained_vae,
 def test_parameter_and_data_errors():
     X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     with pytest.raises(ParameterError, match="binarize needs likelihood='bernoulli'"):
-        VAE(binarize="dynamic").fit(X)
+        VAE(likelihood="gaussian", binarize="dynamic").fit(X)
+    with pytest.raises(DataError, match=r"chose 'bernoulli' because binarize='dynamic'.*\[0, 1\]"):
+        VAE(binarize="dynamic").fit(X)  # "auto" with binarize: Bernoulli, which needs [0, 1]
+    with pytest.raises(DataError, match="or use likelihood='gaussian'"):
+        VAE(likelihood="bernoulli").fit(X)
     with pytest.raises(DataError, match=r"likelihood='bernoulli' needs values in \[0, 1\]"):
         VAE(likelihood="bernoulli").fit(X)
     with pytest.raises(ParameterError, match="gaussian_variance"):

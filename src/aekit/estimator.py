@@ -240,17 +240,24 @@ class BaseAutoencoder(
     def _check_values(self, X: np.ndarray, source: str = "X") -> None:
         """Checks on the values that depend on the model's settings (families extend this)."""
         if self.__sklearn_tags__().aekit.unit_interval_input:
-            check_unit_interval(X, source=source, reason=self._unit_interval_reason())
+            check_unit_interval(X, source, *self._unit_interval_reason())
 
-    def _unit_interval_reason(self) -> str:
-        """Which setting needs inputs in [0, 1], in words (for the error message)."""
-        for name, (in_unit, _) in self._auto_params.items():
+    def _unit_interval_reason(self) -> tuple[str, str]:
+        """Which setting needs inputs in [0, 1], and the one for other data, in words (for the
+        error message)."""
+        for name, (in_unit, otherwise) in self._auto_params.items():
             if self._resolved(name) == in_unit:
                 if getattr(self, name) == "auto":
-                    return (f"{name}='auto' chose {in_unit!r} because the training data lay in "
-                            f"[0, 1]; {name}={in_unit!r}")  # fmt: skip
-                return f"{name}={in_unit!r}"
-        return "this model"
+                    why = self._auto_reason(name)
+                    return f"{name}='auto' chose {in_unit!r} {why}; {name}={in_unit!r}", (
+                        f"{name}={otherwise!r}"
+                    )
+                return f"{name}={in_unit!r}", f"{name}={otherwise!r}"
+        return "this model", "another model"
+
+    def _auto_reason(self, name: str) -> str:
+        """Why ``"auto"`` chose what it did for ``name`` (for messages)."""
+        return "because the training data lay in [0, 1]"
 
     # -- input ------------------------------------------------------------------------------
 

@@ -310,6 +310,11 @@ class VAE(BaseAutoencoder):
                 "1, 0 and 0"
             )
 
+    def _auto_reason(self, name: str) -> str:
+        if self.binarize is not None:
+            return f"because binarize={self.binarize!r} draws binary rows"
+        return super()._auto_reason(name)
+
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
         if self.binarize is not None and self.likelihood == "auto":  # binary draws: Bernoulli
             self.likelihood_ = "bernoulli"
