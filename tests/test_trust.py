@@ -266,12 +266,15 @@ def test_overwrite_keeps_the_users_files_and_removes_only_aekits(digits_run_smal
     (run_dir / "notes.txt").write_text("my notes on this run")
     assert main(["report", str(run_dir), "--threads", "1"]) == 0
     assert (run_dir / "report.html").exists()
+    assert main(["encode", str(run_dir), "--out", str(run_dir / "codes.npy")]) == 0
     capsys.readouterr()
-    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--latent", "3", "--out",
-                        run_dir, "--overwrite"], capsys)  # fmt: skip
+    code, out, err = run(["train", "ae", "--data", "digits", *FAST, "--latent", "3", "--out",
+                          run_dir, "--overwrite", "--json"], capsys)  # fmt: skip
     assert code == 0, err
     assert (run_dir / "notes.txt").read_text() == "my notes on this run"
-    assert not (run_dir / "report.html").exists()  # aekit's, of the old run
+    assert "notes.txt" not in json.loads(out)["files"]  # not listed as written by aekit
+    assert not (run_dir / "report.html").exists()  # aekit's, derived from the old model
+    assert (run_dir / "codes.npy").exists()  # the user's requested output stays
     assert not (run_dir / "staging").exists()
     assert aekit.load(run_dir).latent_dim == 3
 

@@ -166,10 +166,15 @@ class Run:
             raise ModelFileError(f"{file}: not aekit run metrics (expected a JSON object)")
         return metrics
 
-    def files(self) -> list[str]:
-        """The names of the files in the run folder."""
-        return sorted(p.name for p in self.path.iterdir() if p.is_file()
-                      and not p.name.startswith("."))  # fmt: skip
+    def files(self, *, aekits: bool = False) -> list[str]:
+        """The names of the files in the run folder (``aekits``: only those aekit wrote, as
+        its manifest lists them)."""
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file()
+                       and not p.name.startswith("."))  # fmt: skip
+        if aekits:
+            own = set(io.read_manifest(self.path) or ())
+            names = [n for n in names if n in own]
+        return names
 
     # -- data through the run's scaling ------------------------------------------------------
 
@@ -378,11 +383,20 @@ def discard_staging(out: Path) -> bool:
     return io.remove_owned_folder(out / STAGING)
 
 
+def derived_files() -> set[str]:
+    """The names of the files aekit derives from a run's model in its folder (metrics, figures,
+    report): a new model in the folder makes them stale."""
+    from .report import CAPTIONS
+
+    return {METRICS_FILE, "report.html", *(f"{name}.png" for name in CAPTIONS)}
+
+
 def commit(out: Path, model, metadata: dict, data_bytes: bytes) -> None:
-    """Make ``out`` hold the finished run: the files an earlier run left there (its metrics,
+    """Make ``out`` hold the finished run: the files an earlier run derived there (its metrics,
     figures, report) go first, then the model and data.json replace the old ones in one save
-    generation, so that the folder never pairs one run's model with another's data."""
-    keep = {*persist.MODEL_FILES, DATA_FILE, io.MANIFEST, io.LOCK_FILE, STAGING}
-    stale = [n for n in io.read_manifest(out) or () if n.removesuffix(io.PREVIOUS) not in keep]
+    generation, so that the folder never pairs one run's model with another's data. Outputs a
+    user asked for by name (``aekit encode RUN --out RUN/codes.npy``) stay: aekit wrote them, but
+    they are the user's results."""
+    stale = [n for n in io.read_manifest(out) or () if n in derived_files()]
     io.remove_owned(out, stale)
     model.save(out, metadata=metadata, extra_files={DATA_FILE: data_bytes})

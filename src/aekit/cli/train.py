@@ -271,7 +271,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         _, skipped = runs.write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
         for name in skipped:
             say(f"note: {out / name} was not written by aekit; left as it is, not redrawn")
-    result["files"] = runs.Run(out, model, None).files()
+    result["files"] = runs.Run(out, model, None).files(aekits=True)  # not a user's own files
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
