@@ -4,10 +4,23 @@ codes, the command line's --threads and --set)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
+
+import numpy as np
 import pytest
 
 import aekit
-from aekit import Autoencoder
+from aekit import (
+    VAE,
+    AdversarialAutoencoder,
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    ParameterError,
+    SparseAutoencoder,
+)
 from aekit.cli import main, parse_value
 from aekit.models.catalog import FAMILIES, cli_class
 
@@ -25,6 +38,90 @@ def one_line_error(code, err, message):
     assert code == 2, err
     assert err.startswith("aekit: error: ") and message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- declarations ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_every_parameter_declares_its_constraint(cls):
+    from aekit._params import constraints_of
+
+    undeclared = [f.name for f in dataclasses.fields(cls) if constraints_of(f) is None]
+    assert not undeclared, f"{cls.__name__}: declare these with param(...): {undeclared}"
+    assert set(cls().get_params(deep=False)) == {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_every_default_meets_its_own_constraint(cls):
+    cls()._check_params()
+
+
+def test_parameters_are_checked_once_per_fit(monkeypatch):
+    """fit and _continue_fit check once; partial_fit on every call (set_params may change the
+    parameters between calls)."""
+    calls = []
+    original = Autoencoder._check_params
+
+    def counting(self):
+        calls.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(Autoencoder, "_check_params", counting)
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    model = Autoencoder(latent_dim=2, hidden=(4,), max_epochs=2, random_state=0).fit(X)
+    assert len(calls) == 1
+    model.partial_fit(X)
+    model.partial_fit(X)
+    assert len(calls) == 3
+    model.set_params(max_epochs=3)
+    model._continue_fit(X)
+    assert len(calls) == 4
+
+
+# -- non-finite numbers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "cls, param",
+    [
+        (Autoencoder, "lr"),
+        (Autoencoder, "weight_decay"),
+        (Autoencoder, "min_delta"),
+        (VAE, "beta"),
+        (VAE, "free_bits"),
+        (SparseAutoencoder, "sparsity_weight"),
+        (DenoisingAutoencoder, "noise_level"),
+        (ContractiveAutoencoder, "contraction_weight"),
+        (AdversarialAutoencoder, "gradient_penalty"),
+        (AdversarialAutoencoder, "discriminator_lr"),
+    ],
+)
+def test_non_finite_numbers_are_refused(cls, param, value):
+    with pytest.raises(ParameterError, match=rf"^{cls.__name__}: {param}={value!r} is invalid; "
+                       "expected (None or )?a finite number"):  # fmt: skip
+        cls(**{param: value})._check_params()
+
+
+def test_bools_and_floats_are_not_integers_and_strings_not_numbers():
+    for params, message in [
+        (dict(batch_size=True), "batch_size=True is invalid; expected an integer >= 1"),
+        (dict(max_epochs=2.0), "max_epochs=2.0 is invalid; expected an integer >= 0"),
+        (dict(lr="0.1"), "lr='0.1' is invalid; expected a finite number > 0"),
+        (dict(hidden=(8, True)), "hidden=(8, True) is invalid"),
+        (dict(input_shape=(1, 8)), "input_shape=(1, 8) is invalid; expected None or (channels"),
+        (dict(random_state="0"), "random_state='0' is invalid; expected None, an integer or"),
+    ]:
+        with pytest.raises(ParameterError, match=f"^Autoencoder: {re.escape(message)}"):
+            Autoencoder(**params)._check_params()
+
+
+def test_cli_lr_inf_exits_2_before_writing_the_run(tmp_path, capsys):
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--lr", "inf",
+                        "--out", tmp_path / "r"], capsys)  # fmt: skip
+    one_line_error(code, err, "lr=inf is invalid; expected a finite number > 0")
+    assert not (tmp_path / "r").exists()
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -35,6 +35,17 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import persist
+from ._params import (
+    Boolean,
+    Instance,
+    Integer,
+    Options,
+    Real,
+    Shape,
+    Sizes,
+    check_params,
+    param,
+)
 from ._validation import check_finite, check_unit_interval
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
@@ -48,6 +59,9 @@ from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
 INFERENCE_BATCH_SIZE = 4096
 INFERENCE_MAX_VALUES = 2**24
 
+RANDOM_STATE = Instance(np.random.RandomState, "a numpy RandomState")
+DEVICE = Instance((str, torch.device), "a device such as 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+
 
 @dataclass(kw_only=True, repr=False, eq=False)
 class NetworkParams:
@@ -56,32 +70,33 @@ class NetworkParams:
     They are declared once, as dataclass fields. Each estimator class is a keyword-only dataclass
     (``@dataclass(kw_only=True, repr=False, eq=False)``) that adds its own fields, so its
     generated ``__init__`` has an explicit signature and stores exactly its parameters, as
-    scikit-learn requires, without every family repeating two dozen shared parameters. The
-    meaning of each is documented on :class:`aekit.Autoencoder`.
+    scikit-learn requires, without every family repeating two dozen shared parameters. Each
+    field declares its valid values (:func:`aekit._params.param`), which ``_check_params``
+    checks. The meaning of each is documented on :class:`aekit.Autoencoder`.
     """
 
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (256, 128)
-    decoder_hidden: tuple[int, ...] | None = None
-    activation: str = "relu"
-    architecture: str = "mlp"
-    input_shape: tuple[int, int, int] | None = None
-    tied: bool = False
-    code_activation: str | None = None
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    lr_schedule: str = "none"
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 100
-    validation_fraction: float = 0.1
-    early_stopping: bool = False
-    patience: int = 10
-    min_delta: float = 0.0
-    restore_best: bool = True
-    random_state: Any = None
-    device: str = "auto"
-    verbose: int = 0
+    latent_dim: int = param(2, Integer(1))
+    hidden: tuple[int, ...] = param((256, 128), Sizes())
+    decoder_hidden: tuple[int, ...] | None = param(None, None, Sizes())
+    activation: str = param("relu", Options(*ACTIVATIONS))
+    architecture: str = param("mlp", Options("mlp", "conv"))
+    input_shape: tuple[int, int, int] | None = param(None, None, Shape())
+    tied: bool = param(False, Boolean())
+    code_activation: str | None = param(None, None, Options(*ACTIVATIONS))
+    optimizer: str = param("adam", Options(*OPTIMIZERS))
+    lr: float = param(1e-3, Real(0, None, closed="neither"))
+    lr_schedule: str = param("none", Options(*LR_SCHEDULES))
+    weight_decay: float = param(0.0, Real(0, None))
+    batch_size: int = param(128, Integer(1))
+    max_epochs: int = param(100, Integer(0))
+    validation_fraction: float = param(0.1, Real(0, 1, closed="left"))
+    early_stopping: bool = param(False, Boolean())
+    patience: int = param(10, Integer(1))
+    min_delta: float = param(0.0, Real(0, None))
+    restore_best: bool = param(True, Boolean())
+    random_state: Any = param(None, None, Integer(), RANDOM_STATE)
+    device: str = param("auto", DEVICE)
+    verbose: int = param(0, Integer(0))
 
 
 class BaseAutoencoder(
@@ -105,64 +120,17 @@ class BaseAutoencoder(
     def _build_module(self) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # -- parameter checks, shared by every family's _check_params ----------------------------
-
-    def _bad_param(self, param: str, expected: str):
-        raise ParameterError(
-            f"{type(self).__name__}: {param}={getattr(self, param)!r} is invalid; expected "
-            f"{expected}"
-        )
-
-    def _check_int(self, param: str, minimum: int = 1) -> None:
-        v = getattr(self, param)
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-            self._bad_param(param, f"an integer >= {minimum}")
-
-    def _check_number(self, param: str, minimum: float = 0.0, strict: bool = False) -> None:
-        v = getattr(self, param)
-        ok = isinstance(v, int | float | np.number) and not isinstance(v, bool)
-        if not ok or v < minimum or (strict and v == minimum):
-            self._bad_param(param, f"a number {'>' if strict else '>='} {minimum:g}")
-
-    def _check_choice(self, param: str, choices) -> None:
-        if getattr(self, param) not in choices:
-            self._bad_param(param, "one of " + ", ".join(repr(c) for c in choices))
+    # -- parameter checks --------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        """Check the parameters that every family has; families extend this."""
-        bad, positive_int, choice = self._bad_param, self._check_int, self._check_choice
-        positive_int("latent_dim")
-        positive_int("batch_size")
-        positive_int("max_epochs", 0)
-        positive_int("patience")
-        for param in ("hidden", "decoder_hidden"):
-            v = getattr(self, param)
-            if v is None and param == "decoder_hidden":
-                continue
-            if not isinstance(v, tuple | list) or not all(
-                isinstance(h, int | np.integer) and not isinstance(h, bool) and h >= 1 for h in v
-            ):
-                bad(param, "a tuple of positive integers such as (256, 128), or ()")
-        if isinstance(self.input_shape, str) or (
-            self.input_shape is not None
-            and (len(self.input_shape) != 3 or not all(int(s) >= 1 for s in self.input_shape))
-        ):
-            bad("input_shape", "None or (channels, height, width)")
-        for param in ("tied", "early_stopping", "restore_best"):
-            if not isinstance(getattr(self, param), bool | np.bool_):
-                bad(param, "True or False")
-        positive_int("verbose", 0)
-        choice("activation", tuple(ACTIVATIONS))
-        choice("code_activation", (None, *ACTIVATIONS))
-        choice("architecture", ("mlp", "conv"))
-        choice("optimizer", OPTIMIZERS)
-        choice("lr_schedule", LR_SCHEDULES)
-        self._check_number("lr", strict=True)
-        self._check_number("weight_decay")
-        self._check_number("min_delta")
-        vf = self.validation_fraction
-        if not (isinstance(vf, float | int) and 0 <= vf < 1):
-            bad("validation_fraction", "a number in [0, 1)")
+        """Check every parameter against the constraint its field declares (:mod:`aekit._params`;
+        one message form, "Class: param=value is invalid; expected ..."). A family extends this,
+        calling super() first, with its rules across several parameters only.
+
+        Called once by ``fit`` and ``_continue_fit``, by every ``partial_fit`` (``set_params``
+        may change the parameters between calls), and by :func:`aekit.load` on the parameters
+        read from a file."""
+        check_params(self)
 
     def _phases(self, module):
         return module.phases()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._params import Options, param
 from ..estimator import BaseAutoencoder
 from ..losses import reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
@@ -159,13 +160,8 @@ class Autoencoder(BaseAutoencoder):
     -...
     """
 
-    loss: str = "mse"
-    output_activation: str = "linear"
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_choice("loss", ("mse", "bce"))
-        self._check_choice("output_activation", OUTPUT_ACTIVATIONS)
+    loss: str = param("mse", Options("mse", "bce"))
+    output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))
 
     def _build_module(self) -> AutoencoderModule:
         encoder, decoder = self._build_networks()

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.func import jacrev, vmap
 
+from .._params import Integer, Options, Real, param
 from ..losses import reconstruction_loss
 from .autoencoder import Autoencoder, AutoencoderModule
 
@@ -128,15 +129,9 @@ class ContractiveAutoencoder(Autoencoder):
     estimate); :meth:`jacobian_norm` gives the exact value per sample.
     """
 
-    contraction_weight: float = 0.1
-    jacobian: str = "exact"
-    n_projections: int = 1
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_number("contraction_weight")
-        self._check_choice("jacobian", JACOBIANS)
-        self._check_int("n_projections")
+    contraction_weight: float = param(0.1, Real(0, None))
+    jacobian: str = param("exact", Options(*JACOBIANS))
+    n_projections: int = param(1, Integer(1))
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()

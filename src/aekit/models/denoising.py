@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import Options, Real, param
 from ..corruption import NOISES, corrupt
 from ..errors import ParameterError
 from ..runtime import seed_from
@@ -65,19 +66,14 @@ class DenoisingAutoencoder(Autoencoder):
     ``score`` is minus the reconstruction loss of the input as given.
     """
 
-    noise: str = "masking"
-    noise_level: float = 0.25
+    noise: str = param("masking", Options(*NOISES))
+    noise_level: float = param(0.25, Real(0, None))
 
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("noise", NOISES)
         level = self.noise_level
-        if (
-            not isinstance(level, int | float)
-            or level < 0
-            or (self.noise != "gaussian" and level > 1)
-        ):
+        if self.noise != "gaussian" and level > 1:  # a probability (gaussian: a deviation)
             raise ParameterError(
                 f"{name}: noise_level={level!r} must be a probability in [0, 1] for "
                 f"{self.noise!r} noise (a standard deviation >= 0 for 'gaussian')"
