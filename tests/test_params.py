@@ -57,6 +57,27 @@ def test_every_default_meets_its_own_constraint(cls):
     cls()._check_params()
 
 
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_trainer_settings_are_the_parameters_declared_for_it(cls):
+    """TrainerConfig is built from the parameters declared ``trainer=True``, by name; its only
+    other field is SGD's momentum, which is not an estimator parameter."""
+    from aekit._params import TRAINER
+    from aekit.training import TrainerConfig
+
+    declared = {f.name for f in dataclasses.fields(cls) if f.metadata.get(TRAINER)}
+    assert {f.name for f in dataclasses.fields(TrainerConfig)} - declared == {"momentum"}
+    assert declared <= {f.name for f in dataclasses.fields(TrainerConfig)}
+    assert cls()._trainer_config() == TrainerConfig(momentum=0.9)  # the defaults agree
+
+
+def test_the_trainer_settings_are_plain_python_values():
+    model = Autoencoder(lr=np.float32(0.5), batch_size=np.int64(7), early_stopping=np.bool_(True))
+    config = model._trainer_config()
+    assert (config.lr, config.batch_size, config.early_stopping) == (0.5, 7, True)
+    assert type(config.lr) is float and type(config.batch_size) is int
+    assert type(config.early_stopping) is bool
+
+
 def test_parameters_are_checked_once_per_fit(monkeypatch):
     """fit and _continue_fit check once; partial_fit on every call (set_params may change the
     parameters between calls)."""

@@ -3,13 +3,16 @@
 In the spirit of scikit-learn's ``_parameter_constraints``, but on the field itself, so that a
 parameter's name, default and valid values are written in one place::
 
-    lr: float = param(1e-3, Real(0, None, closed="neither"))
+    lr: float = param(1e-3, Real(0, None, closed="neither"), trainer=True)
     decoder_hidden: tuple[int, ...] | None = param(None, None, Sizes())
 
 A field may list several constraints: the value must satisfy one of them (``None`` stands for
 the value None). :func:`check_params` checks every field of an estimator against its
 declaration, with one message form, "Class: param=value is invalid; expected ...". Rules that
 relate several parameters stay hand-written, in the families' ``_check_params``.
+
+``trainer=True`` marks the parameters that the estimator hands, under the same name, to
+:class:`aekit.training.TrainerConfig`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from .errors import ParameterError
 
 CONSTRAINTS = "aekit_constraints"  # field metadata: the tuple of constraints (None: the value None)
+TRAINER = "aekit_trainer"  # field metadata: handed to the TrainerConfig field of the same name
 
 
 class Constraint:
@@ -194,12 +198,14 @@ class Function(Constraint):
         return "a function"
 
 
-def param(default: Any, *constraints: Constraint | None) -> Any:
+def param(default: Any, *constraints: Constraint | None, trainer: bool = False) -> Any:
     """A dataclass field holding an estimator parameter: its default and the constraints its
-    value must meet (one of them; ``None`` admits the value None)."""
+    value must meet (one of them; ``None`` admits the value None). ``trainer``: the estimator
+    hands it to :class:`~aekit.training.TrainerConfig` under the same name."""
     if not constraints:
         raise TypeError("param() needs at least one constraint")
-    return dataclasses.field(default=default, metadata={CONSTRAINTS: constraints})
+    return dataclasses.field(default=default,
+                             metadata={CONSTRAINTS: constraints, TRAINER: trainer})  # fmt: skip
 
 
 def param_of(owner: type, name: str, **changes: Any) -> Any:
@@ -242,6 +248,17 @@ def check_params(estimator: Any) -> None:
         value = getattr(estimator, f.name)
         if constraints is not None and matching(constraints, value) is False:
             raise bad_param(type(estimator).__name__, f.name, value, describe(constraints))
+
+
+def trainer_settings(estimator: Any) -> dict[str, Any]:
+    """The parameters declared ``trainer=True``, as plain Python values (checked first)."""
+    out = {}
+    for f in dataclasses.fields(estimator):
+        if f.metadata.get(TRAINER):
+            value = getattr(estimator, f.name)
+            c = matching(f.metadata[CONSTRAINTS], value)
+            out[f.name] = c.cast(value) if isinstance(c, Constraint) else value
+    return out
 
 
 def bad_param(cls_name: str, param: str, value: Any, expected: str) -> ParameterError:

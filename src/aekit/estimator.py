@@ -45,6 +45,7 @@ from ._params import (
     Sizes,
     check_params,
     param,
+    trainer_settings,
 )
 from ._validation import check_finite, check_unit_interval
 from .callbacks import EstimatorHooks
@@ -72,7 +73,9 @@ class NetworkParams:
     generated ``__init__`` has an explicit signature and stores exactly its parameters, as
     scikit-learn requires, without every family repeating two dozen shared parameters. Each
     field declares its valid values (:func:`aekit._params.param`), which ``_check_params``
-    checks. The meaning of each is documented on :class:`aekit.Autoencoder`.
+    checks; ``trainer=True`` marks the settings handed to the training loop's
+    :class:`~aekit.training.TrainerConfig`. The meaning of each is documented on
+    :class:`aekit.Autoencoder`.
     """
 
     latent_dim: int = param(2, Integer(1))
@@ -83,20 +86,20 @@ class NetworkParams:
     input_shape: tuple[int, int, int] | None = param(None, None, Shape())
     tied: bool = param(False, Boolean())
     code_activation: str | None = param(None, None, Options(*ACTIVATIONS))
-    optimizer: str = param("adam", Options(*OPTIMIZERS))
-    lr: float = param(1e-3, Real(0, None, closed="neither"))
-    lr_schedule: str = param("none", Options(*LR_SCHEDULES))
-    weight_decay: float = param(0.0, Real(0, None))
-    batch_size: int = param(128, Integer(1))
-    max_epochs: int = param(100, Integer(0))
+    optimizer: str = param("adam", Options(*OPTIMIZERS), trainer=True)
+    lr: float = param(1e-3, Real(0, None, closed="neither"), trainer=True)
+    lr_schedule: str = param("none", Options(*LR_SCHEDULES), trainer=True)
+    weight_decay: float = param(0.0, Real(0, None), trainer=True)
+    batch_size: int = param(128, Integer(1), trainer=True)
+    max_epochs: int = param(100, Integer(0), trainer=True)
     validation_fraction: float = param(0.1, Real(0, 1, closed="left"))
-    early_stopping: bool = param(False, Boolean())
-    patience: int = param(10, Integer(1))
-    min_delta: float = param(0.0, Real(0, None))
-    restore_best: bool = param(True, Boolean())
+    early_stopping: bool = param(False, Boolean(), trainer=True)
+    patience: int = param(10, Integer(1), trainer=True)
+    min_delta: float = param(0.0, Real(0, None), trainer=True)
+    restore_best: bool = param(True, Boolean(), trainer=True)
     random_state: Any = param(None, None, Integer(), RANDOM_STATE)
     device: str = param("auto", DEVICE)
-    verbose: int = param(0, Integer(0))
+    verbose: int = param(0, Integer(0), trainer=True)
 
 
 class BaseAutoencoder(
@@ -355,19 +358,8 @@ class BaseAutoencoder(
         return perm[n_val:], perm[:n_val]
 
     def _trainer_config(self) -> TrainerConfig:
-        return TrainerConfig(
-            optimizer=self.optimizer,
-            lr=float(self.lr),
-            weight_decay=float(self.weight_decay),
-            lr_schedule=self.lr_schedule,
-            max_epochs=int(self.max_epochs),
-            batch_size=int(self.batch_size),
-            early_stopping=bool(self.early_stopping),
-            patience=int(self.patience),
-            min_delta=float(self.min_delta),
-            restore_best=bool(self.restore_best),
-            verbose=int(self.verbose),
-        )
+        """The parameters declared ``trainer=True``, under their own names."""
+        return TrainerConfig(**trainer_settings(self))
 
     def _initialize(
         self, seed: int, device: torch.device | None = None, X: np.ndarray | None = None

@@ -74,7 +74,8 @@ class Phase:
 
 @dataclass
 class TrainerConfig:
-    """Optimisation settings shared by all phases (the estimator's parameters of the same names)."""
+    """Optimisation settings shared by all phases: the estimator's parameters of the same names
+    (those it declares ``trainer=True``), and SGD's momentum, which is not a parameter."""
 
     optimizer: str = "adam"
     lr: float = 1e-3
