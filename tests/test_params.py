@@ -20,6 +20,7 @@ from aekit import (
     DenoisingAutoencoder,
     ParameterError,
     SparseAutoencoder,
+    StackedAutoencoder,
 )
 from aekit.cli import main, parse_value
 from aekit.models.catalog import FAMILIES, cli_class
@@ -199,3 +200,65 @@ def test_set_an_empty_sequence_means_no_layers():
                               "--out", "x"])  # fmt: skip
     params, _ = resolve_params(Autoencoder, args)
     assert params["hidden"] == () and params["decoder_hidden"] == ()
+
+
+# -- networks too big for memory -------------------------------------------------------------
+
+
+def test_a_network_too_big_for_memory_is_refused_before_it_is_built(monkeypatch):
+    from aekit import estimator
+
+    X = np.random.default_rng(0).random((20, 64), dtype=np.float32)
+    model = Autoencoder(hidden=(100_000_000,), max_epochs=1)
+    with pytest.raises(ParameterError, match=r"^Autoencoder: hidden=\(100000000,\) makes a "
+                       r"network of 13,400,000,066 parameters.* needs at least 268\.0 GB .* "
+                       r"has [\d.]+ [kMGT]?B available"):  # fmt: skip
+        model.fit(X)
+    assert not hasattr(model, "module_")
+    monkeypatch.setattr(estimator, "available_memory", lambda device: (10**5, "this test"))
+    small = Autoencoder(latent_dim=2, hidden=(100,), optimizer="sgd", max_epochs=1)
+    # 64*100+100 + 100*2+2 + 2*100+100 + 100*64+64 = 13,466 parameters x 4 copies x 4 bytes
+    with pytest.raises(ParameterError, match=r"^Autoencoder: hidden=\(100,\) makes") as refused:
+        small.fit(X)
+    assert "13,466 parameters" in str(refused.value) and "215.5 kB" in str(refused.value)
+    assert "this test has 100.0 kB available" in str(refused.value)
+    with pytest.raises(ParameterError, match="13,466 parameters"):
+        small._preflight(X)
+    monkeypatch.setattr(estimator, "available_memory", lambda device: (None, "nowhere"))
+    Autoencoder(latent_dim=2, hidden=(100,), max_epochs=1).fit(X)  # unknown memory: not checked
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Autoencoder(architecture="conv", input_shape=(1, 8, 8), hidden=(4, 8), latent_dim=3),
+        VAE(hidden=(5,), latent_dim=3),
+        AdversarialAutoencoder(hidden=(5,), posterior="gaussian", discriminator_hidden=(7,)),
+        StackedAutoencoder(hidden=(5, 4), latent_dim=3),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_the_memory_check_counts_the_network_that_fit_builds(model):
+    """The network built on the meta device (shapes, no memory) is the one fit builds."""
+    X = np.random.default_rng(0).random((4, 64), dtype=np.float32)
+    model.set_params(max_epochs=0, random_state=0)
+    if hasattr(model, "pretrain_epochs"):
+        model.set_params(pretrain_epochs=0)
+    model.fit(X)
+    meta = model._network_on_meta()
+    assert {k: v.shape for k, v in meta.state_dict().items()} == {
+        k: v.shape for k, v in model.module_.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize("flag", ["--latent", "--hidden"])
+def test_cli_refuses_a_network_too_big_for_memory_with_exit_2(flag, tmp_path, capsys, monkeypatch):
+    from aekit import estimator
+
+    monkeypatch.setattr(estimator, "available_memory", lambda device: (8 * 10**9, "this test"))
+    argv = ["train", "denoising", "--data", "digits", *FAST, flag, "100000000",
+            "--out", tmp_path / "r"]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    param = "latent_dim=100000000" if flag == "--latent" else "hidden=(100000000,)"
+    one_line_error(code, err, f"DenoisingAutoencoder: {param} makes a network of")
+    assert "this test has 8.0 GB available" in err and not (tmp_path / "r").exists()

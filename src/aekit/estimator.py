@@ -51,8 +51,8 @@ from ._validation import check_finite, check_unit_interval
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
 from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
-from .runtime import resolve_device, seed_from
-from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
+from .runtime import available_memory, format_bytes, resolve_device, seed_from
+from .training import LR_SCHEDULES, OPTIMIZER_STATE, OPTIMIZERS, Trainer, TrainerConfig
 
 # Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
 # of float32, per chunk). It depends on the data's width only, not on training settings, so that
@@ -135,6 +135,57 @@ class BaseAutoencoder(
         read from a file."""
         check_params(self)
 
+    def _check_network(self) -> None:
+        """Check the network the parameters describe for the data just validated (its widths
+        need ``n_features_in_``), before anything is allocated: the memory that training it
+        needs. Part of ``fit``'s checks (and of a first ``partial_fit``'s, and
+        ``_preflight``'s)."""
+        self._check_memory()
+
+    def _network_on_meta(self) -> torch.nn.Module | None:
+        """The module ``_build_module`` builds, on torch's meta device: every tensor's shape,
+        and no memory. None where a layer cannot be built there."""
+        try:
+            with torch.random.fork_rng(devices=[]), torch.device("meta"):
+                return self._build_module()
+        except NotImplementedError:
+            return None
+
+    def _check_memory(self) -> None:
+        """Refuse a network whose training cannot fit in the memory available now.
+
+        Training holds, for every parameter, the weight, its gradient, the copy of the best
+        weights the loop keeps, and the optimiser's state (Adam's two moment estimates, SGD's
+        momentum): ``3 + OPTIMIZER_STATE[optimizer]`` copies, 4 bytes each for float32, counted
+        on the module built on the meta device (any family, MLP or conv). Activations come on
+        top, so this is a lower bound: a network refused here could never train. The limit is
+        the memory available now (:func:`aekit.runtime.available_memory`: MemAvailable on the
+        CPU, the free memory of a CUDA device); where it is unknown, nothing is checked.
+        """
+        module = self._network_on_meta()
+        if module is None:
+            return
+        params = list(module.parameters())
+        n_params = sum(p.numel() for p in params)
+        slots = OPTIMIZER_STATE.get(self.optimizer, 2)
+        copies = 3 + slots
+        need = copies * sum(p.numel() * p.element_size() for p in params)
+        need += 2 * sum(b.numel() * b.element_size() for b in module.buffers())
+        limit, where = available_memory(resolve_device(self.device))
+        if limit is None or need <= limit:
+            return
+        widths = {"latent_dim": self.latent_dim or 0, "hidden": max(self.hidden, default=0),
+                  "decoder_hidden": max(self.decoder_hidden or (), default=0)}  # fmt: skip
+        widest = max(widths, key=lambda k: widths[k])
+        raise ParameterError(
+            f"{type(self).__name__}: {widest}={getattr(self, widest)!r} makes a network of "
+            f"{n_params:,} parameters ({self.n_features_in_} input features, "
+            f"hidden={self.hidden!r}, latent_dim={self.latent_dim!r}); training it needs at "
+            f"least {format_bytes(need)} ({copies} copies of the weights: the weights, their "
+            f"gradients, the best weights kept, and {slots} for the {self.optimizer} optimiser's "
+            f"state), but {where} has {format_bytes(limit)} available. Use a smaller {widest}"
+        )
+
     def _phases(self, module):
         return module.phases()
 
@@ -147,8 +198,7 @@ class BaseAutoencoder(
         X = probe._validate_X(X, reset=True)
         probe._check_values(X)
         probe._fit_targets(X, y, reset=True)
-        with torch.random.fork_rng(devices=[]):
-            probe._build_module()
+        probe._check_network()  # builds the network on the meta device: its errors, no memory
 
     def _build_networks(self, code_activation: str | None = None, latent_dim: int | None = None):
         """Encoder and decoder from the shared spec (``code_activation`` overrides the
@@ -264,6 +314,7 @@ class BaseAutoencoder(
         if X_val is None:
             index, val_index = self._split_validation(len(X), seed, rows=index)
         self._n_train_rows = len(X) if index is None else len(index)  # e.g. for a warm-up
+        self._check_network()
         self._initialize(seed, X=X)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
@@ -303,6 +354,7 @@ class BaseAutoencoder(
         X_val, y_val = self._validation_rows(validation_data)
         if first:
             self._n_train_rows = len(X)
+            self._check_network()
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip

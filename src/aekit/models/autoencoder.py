@@ -149,6 +149,11 @@ class Autoencoder(BaseAutoencoder):
     stop_reason_ : str
         "max_epochs", "early_stopping", "callback" or "interrupted".
 
+    Notes
+    -----
+    ``fit`` refuses, before allocating anything, a network whose weights, gradients, best
+    weights and optimiser state alone exceed the memory available.
+
     Examples
     --------
     >>> from aekit import Autoencoder

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from .._params import Integer, Options, Real, param
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
-from ..runtime import resolve_device, seed_from
+from ..runtime import available_memory, resolve_device, seed_from
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -40,26 +40,6 @@ BINARIZE = ("dynamic", "static")  # or None
 _LOG_2PI = math.log(2 * math.pi)
 #: Activations alive at once in :meth:`VAE.log_likelihood` (its chunks of importance samples).
 _LL_CHUNK_BYTES = 2**27
-
-
-def available_memory(device) -> tuple[int | None, str]:
-    """Bytes that can be allocated now on ``device``, and the device's name for messages:
-    ``MemAvailable`` of ``/proc/meminfo`` for the CPU, the free memory of a CUDA device; None
-    where neither can be read."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free), f"{device} (free GPU memory)"
-    if device.type != "cpu":
-        return None, str(device)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "this machine (MemAvailable)"
-    except (OSError, ValueError, IndexError):
-        pass
-    return None, "this machine"
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
