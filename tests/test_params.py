@@ -262,3 +262,45 @@ def test_cli_refuses_a_network_too_big_for_memory_with_exit_2(flag, tmp_path, ca
     param = "latent_dim=100000000" if flag == "--latent" else "hidden=(100000000,)"
     one_line_error(code, err, f"DenoisingAutoencoder: {param} makes a network of")
     assert "this test has 8.0 GB available" in err and not (tmp_path / "r").exists()
+
+
+# -- overcomplete codes -----------------------------------------------------------------------
+
+
+def test_a_plain_autoencoder_refuses_a_code_wider_than_its_input():
+    X = np.random.default_rng(0).random((30, 6), dtype=np.float32)
+    with pytest.raises(ParameterError, match=r"^Autoencoder: latent_dim=8 with hidden=\(16,\) "
+                       r"gives a code wider than the input \(n_features=6\)"):  # fmt: skip
+        Autoencoder(latent_dim=8, hidden=(16,), max_epochs=1).fit(X)
+    with pytest.raises(ParameterError, match=r"wider than the input \(n_features=6\)"):
+        Autoencoder(latent_dim=8, hidden=(16,), max_epochs=1)._preflight(X)
+    # a narrower hidden layer is the bottleneck; a code as wide as the input is allowed
+    Autoencoder(latent_dim=8, hidden=(4,), max_epochs=1).fit(X)
+    Autoencoder(latent_dim=6, hidden=(16,), max_epochs=1).fit(X)
+    Autoencoder(latent_dim=8, hidden=(16,), decoder_hidden=(3,), max_epochs=1).fit(X)
+
+
+@pytest.mark.parametrize(
+    "cls, params",
+    [
+        (SparseAutoencoder, {}),
+        (DenoisingAutoencoder, {}),
+        (ContractiveAutoencoder, {"jacobian": "hutchinson"}),
+        (VAE, {}),
+        (AdversarialAutoencoder, {}),
+        (StackedAutoencoder, {"layer_model": "autoencoder", "pretrain_epochs": 1}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_the_regularised_families_take_overcomplete_codes(cls, params):
+    X = np.random.default_rng(0).random((30, 6), dtype=np.float32)
+    model = cls(latent_dim=8, hidden=(16,), max_epochs=1, random_state=0, **params).fit(X)
+    assert model.transform(X).shape == (30, 8)
+
+
+def test_cli_overcomplete_plain_autoencoder_exits_2(tmp_path, capsys):
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--latent", "100",
+                        "--hidden", "128", "--out", tmp_path / "r"], capsys)  # fmt: skip
+    wider = "latent_dim=100 with hidden=(128,) gives a code wider than the input (n_features=64)"
+    one_line_error(code, err, wider)
+    assert not (tmp_path / "r").exists()

@@ -135,12 +135,36 @@ class BaseAutoencoder(
         read from a file."""
         check_params(self)
 
+    # Whether a code wider than the input is meaningful for this family: yes where an objective
+    # regularises the code (a penalty, noise, a prior), so that copying the input is not the
+    # optimum; not for the plain Autoencoder (see its docstring).
+    _overcomplete_code: ClassVar[bool] = True
+
     def _check_network(self) -> None:
         """Check the network the parameters describe for the data just validated (its widths
-        need ``n_features_in_``), before anything is allocated: the memory that training it
-        needs. Part of ``fit``'s checks (and of a first ``partial_fit``'s, and
-        ``_preflight``'s)."""
+        need ``n_features_in_``), before anything is allocated: a code wider than the input
+        where the family does not take one, then the memory that training it needs. Part of
+        ``fit``'s checks (and of a first ``partial_fit``'s, and ``_preflight``'s)."""
+        n = int(self.n_features_in_)
+        if not self._overcomplete_code and self._bottleneck() > n:
+            raise ParameterError(
+                f"{type(self).__name__}: latent_dim={self.latent_dim!r} with "
+                f"hidden={self.hidden!r} gives a code wider than the input (n_features={n}): "
+                "without a regulariser the network can learn to copy its input, and the code "
+                f"says nothing the input does not. Use latent_dim <= {n} (or a hidden layer "
+                "at most that wide), or a family that regularises its code: SparseAutoencoder, "
+                "DenoisingAutoencoder or ContractiveAutoencoder"
+            )
         self._check_memory()
+
+    def _bottleneck(self) -> int:
+        """The narrowest layer between input and output: the code, or a narrower hidden layer
+        of an MLP (a convolution's feature maps are not counted)."""
+        widths = [int(self.latent_dim)]
+        if self.architecture == "mlp":
+            decoder = self.hidden if self.decoder_hidden is None else self.decoder_hidden
+            widths += [int(w) for w in (*self.hidden, *decoder)]
+        return min(widths)
 
     def _network_on_meta(self) -> torch.nn.Module | None:
         """The module ``_build_module`` builds, on torch's meta device: every tensor's shape,

@@ -11,6 +11,7 @@ Salakhutdinov 2006).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -151,7 +152,17 @@ class Autoencoder(BaseAutoencoder):
 
     Notes
     -----
-    ``fit`` refuses, before allocating anything, a network whose weights, gradients, best
+    The code is undercomplete: ``fit`` refuses a network whose narrowest layer (the code, or a
+    narrower hidden layer of an MLP) is wider than X has features. With no regulariser such a
+    network can learn to copy its input, and its code then says nothing the input does not. A
+    code exactly as wide as the input could copy it too, but it is allowed: it is what the
+    default ``latent_dim=2`` gives on 2-feature data, which should not fail. Overcomplete codes
+    are meaningful where the objective regularises the code, as in those families' papers:
+    :class:`~aekit.SparseAutoencoder`, :class:`~aekit.DenoisingAutoencoder`,
+    :class:`~aekit.ContractiveAutoencoder`, and the VAE and adversarial autoencoders, whose
+    codes are pulled towards a prior; the stacked models' pre-trained layers take them too.
+
+    ``fit`` also refuses, before allocating anything, a network whose weights, gradients, best
     weights and optimiser state alone exceed the memory available.
 
     Examples
@@ -167,6 +178,8 @@ class Autoencoder(BaseAutoencoder):
 
     loss: str = param("mse", Options("mse", "bce"))
     output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))
+
+    _overcomplete_code: ClassVar[bool] = False  # see the class docstring's Notes
 
     def _build_module(self) -> AutoencoderModule:
         encoder, decoder = self._build_networks()

@@ -18,6 +18,7 @@ Three ways to get ``||J_f(x)||_F^2`` per sample:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -132,6 +133,10 @@ class ContractiveAutoencoder(Autoencoder):
     contraction_weight: float = param(0.1, Real(0, None))
     jacobian: str = param("exact", Options(*JACOBIANS))
     n_projections: int = param(1, Integer(1))
+
+    # The penalty flattens the code around the data, so a wide code cannot simply copy the
+    # input (Rifai et al. 2011 use overcomplete contractive layers).
+    _overcomplete_code: ClassVar[bool] = True
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()

@@ -12,6 +12,7 @@ paper's model ``y = s(W x~ + b)``, ``z = s(W^T y + b')``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,6 +69,10 @@ class DenoisingAutoencoder(Autoencoder):
 
     noise: str = param("masking", Options(*NOISES))
     noise_level: float = param(0.25, Real(0, None))
+
+    # Corrupting the input makes copying it useless, even through a wide code (Vincent et al.
+    # 2008 train overcomplete denoising autoencoders).
+    _overcomplete_code: ClassVar[bool] = True
 
     def _check_params(self) -> None:
         super()._check_params()

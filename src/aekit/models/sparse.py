@@ -21,6 +21,7 @@ The code may be wider than the input (overcomplete): only a sparsity penalty mak
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -127,6 +128,9 @@ class SparseAutoencoder(Autoencoder):
     penalty: str = param("l1", Options(*PENALTIES))
     sparsity_weight: float | None = param(None, None, Real(0, None))
     sparsity_target: float = param(0.05, Real(0, 1, closed="neither"))
+
+    # The penalty is what makes a wide code useful (Ng's notes train overcomplete codes).
+    _overcomplete_code: ClassVar[bool] = True
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -156,7 +156,7 @@ class StackedAutoencoder(BaseAutoencoder):
         """Layer ``k`` (0-based) as a one-hidden-layer autoencoder of the chosen kind."""
         top = k == n_layers - 1
         sigmoid_inputs = k > 0 and (self.activation == "sigmoid" or self._kl_sparse())
-        return self._family(
+        layer = self._family(
             {
                 "hidden": (),
                 "decoder_hidden": None,
@@ -173,6 +173,11 @@ class StackedAutoencoder(BaseAutoencoder):
                 "device": str(self.device_),
             }
         )
+        # A layer may be wider than its input, even a plain autoencoder's: greedy pre-training
+        # initialises the deep network, and Bengio et al. (2007) found overcomplete layers
+        # trained this way useful.
+        layer._overcomplete_code = True
+        return layer
 
     def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
         """Train each layer on the codes of the layers below, then copy the weights into the

@@ -148,6 +148,9 @@ class _AdversarialBase(Autoencoder):
         "discriminator_hidden",
     )
 
+    # The code is pushed towards a prior, so copying the input is not the optimum.
+    _overcomplete_code: ClassVar[bool] = True
+
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
 
