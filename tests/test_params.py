@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 import aekit
 from aekit import (
@@ -249,6 +250,23 @@ def test_the_memory_check_counts_the_network_that_fit_builds(model):
     assert {k: v.shape for k, v in meta.state_dict().items()} == {
         k: v.shape for k, v in model.module_.state_dict().items()
     }
+
+
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+class ReadsValuesWhileBuilding(Autoencoder):
+    def _build_module(self):
+        torch.ones(1).item()  # fails on the meta device
+        return super()._build_module()
+
+
+def test_a_network_the_meta_device_cannot_build_is_built_for_real():
+    X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
+    model = ReadsValuesWhileBuilding(latent_dim=2, hidden=(4,), max_epochs=1)
+    assert model._network_on_meta() is None
+    model._preflight(X)
+    model.fit(X)
+    with pytest.raises(ParameterError, match="latent_dim=9 with"):
+        ReadsValuesWhileBuilding(latent_dim=9, hidden=(), max_epochs=1)._preflight(X)
 
 
 @pytest.mark.parametrize("flag", ["--latent", "--hidden"])

@@ -168,11 +168,12 @@ class BaseAutoencoder(
 
     def _network_on_meta(self) -> torch.nn.Module | None:
         """The module ``_build_module`` builds, on torch's meta device: every tensor's shape,
-        and no memory. None where a layer cannot be built there."""
+        and no memory. None where it cannot be built there (a user's layer that reads a
+        tensor's values while it is built); a ParameterError is raised as it is."""
         try:
             with torch.random.fork_rng(devices=[]), torch.device("meta"):
                 return self._build_module()
-        except NotImplementedError:
+        except (NotImplementedError, RuntimeError):
             return None
 
     def _check_memory(self) -> None:
@@ -223,6 +224,9 @@ class BaseAutoencoder(
         probe._check_values(X)
         probe._fit_targets(X, y, reset=True)
         probe._check_network()  # builds the network on the meta device: its errors, no memory
+        if probe._network_on_meta() is None:  # not buildable there: build it for real
+            with torch.random.fork_rng(devices=[]):
+                probe._build_module()
 
     def _build_networks(self, code_activation: str | None = None, latent_dim: int | None = None):
         """Encoder and decoder from the shared spec (``code_activation`` overrides the
