@@ -14,7 +14,14 @@ SRC = Path(aekit.__file__).parent
 # Lowest first. A module may import modules of its own layer or below.
 LAYERS = [
     ["aekit._version", "aekit.errors"],
-    ["aekit._validation", "aekit.io", "aekit.tags", "aekit.models", "aekit.models.catalog"],
+    [
+        "aekit._validation",
+        "aekit._params",
+        "aekit.io",
+        "aekit.tags",
+        "aekit.models",
+        "aekit.models.catalog",
+    ],
     [
         "aekit.runtime",
         "aekit.nn",

@@ -36,19 +36,34 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import persist
+from ._params import (
+    Boolean,
+    Instance,
+    Integer,
+    Options,
+    Real,
+    Shape,
+    Sizes,
+    check_params,
+    param,
+    trainer_settings,
+)
 from ._validation import check_finite, check_unit_interval, image_shape_of
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
 from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
-from .runtime import resolve_device, seed_from
+from .runtime import available_memory, format_bytes, resolve_device, seed_from
 from .tags import Tags
-from .training import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainerConfig
+from .training import LR_SCHEDULES, OPTIMIZER_STATE, OPTIMIZERS, Trainer, TrainerConfig
 
 # Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
 # of float32, per chunk). It depends on the data's width only, not on training settings, so that
 # outputs do not either: float32 results change at the 1e-7 level with the batch size.
 INFERENCE_BATCH_SIZE = 4096
 INFERENCE_MAX_VALUES = 2**24
+
+RANDOM_STATE = Instance(np.random.RandomState, "a numpy RandomState")
+DEVICE = Instance((str, torch.device), "a device such as 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -58,32 +73,35 @@ class NetworkParams:
     They are declared once, as dataclass fields. Each estimator class is a keyword-only dataclass
     (``@dataclass(kw_only=True, repr=False, eq=False)``) that adds its own fields, so its
     generated ``__init__`` has an explicit signature and stores exactly its parameters, as
-    scikit-learn requires, without every family repeating two dozen shared parameters. The
-    meaning of each is documented on :class:`aekit.Autoencoder`.
+    scikit-learn requires, without every family repeating two dozen shared parameters. Each
+    field declares its valid values (:func:`aekit._params.param`), which ``_check_params``
+    checks; ``trainer=True`` marks the settings handed to the training loop's
+    :class:`~aekit.training.TrainerConfig`. The meaning of each is documented on
+    :class:`aekit.Autoencoder`.
     """
 
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (256, 128)
-    decoder_hidden: tuple[int, ...] | None = None
-    activation: str = "relu"
-    architecture: str = "mlp"
-    input_shape: tuple[int, int, int] | None = None
-    tied: bool = False
-    code_activation: str | None = None
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    lr_schedule: str = "none"
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    max_epochs: int = 100
-    validation_fraction: float = 0.1
-    early_stopping: bool = False
-    patience: int = 10
-    min_delta: float = 0.0
-    restore_best: bool = True
-    random_state: Any = None
-    device: str = "auto"
-    verbose: int = 0
+    latent_dim: int = param(2, Integer(1))
+    hidden: tuple[int, ...] = param((256, 128), Sizes())
+    decoder_hidden: tuple[int, ...] | None = param(None, None, Sizes())
+    activation: str = param("relu", Options(*ACTIVATIONS))
+    architecture: str = param("mlp", Options("mlp", "conv"))
+    input_shape: tuple[int, int, int] | None = param(None, None, Shape())
+    tied: bool = param(False, Boolean())
+    code_activation: str | None = param(None, None, Options(*ACTIVATIONS))
+    optimizer: str = param("adam", Options(*OPTIMIZERS), trainer=True)
+    lr: float = param(1e-3, Real(0, None, closed="neither"), trainer=True)
+    lr_schedule: str = param("none", Options(*LR_SCHEDULES), trainer=True)
+    weight_decay: float = param(0.0, Real(0, None), trainer=True)
+    batch_size: int = param(128, Integer(1), trainer=True)
+    max_epochs: int = param(100, Integer(0), trainer=True)
+    validation_fraction: float = param(0.1, Real(0, 1, closed="left"))
+    early_stopping: bool = param(False, Boolean(), trainer=True)
+    patience: int = param(10, Integer(1), trainer=True)
+    min_delta: float = param(0.0, Real(0, None), trainer=True)
+    restore_best: bool = param(True, Boolean(), trainer=True)
+    random_state: Any = param(None, None, Integer(), RANDOM_STATE)
+    device: str = param("auto", DEVICE)
+    verbose: int = param(0, Integer(0), trainer=True)
 
 
 def _has_decoder(model) -> bool:
@@ -117,64 +135,93 @@ class BaseAutoencoder(
     def _build_module(self) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # -- parameter checks, shared by every family's _check_params ----------------------------
-
-    def _bad_param(self, param: str, expected: str):
-        raise ParameterError(
-            f"{type(self).__name__}: {param}={getattr(self, param)!r} is invalid; expected "
-            f"{expected}"
-        )
-
-    def _check_int(self, param: str, minimum: int = 1) -> None:
-        v = getattr(self, param)
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-            self._bad_param(param, f"an integer >= {minimum}")
-
-    def _check_number(self, param: str, minimum: float = 0.0, strict: bool = False) -> None:
-        v = getattr(self, param)
-        ok = isinstance(v, int | float | np.number) and not isinstance(v, bool)
-        if not ok or v < minimum or (strict and v == minimum):
-            self._bad_param(param, f"a number {'>' if strict else '>='} {minimum:g}")
-
-    def _check_choice(self, param: str, choices) -> None:
-        if getattr(self, param) not in choices:
-            self._bad_param(param, "one of " + ", ".join(repr(c) for c in choices))
+    # -- parameter checks --------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        """Check the parameters that every family has; families extend this."""
-        bad, positive_int, choice = self._bad_param, self._check_int, self._check_choice
-        positive_int("latent_dim")
-        positive_int("batch_size")
-        positive_int("max_epochs", 0)
-        positive_int("patience")
-        for param in ("hidden", "decoder_hidden"):
-            v = getattr(self, param)
-            if v is None and param == "decoder_hidden":
-                continue
-            if not isinstance(v, tuple | list) or not all(
-                isinstance(h, int | np.integer) and not isinstance(h, bool) and h >= 1 for h in v
-            ):
-                bad(param, "a tuple of positive integers such as (256, 128), or ()")
-        if isinstance(self.input_shape, str) or (
-            self.input_shape is not None
-            and (len(self.input_shape) != 3 or not all(int(s) >= 1 for s in self.input_shape))
-        ):
-            bad("input_shape", "None or (channels, height, width)")
-        for param in ("tied", "early_stopping", "restore_best"):
-            if not isinstance(getattr(self, param), bool | np.bool_):
-                bad(param, "True or False")
-        positive_int("verbose", 0)
-        choice("activation", tuple(ACTIVATIONS))
-        choice("code_activation", (None, *ACTIVATIONS))
-        choice("architecture", ("mlp", "conv"))
-        choice("optimizer", OPTIMIZERS)
-        choice("lr_schedule", LR_SCHEDULES)
-        self._check_number("lr", strict=True)
-        self._check_number("weight_decay")
-        self._check_number("min_delta")
-        vf = self.validation_fraction
-        if not (isinstance(vf, float | int) and 0 <= vf < 1):
-            bad("validation_fraction", "a number in [0, 1)")
+        """Check every parameter against the constraint its field declares (:mod:`aekit._params`;
+        one message form, "Class: param=value is invalid; expected ..."). A family extends this,
+        calling super() first, with its rules across several parameters only.
+
+        Called once by ``fit`` and ``continue_fit``, by every ``partial_fit`` (``set_params``
+        may change the parameters between calls), and by :func:`aekit.load` on the parameters
+        read from a file."""
+        check_params(self)
+
+    # Whether a code wider than the input is meaningful for this family: yes where an objective
+    # regularises the code (a penalty, noise, a prior), so that copying the input is not the
+    # optimum; not for the plain Autoencoder (see its docstring).
+    _overcomplete_code: ClassVar[bool] = True
+
+    def _check_network(self) -> None:
+        """Check the network the parameters describe for the data just validated (its widths
+        need ``n_features_in_``), before anything is allocated: a code wider than the input
+        where the family does not take one, then the memory that training it needs. Part of
+        ``fit``'s checks (and of a first ``partial_fit``'s, and ``preflight``'s)."""
+        n = int(self.n_features_in_)
+        if not self._overcomplete_code and self._bottleneck() > n:
+            raise ParameterError(
+                f"{type(self).__name__}: latent_dim={self.latent_dim!r} with "
+                f"hidden={self.hidden!r} gives a code wider than the input (n_features={n}): "
+                "without a regulariser the network can learn to copy its input, and the code "
+                f"says nothing the input does not. Use latent_dim <= {n} (or a hidden layer "
+                "at most that wide), or a family that regularises its code: SparseAutoencoder, "
+                "DenoisingAutoencoder or ContractiveAutoencoder"
+            )
+        self._check_memory()
+
+    def _bottleneck(self) -> int:
+        """The narrowest layer between input and output: the code, or a narrower hidden layer
+        of an MLP (a convolution's feature maps are not counted)."""
+        widths = [int(self.latent_dim)]
+        if self.architecture == "mlp":
+            decoder = self.hidden if self.decoder_hidden is None else self.decoder_hidden
+            widths += [int(w) for w in (*self.hidden, *decoder)]
+        return min(widths)
+
+    def _network_on_meta(self) -> torch.nn.Module | None:
+        """The module ``_build_module`` builds, on torch's meta device: every tensor's shape,
+        and no memory. None where it cannot be built there (a user's layer that reads a
+        tensor's values while it is built); a ParameterError is raised as it is."""
+        try:
+            with torch.random.fork_rng(devices=[]), torch.device("meta"):
+                return self._build_module()
+        except (NotImplementedError, RuntimeError):
+            return None
+
+    def _check_memory(self) -> None:
+        """Refuse a network whose training cannot fit in the memory available now.
+
+        Training holds, for every parameter, the weight, its gradient, the copy of the best
+        weights the loop keeps, and the optimiser's state (Adam's two moment estimates, SGD's
+        momentum): ``3 + OPTIMIZER_STATE[optimizer]`` copies, 4 bytes each for float32, counted
+        on the module built on the meta device (any family, MLP or conv). Activations come on
+        top, so this is a lower bound: a network refused here could never train. The limit is
+        the memory available now (:func:`aekit.runtime.available_memory`: MemAvailable on the
+        CPU, the free memory of a CUDA device); where it is unknown, nothing is checked.
+        """
+        module = self._network_on_meta()
+        if module is None:
+            return
+        params = list(module.parameters())
+        n_params = sum(p.numel() for p in params)
+        slots = OPTIMIZER_STATE.get(self.optimizer, 2)
+        copies = 3 + slots
+        need = copies * sum(p.numel() * p.element_size() for p in params)
+        need += 2 * sum(b.numel() * b.element_size() for b in module.buffers())
+        limit, where = available_memory(resolve_device(self.device))
+        if limit is None or need <= limit:
+            return
+        widths = {"latent_dim": self.latent_dim or 0, "hidden": max(self.hidden, default=0),
+                  "decoder_hidden": max(self.decoder_hidden or (), default=0)}  # fmt: skip
+        widest = max(widths, key=lambda k: widths[k])
+        raise ParameterError(
+            f"{type(self).__name__}: {widest}={getattr(self, widest)!r} makes a network of "
+            f"{n_params:,} parameters ({self.n_features_in_} input features, "
+            f"hidden={self.hidden!r}, latent_dim={self.latent_dim!r}); training it needs at "
+            f"least {format_bytes(need)} ({copies} copies of the weights: the weights, their "
+            f"gradients, the best weights kept, and {slots} for the {self.optimizer} optimiser's "
+            f"state), but {where} has {format_bytes(limit)} available. Use a smaller {widest}"
+        )
 
     def _phases(self, module):
         return module.phases()
@@ -194,8 +241,10 @@ class BaseAutoencoder(
         resolved = probe._resolve_auto(X)
         probe._check_values(X)
         probe._fit_targets(X, y, reset=True)
-        with torch.random.fork_rng(devices=[]):
-            probe._build_module()
+        probe._check_network()  # builds the network on the meta device: its errors, no memory
+        if probe._network_on_meta() is None:  # not buildable there: build it for real
+            with torch.random.fork_rng(devices=[]):
+                probe._build_module()
         return resolved
 
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
@@ -343,6 +392,7 @@ class BaseAutoencoder(
         if X_val is None:
             index, val_index = self._split_validation(len(X), seed, rows=index)
         self.n_train_rows_ = len(X) if index is None else len(index)
+        self._check_network()
         self._initialize(seed, X=X)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
@@ -384,6 +434,7 @@ class BaseAutoencoder(
         X_val, y_val = self._validation_rows(validation_data)
         if first:
             self.n_train_rows_ = len(X)
+            self._check_network()
             self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
@@ -441,19 +492,8 @@ class BaseAutoencoder(
         return perm[n_val:], perm[:n_val]
 
     def _trainer_config(self) -> TrainerConfig:
-        return TrainerConfig(
-            optimizer=self.optimizer,
-            lr=float(self.lr),
-            weight_decay=float(self.weight_decay),
-            lr_schedule=self.lr_schedule,
-            max_epochs=int(self.max_epochs),
-            batch_size=int(self.batch_size),
-            early_stopping=bool(self.early_stopping),
-            patience=int(self.patience),
-            min_delta=float(self.min_delta),
-            restore_best=bool(self.restore_best),
-            verbose=int(self.verbose),
-        )
+        """The parameters declared ``trainer=True``, under their own names."""
+        return TrainerConfig(**trainer_settings(self))
 
     def _initialize(
         self, seed: int, device: torch.device | None = None, X: np.ndarray | None = None

@@ -3,6 +3,8 @@ will live here too). Small pure helpers, imported by the estimator and the famil
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -38,6 +40,39 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ParameterError(f"device={device!r} but MPS is not available here; use device='cpu'")
     return dev
+
+
+def available_memory(device) -> tuple[int | None, str]:
+    """Bytes that can be allocated now on ``device``, and the device's name for messages: the
+    free memory of a CUDA device; for the CPU, ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else the physical memory (``os.sysconf``); None where none of these can be read (MPS)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free), f"{device} (free GPU memory)"
+    if device.type != "cpu":
+        return None, str(device)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "this machine (MemAvailable)"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None, "this machine"
+    return (int(total), "this machine (physical memory)") if total > 0 else (None, "this machine")
+
+
+def format_bytes(n: float) -> str:
+    """``"215.5 kB"``, ``"268.0 GB"``: decimal units, one decimal."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def seed_from(random_state) -> int:

@@ -36,6 +36,9 @@ from .errors import ParameterError, TrainingDivergedError
 Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+# Copies of the parameters each optimiser keeps as its state (Adam's two moment estimates, SGD's
+# momentum buffer), for the estimators' memory check before training.
+OPTIMIZER_STATE = {"adam": 2, "adamw": 2, "sgd": 1}
 LR_SCHEDULES = ("none", "cosine", "step", "plateau")
 
 
@@ -74,7 +77,8 @@ class Phase:
 
 @dataclass
 class TrainerConfig:
-    """Optimisation settings shared by all phases (the estimator's parameters of the same names)."""
+    """Optimisation settings shared by all phases: the estimator's parameters of the same names
+    (those it declares ``trainer=True``), and SGD's momentum, which is not a parameter."""
 
     optimizer: str = "adam"
     lr: float = 1e-3

@@ -47,10 +47,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
     SIGNALS.clear()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
@@ -68,8 +64,20 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def _set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's CPU threads (a positive number; without it, torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise UsageError(f"--threads {threads}: give a number of CPU threads >= 1")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _run_command(args: argparse.Namespace) -> int:
     try:
+        _set_threads(getattr(args, "threads", None))
         return int(args.func(args))
     except TrainingDivergedError as e:
         say(f"aekit: error: {e}")

@@ -22,15 +22,28 @@ class UsageError(AekitError):
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: none/null, true/false, int, float, comma lists ("64,32", "(64, 32)",
-    "[64]") as tuples, or else the string itself."""
+    """A ``--set`` value: none/null, true/false, int, float, a JSON object ('{"radius": 4.0}',
+    for dict parameters) as a dict, comma lists ("64,32", "(64, 32)", "[64]", or a JSON array)
+    as tuples, or else the string itself. Text that starts a JSON object but is not valid JSON
+    is a :class:`UsageError`."""
     t = text.strip()
     low = t.lower()
     if low in ("none", "null"):
         return None
     if low in ("true", "false"):
         return low == "true"
-    if t[:1] in "([" and t[-1:] in ")]":
+    if t.startswith("{"):
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"not valid JSON ({e}); write an object such as "
+                             '\'{"radius": 4.0}\' (quote the names)') from None  # fmt: skip
+    if t.startswith("[") and t.endswith("]"):
+        try:
+            return tuple(json.loads(t))
+        except json.JSONDecodeError:
+            pass  # a list in the comma form, such as [64, 32] or [a, b]
+    if t[:1] and t[:1] in "([" and t[-1:] in ")]":
         return tuple(parse_value(p) for p in t[1:-1].split(",") if p.strip())
     if "," in t:
         return tuple(parse_value(p) for p in t.split(",") if p.strip())
@@ -79,9 +92,17 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
             put(key, value, f"in {path}")
     for item in args.set or []:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise UsageError(f"--set {item!r}: expected key=value, for example --set lr=0.001")
-        put(key.strip(), parse_value(value), "--set")
+        if not value.strip() and key not in cls._sequence_params:  # a sequence: () (no layers)
+            raise UsageError(f"--set {key}=: no value; give one (--set {key}=none for None), "
+                             "or leave the parameter out for its default")  # fmt: skip
+        try:
+            parsed = parse_value(value)
+        except UsageError as e:
+            raise UsageError(f"--set {item}: {e}") from None
+        put(key, parsed, "--set")
     flags = {
         "latent": "latent_dim",
         "hidden": "hidden",

@@ -16,7 +16,11 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from .._params import Instance, Integer
 from ..errors import DataError
+
+#: The constraints of an ``unlabeled_label`` parameter: ``param(-1, *LABEL_MARKER)``.
+LABEL_MARKER = (None, Integer(), Instance(str, "a string"))
 
 
 class LabelsMixin:

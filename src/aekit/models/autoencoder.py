@@ -16,6 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .._params import Options, param
 from ..estimator import BaseAutoencoder
 from ..losses import reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
@@ -158,6 +159,21 @@ class Autoencoder(BaseAutoencoder):
     loss_ : {"mse", "bce"}
         The loss in use (``loss``, or what ``"auto"`` chose).
 
+    Notes
+    -----
+    The code is undercomplete: ``fit`` refuses a network whose narrowest layer (the code, or a
+    narrower hidden layer of an MLP) is wider than X has features. With no regulariser such a
+    network can learn to copy its input, and its code then says nothing the input does not. A
+    code exactly as wide as the input could copy it too, but it is allowed: it is what the
+    default ``latent_dim=2`` gives on 2-feature data, which should not fail. Overcomplete codes
+    are meaningful where the objective regularises the code, as in those families' papers:
+    :class:`~aekit.SparseAutoencoder`, :class:`~aekit.DenoisingAutoencoder`,
+    :class:`~aekit.ContractiveAutoencoder`, and the VAE and adversarial autoencoders, whose
+    codes are pulled towards a prior; the stacked models' pre-trained layers take them too.
+
+    ``fit`` also refuses, before allocating anything, a network whose weights, gradients, best
+    weights and optimiser state alone exceed the memory available.
+
     Examples
     --------
     >>> from aekit import Autoencoder
@@ -169,15 +185,11 @@ class Autoencoder(BaseAutoencoder):
     -...
     """
 
-    loss: str = "auto"
-    output_activation: str = "linear"
+    loss: str = param("auto", Options("auto", "mse", "bce"))
+    output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))
 
     _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"loss": ("bce", "mse")}
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_choice("loss", ("auto", "mse", "bce"))
-        self._check_choice("output_activation", OUTPUT_ACTIVATIONS)
+    _overcomplete_code: ClassVar[bool] = False  # see the class docstring's Notes
 
     def _build_module(self) -> AutoencoderModule:
         encoder, decoder = self._build_networks()

@@ -18,6 +18,7 @@ Three ways to get ``||J_f(x)||_F^2`` per sample:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.func import jacrev, vmap
 
+from .._params import Integer, Options, Real, param
 from ..losses import reconstruction_loss
 from .autoencoder import Autoencoder, AutoencoderModule
 
@@ -128,20 +130,18 @@ class ContractiveAutoencoder(Autoencoder):
     estimate); :meth:`jacobian_norm` gives the exact value per sample.
     """
 
-    contraction_weight: float = 0.1
-    jacobian: str = "exact"
-    n_projections: int = 1
+    contraction_weight: float = param(0.1, Real(0, None))
+    jacobian: str = param("exact", Options(*JACOBIANS))
+    n_projections: int = param(1, Integer(1))
+
+    # The penalty flattens the code around the data, so a wide code cannot simply copy the
+    # input (Rifai et al. 2011 use overcomplete contractive layers).
+    _overcomplete_code: ClassVar[bool] = True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.aekit.contractive = True
         return tags
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_number("contraction_weight")
-        self._check_choice("jacobian", JACOBIANS)
-        self._check_int("n_projections")
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()

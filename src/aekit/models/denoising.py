@@ -12,11 +12,13 @@ paper's model ``y = s(W x~ + b)``, ``z = s(W^T y + b')``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import Options, Real, param
 from ..corruption import NOISES, corrupt
 from ..errors import ParameterError
 from ..runtime import seed_from
@@ -65,8 +67,12 @@ class DenoisingAutoencoder(Autoencoder):
     ``score`` is minus the reconstruction loss of the input as given.
     """
 
-    noise: str = "masking"
-    noise_level: float = 0.25
+    noise: str = param("masking", Options(*NOISES))
+    noise_level: float = param(0.25, Real(0, None))
+
+    # Corrupting the input makes copying it useless, even through a wide code (Vincent et al.
+    # 2008 train overcomplete denoising autoencoders).
+    _overcomplete_code: ClassVar[bool] = True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -76,13 +82,8 @@ class DenoisingAutoencoder(Autoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("noise", NOISES)
         level = self.noise_level
-        if (
-            not isinstance(level, int | float)
-            or level < 0
-            or (self.noise != "gaussian" and level > 1)
-        ):
+        if self.noise != "gaussian" and level > 1:  # a probability (gaussian: a deviation)
             raise ParameterError(
                 f"{name}: noise_level={level!r} must be a probability in [0, 1] for "
                 f"{self.noise!r} noise (a standard deviation >= 0 for 'gaussian')"

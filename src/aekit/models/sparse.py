@@ -21,10 +21,12 @@ The code may be wider than the input (overcomplete): only a sparsity penalty mak
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from .._params import Options, Real, param
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
 from ..training import Phase
@@ -123,9 +125,12 @@ class SparseAutoencoder(Autoencoder):
     activation is sigmoid (``code_activation`` must be None or "sigmoid").
     """
 
-    penalty: str = "l1"
-    sparsity_weight: float | None = None
-    sparsity_target: float = 0.05
+    penalty: str = param("l1", Options(*PENALTIES))
+    sparsity_weight: float | None = param(None, None, Real(0, None))
+    sparsity_target: float = param(0.05, Real(0, 1, closed="neither"))
+
+    # The penalty is what makes a wide code useful (Ng's notes train overcomplete codes).
+    _overcomplete_code: ClassVar[bool] = True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -135,13 +140,6 @@ class SparseAutoencoder(Autoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("penalty", PENALTIES)
-        if self.sparsity_weight is not None:
-            self._check_number("sparsity_weight")
-        if not (isinstance(self.sparsity_target, int | float) and 0 < self.sparsity_target < 1):
-            raise ParameterError(
-                f"{name}: sparsity_target={self.sparsity_target!r} must lie in (0, 1)"
-            )
         if self.penalty == "kl" and self.code_activation not in (None, "sigmoid"):
             raise ParameterError(
                 f"{name}: penalty='kl' needs sigmoid code units (activations in (0, 1)); "

@@ -24,11 +24,12 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from .._params import Boolean, Integer, Options, param, param_of
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
 from ..nn import build_encoder_decoder
 from ..training import Phase
-from ._labels import LabelsMixin
+from ._labels import LABEL_MARKER, LabelsMixin
 from .autoencoder import Autoencoder
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
@@ -74,18 +75,19 @@ class StackedAutoencoder(BaseAutoencoder):
         The pre-trained one-layer autoencoders, bottom first (not saved by ``save``).
     """
 
-    loss: str = "auto"
-    output_activation: str = "linear"
-    layer_model: str = "denoising"
-    pretrain_epochs: int = 10
-    noise: str = "masking"
-    noise_level: float = 0.25
-    penalty: str = "l1"
-    sparsity_weight: float | None = None
-    sparsity_target: float = 0.05
-    contraction_weight: float = 0.1
-    jacobian: str = "exact"
-    n_projections: int = 1
+    # The layer kinds' own parameters, declared by their families.
+    loss: str = param_of(Autoencoder, "loss")
+    output_activation: str = param_of(Autoencoder, "output_activation")
+    layer_model: str = param("denoising", Options(*LAYER_MODELS))
+    pretrain_epochs: int = param(10, Integer(0))
+    noise: str = param_of(DenoisingAutoencoder, "noise")
+    noise_level: float = param_of(DenoisingAutoencoder, "noise_level")
+    penalty: str = param_of(SparseAutoencoder, "penalty")
+    sparsity_weight: float | None = param_of(SparseAutoencoder, "sparsity_weight")
+    sparsity_target: float = param_of(SparseAutoencoder, "sparsity_target")
+    contraction_weight: float = param_of(ContractiveAutoencoder, "contraction_weight")
+    jacobian: str = param_of(ContractiveAutoencoder, "jacobian")
+    n_projections: int = param_of(ContractiveAutoencoder, "n_projections")
 
     _stage: ClassVar[str | None] = "finetune"
     _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"loss": ("bce", "mse")}
@@ -100,21 +102,8 @@ class StackedAutoencoder(BaseAutoencoder):
     # -- parameters --------------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        self._check_stack_params()
-        self._check_family({})
-
-    def _check_family(self, overrides: dict[str, Any]) -> None:
-        """The layer kind's own checks and the shared ones, reported under this class's name."""
-        family = self._family(overrides)
-        try:
-            family._check_params()
-        except ParameterError as e:
-            own = str(e).replace(f"{type(family).__name__}:", f"{type(self).__name__}:", 1)
-            raise ParameterError(own) from None
-
-    def _check_stack_params(self) -> None:
+        super()._check_params()  # every parameter's declared constraint
         name = type(self).__name__
-        self._check_choice("layer_model", tuple(LAYER_MODELS))
         if self.architecture != "mlp":
             raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
         if self.decoder_hidden is not None:
@@ -122,12 +111,21 @@ class StackedAutoencoder(BaseAutoencoder):
                 f"{name}: a stack's decoder is the mirror of its pre-trained encoder layers; "
                 "decoder_hidden must be None"
             )
-        self._check_int("pretrain_epochs", 0)
         if self._kl_sparse() and self.activation != "sigmoid":
             raise ParameterError(
                 f"{name}: layer_model='sparse' with penalty='kl' needs sigmoid units in every "
                 f"layer: set activation='sigmoid' (got {self.activation!r})"
             )
+        self._check_family({})
+
+    def _check_family(self, overrides: dict[str, Any]) -> None:
+        """The layer kind's rules across its parameters, reported under this class's name."""
+        family = self._family(overrides)
+        try:
+            family._check_params()
+        except ParameterError as e:
+            own = str(e).replace(f"{type(family).__name__}:", f"{type(self).__name__}:", 1)
+            raise ParameterError(own) from None
 
     def _kl_sparse(self) -> bool:
         return self.layer_model == "sparse" and self.penalty == "kl"
@@ -171,7 +169,7 @@ class StackedAutoencoder(BaseAutoencoder):
         """Layer ``k`` (0-based) as a one-hidden-layer autoencoder of the chosen kind."""
         top = k == n_layers - 1
         sigmoid_inputs = k > 0 and (self.activation == "sigmoid" or self._kl_sparse())
-        return self._family(
+        layer = self._family(
             {
                 "hidden": (),
                 "decoder_hidden": None,
@@ -188,6 +186,11 @@ class StackedAutoencoder(BaseAutoencoder):
                 "device": str(self.device_),
             }
         )
+        # A layer may be wider than its input, even a plain autoencoder's: greedy pre-training
+        # initialises the deep network, and Bengio et al. (2007) found overcomplete layers
+        # trained this way useful.
+        layer._overcomplete_code = True
+        return layer
 
     def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
         """Train each layer on the codes of the layers below, then copy the weights into the
@@ -293,10 +296,10 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
         The softmax layer; ``encoder_`` is the fine-tuned deep encoder.
     """
 
-    hidden: tuple[int, ...] = (500, 500)
-    latent_dim: int | None = None
-    pretrain: bool = True
-    unlabeled_label: Any = -1
+    hidden: tuple[int, ...] = param_of(StackedAutoencoder, "hidden", default=(500, 500))
+    latent_dim: int | None = param(None, None, Integer(1))
+    pretrain: bool = param(True, Boolean())
+    unlabeled_label: Any = param(-1, *LABEL_MARKER)
 
     _stage: ClassVar[str | None] = "finetune"
 
@@ -308,13 +311,14 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
         return tags
 
     def _check_params(self) -> None:
-        self._check_stack_params()
-        # latent_dim=None is valid here; the shared checks want an int
-        self._check_family({"latent_dim": 1 if self.latent_dim is None else self.latent_dim})
+        super()._check_params()
         if not self.hidden and self.latent_dim is None:
             raise ParameterError("StackedClassifier needs at least one layer: hidden or latent_dim")
-        if not isinstance(self.pretrain, bool | np.bool_):
-            self._bad_param("pretrain", "True or False")
+
+    def _check_family(self, overrides: dict[str, Any]) -> None:
+        # latent_dim=None is valid here (no extra top layer); the layer kinds want an int
+        latent = {"latent_dim": 1 if self.latent_dim is None else self.latent_dim}
+        super()._check_family({**latent, **overrides})
 
     def _sizes(self) -> list[int]:
         top = [] if self.latent_dim is None else [int(self.latent_dim)]

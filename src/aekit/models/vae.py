@@ -30,36 +30,17 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from .._params import Integer, Options, Real, param
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
-from ..runtime import resolve_device, seed_from
+from ..runtime import available_memory, resolve_device, seed_from
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")
-BINARIZE = (None, "dynamic", "static")
+BINARIZE = ("dynamic", "static")  # or None
 _LOG_2PI = math.log(2 * math.pi)
 #: Activations alive at once in :meth:`VAE.log_likelihood` (its chunks of importance samples).
 _LL_CHUNK_BYTES = 2**27
-
-
-def available_memory(device) -> tuple[int | None, str]:
-    """Bytes that can be allocated now on ``device``, and the device's name for messages:
-    ``MemAvailable`` of ``/proc/meminfo`` for the CPU, the free memory of a CUDA device; None
-    where neither can be read."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free), f"{device} (free GPU memory)"
-    if device.type != "cpu":
-        return None, str(device)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "this machine (MemAvailable)"
-    except (OSError, ValueError, IndexError):
-        pass
-    return None, "this machine"
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -267,13 +248,15 @@ class VAE(BaseAutoencoder):
     binarise the evaluation data too (``aekit evaluate`` does, seeded).
     """
 
-    likelihood: str = "auto"
-    gaussian_variance: str | float = "learned"
-    beta: float = 1.0
-    kl_warmup_epochs: int = 0
-    free_bits: float = 0.0
-    n_importance_samples: int = 1
-    binarize: str | None = None
+    likelihood: str = param("auto", Options("auto", *LIKELIHOODS))
+    gaussian_variance: str | float = param(
+        "learned", Options("learned"), Real(0, None, closed="neither")
+    )
+    beta: float = param(1.0, Real(0, None))
+    kl_warmup_epochs: int = param(0, Integer(0))
+    free_bits: float = param(0.0, Real(0, None))
+    n_importance_samples: int = param(1, Integer(1))
+    binarize: str | None = param(None, None, Options(*BINARIZE))
 
     _auto_params: ClassVar[dict[str, tuple[str, str]]] = {"likelihood": ("bernoulli", "gaussian")}
 
@@ -287,21 +270,8 @@ class VAE(BaseAutoencoder):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("likelihood", ("auto", *LIKELIHOODS))
-        v = self.gaussian_variance
-        if v != "learned" and not (
-            isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-        ):
-            raise ParameterError(
-                f"{name}: gaussian_variance={v!r} must be 'learned' or a positive number"
-            )
-        self._check_choice("binarize", BINARIZE)
         if self.binarize is not None and self.likelihood not in ("bernoulli", "auto"):
             raise ParameterError(f"{name}: binarize needs likelihood='bernoulli' (or 'auto')")
-        self._check_int("n_importance_samples")
-        self._check_number("beta")
-        self._check_number("free_bits")
-        self._check_int("kl_warmup_epochs", 0)
         k, w = self.n_importance_samples, self.kl_warmup_epochs
         if k > 1 and (self.beta != 1 or self.free_bits > 0 or w > 0):
             raise ParameterError(

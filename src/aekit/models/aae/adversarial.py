@@ -29,13 +29,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
+from ..._params import Boolean, Function, Instance, Integer, Options, param
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
 from ...runtime import seed_from
 from ...training import Phase
-from .._labels import LabelsMixin
+from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
     POSTERIORS,
     _AdversarialBase,
@@ -45,6 +46,9 @@ from .common import (
     sample_count,
     split_batch,
 )
+
+PRIOR_NAME = Instance(str, f"a prior's name ({', '.join(map(repr, PRIORS))}), an import path "
+                      "'package.module:function'")  # fmt: skip
 
 
 class AAEModule(nn.Module):
@@ -236,27 +240,21 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     >>> images = aae.sample(16, random_state=0)              # doctest: +SKIP
     """
 
-    prior: Any = "gaussian"
-    n_components: int = 10
+    # A name (make_prior checks it, with latent_dim, n_components and prior_params) or a function.
+    prior: Any = param("gaussian", PRIOR_NAME, Function())
+    n_components: int = param(10, Integer(1))
 
     # A prior other than the built-in names is user code: load imports it only when trusted.
     _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {"prior": ("function", PRIORS)}
-    prior_params: dict | None = None
-    posterior: str = "deterministic"
-    supervised: bool = False
-    prior_labels: bool = False
-    unlabeled_label: Any = -1
+    prior_params: dict | None = param(None, None, Instance(dict, "a dict such as {'radius': 4.0}"))
+    posterior: str = param("deterministic", Options(*POSTERIORS))
+    supervised: bool = param(False, Boolean())
+    prior_labels: bool = param(False, Boolean())
+    unlabeled_label: Any = param(-1, *LABEL_MARKER)
 
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        self._check_choice("posterior", POSTERIORS)
-        self._check_int("n_components")
-        for param in ("supervised", "prior_labels"):
-            if not isinstance(getattr(self, param), bool | np.bool_):
-                self._bad_param(param, "True or False")
-        if self.prior_params is not None and not isinstance(self.prior_params, dict):
-            self._bad_param("prior_params", "None or a dict such as {'radius': 4.0}")
         if self.tied and (self.supervised or self.posterior == "gaussian"):
             raise ParameterError(
                 f"{name}: tied=True needs a decoder that mirrors the encoder; supervised=True "

@@ -27,12 +27,13 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from ..._params import Boolean, Integer, param, param_of
 from ...errors import DataError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
 from ...runtime import seed_from
 from ...training import Phase
-from .._labels import LabelsMixin
+from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
     _AdversarialBase,
     critic_loss,
@@ -180,7 +181,7 @@ class CategoricalAAEModule(nn.Module):
 class _CategoricalAAE(_AdversarialBase):
     """What the semi-supervised and clustering models share (``K`` = ``_n_categories()``)."""
 
-    latent_dim: int = 10
+    latent_dim: int = param_of(_AdversarialBase, "latent_dim", default=10)
 
     _classify: ClassVar[bool] = False
 
@@ -316,15 +317,10 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
         ``generator_loss``, ``classification_loss`` and ``accuracy`` (on the labelled batches).
     """
 
-    unlabeled_label: Any = -1
-    labels_only: bool = False
+    unlabeled_label: Any = param(-1, *LABEL_MARKER)
+    labels_only: bool = param(False, Boolean())
 
     _classify: ClassVar[bool] = True
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not isinstance(self.labels_only, bool | np.bool_):
-            self._bad_param("labels_only", "True or False")
 
     def _labels_only(self) -> bool:
         return bool(self.labels_only)
@@ -426,11 +422,7 @@ class AAEClustering(ClusterMixin, _CategoricalAAE):
         The cluster of each training row (of the last ``fit`` or ``partial_fit``; not saved).
     """
 
-    n_clusters: int = 16
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_int("n_clusters")
+    n_clusters: int = param(16, Integer(1))
 
     def _n_categories(self) -> int:
         return int(self.n_clusters)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..._params import Real, Sizes, param
 from ...errors import ParameterError
 from ...nn import _mlp
 from ..autoencoder import Autoencoder
@@ -135,33 +136,20 @@ class _AdversarialBase(Autoencoder):
     times its noise floor to 0.16-2.3 times (3 seeds; ``tests/test_aae.py``).
     """
 
-    discriminator_hidden: tuple[int, ...] = (256, 256)
-    discriminator_lr: float | None = None
-    generator_lr: float | None = None
-    label_smoothing: float = 0.0
-    discriminator_noise: float = 0.0
-    gradient_penalty: float = 1.0
+    discriminator_hidden: tuple[int, ...] = param((256, 256), Sizes("(256,)"))
+    discriminator_lr: float | None = param(None, None, Real(0, None, closed="neither"))
+    generator_lr: float | None = param(None, None, Real(0, None, closed="neither"))
+    label_smoothing: float = param(0.0, Real(0, 0.5, closed="left"))
+    discriminator_noise: float = param(0.0, Real(0, None))
+    gradient_penalty: float = param(1.0, Real(0, None))
 
     _sequence_params: ClassVar[tuple[str, ...]] = (
         *Autoencoder._sequence_params,
         "discriminator_hidden",
     )
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        h = self.discriminator_hidden
-        if not isinstance(h, tuple | list) or not all(
-            isinstance(w, int | np.integer) and not isinstance(w, bool) and w >= 1 for w in h
-        ):
-            self._bad_param("discriminator_hidden", "a tuple of positive integers such as (256,)")
-        for param in ("discriminator_lr", "generator_lr"):
-            if getattr(self, param) is not None:
-                self._check_number(param, strict=True)
-        v = self.label_smoothing
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 0.5:
-            self._bad_param("label_smoothing", "a number in [0, 0.5)")
-        self._check_number("discriminator_noise")
-        self._check_number("gradient_penalty")
+    # The code is pushed towards a prior, so copying the input is not the optimum.
+    _overcomplete_code: ClassVar[bool] = True
 
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
