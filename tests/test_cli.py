@@ -525,3 +525,21 @@ def test_unlabelled_csv_rows_from_train_to_evaluate_and_report(tmp_path, capsys,
     code, _, err = run(["report", out, "--trust-rows", "50"], capsys)
     assert code == 0, err
     assert "labelled test rows" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--checkpoint-every", "0"),
+        ("--checkpoint-seconds", "-1"),
+        ("--checkpoint-seconds", "nan"),
+        ("--time-limit", "0"),
+        ("--time-limit", "inf"),
+        ("--labeled", "0"),
+    ],
+)
+def test_bad_run_options_exit_2_before_the_run_folder_is_written(tmp_path, capsys, flag, value):
+    code, _, err = run(["train", "ae", "--data", "digits", *FAST, "--out", tmp_path / "r",
+                        flag, value], capsys)  # fmt: skip
+    assert code == 2 and err.startswith(f"aekit: error: {flag} {value}"), err
+    assert not (tmp_path / "r").exists()

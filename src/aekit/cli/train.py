@@ -35,6 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..runtime import seed_from
     from ..tags import aekit_tags
 
+    _check_training_options(args)  # before anything is read or written
     if args.resume:
         return _resume(args)
     if args.model is None or args.data is None:
@@ -87,6 +88,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             io.json_bytes(run_data),
             lambda callbacks: model.fit(ds.X_train, y_train, callbacks=callbacks),
         )
+
+
+def _check_training_options(args: argparse.Namespace) -> None:
+    """The options of the run itself (not the model's parameters), checked before any work."""
+    import math
+
+    if args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every {args.checkpoint_every}: give a number of epochs "
+                         ">= 1")  # fmt: skip
+    if not (0 <= args.checkpoint_seconds < math.inf):
+        raise UsageError(f"--checkpoint-seconds {args.checkpoint_seconds}: give a number of "
+                         "seconds >= 0")  # fmt: skip
+    if args.time_limit is not None and not (0 < args.time_limit < math.inf):
+        raise UsageError(f"--time-limit {args.time_limit}: give a number of seconds > 0")
+    if args.labeled is not None and args.labeled < 1:
+        raise UsageError(f"--labeled {args.labeled}: give a number of labels >= 1")
 
 
 def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
@@ -179,7 +196,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
                             min_seconds=args.checkpoint_seconds,
                             extra_files={runs.DATA_FILE: data_bytes})  # fmt: skip
     callbacks = [checkpoint]
-    if args.time_limit:
+    if args.time_limit is not None:
         from ..callbacks import TimeLimit
 
         callbacks.append(TimeLimit(args.time_limit))
