@@ -543,3 +543,19 @@ def test_bad_run_options_exit_2_before_the_run_folder_is_written(tmp_path, capsy
                         flag, value], capsys)  # fmt: skip
     assert code == 2 and err.startswith(f"aekit: error: {flag} {value}"), err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_minmax_scaled_table_trains_with_mse_and_scores_its_held_out_rows(tmp_path, capsys):
+    """Review finding: with --scale minmax, "auto" would pick BCE/Bernoulli from the training
+    rows, and the held-out rows (scaled with the training rows' min and max) leave [0, 1], so
+    the run failed after training. The CLI chooses MSE/Gaussian for such runs, and says so."""
+    X = np.random.default_rng(0).normal(size=(100, 5)).astype(np.float32)
+    np.save(tmp_path / "t.npy", X)
+    for family, name, value in (("vae", "likelihood", "gaussian"), ("ae", "loss", "mse")):
+        loud = [a for a in FAST if a != "-q"]
+        code, out, err = run(["train", family, "--data", tmp_path / "t.npy", "--scale", "minmax",
+                              *loud, "--out", tmp_path / family, "--json"], capsys)  # fmt: skip
+        assert code == 0, err
+        assert f"--scale minmax: held-out rows can leave [0, 1], so {name}='{value}'" in err
+        assert "test" in json.loads(out)  # the test metrics were written
+        assert aekit.load(tmp_path / family).get_params()[name] == value

@@ -181,3 +181,79 @@ def test_the_code_shared_by_all_families_reads_tags_not_attributes():
             ):
                 found.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
     assert not found, found
+
+
+# --- review findings on "auto" -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [aekit.Autoencoder, aekit.VAE])
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(cls, tmp_path):
+    """The refit's data pass its own checks (and set loss_ to 'bce') but its validation rows
+    fail: the model keeps its network and its loss_, and saves and loads as before. (Before,
+    loss_ changed under the old network: wrong outputs, and for a VAE a save that would not
+    load.)"""
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(60, 5)).astype(np.float32)
+    unit = rng.random((60, 5), dtype=np.float32)
+    model = cls(latent_dim=2, hidden=(4,), max_epochs=2, random_state=0).fit(real)
+    name = next(iter(model._auto_params))
+    before = (getattr(model, name + "_"), model.transform(real[:3]), model.n_features_in_)
+    with pytest.raises(aekit.DataError):
+        model.fit(unit, validation_data=real)  # real rows cannot be scored with BCE
+    assert getattr(model, name + "_") == before[0] != "bce"
+    np.testing.assert_array_equal(model.transform(real[:3]), before[1])
+    with pytest.raises(aekit.DataError):
+        model.fit(rng.normal(size=(60, 7)).astype(np.float32), validation_data=real)
+    assert model.n_features_in_ == before[2] == 5
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(aekit.load(tmp_path / "m").transform(real[:3]), before[1])
+
+
+def test_a_loss_set_after_fit_is_refused_by_partial_fit_not_ignored():
+    X = np.random.default_rng(0).random((60, 5), dtype=np.float32)
+    model = aekit.Autoencoder(latent_dim=2, hidden=(4,), max_epochs=1, random_state=0).fit(X)
+    assert model.loss_ == "bce"
+    model.set_params(loss="mse")
+    with pytest.raises(aekit.ParameterError, match=r"fitted with loss_='bce'.*fit again"):
+        model.partial_fit(X)
+    model.set_params(loss="bce")
+    model.partial_fit(X)  # the same loss, or "auto": it continues
+    model.set_params(loss="mse").fit(3 * X)  # a refit may change it
+    assert model.loss_ == "mse"
+
+
+def test_a_classifier_takes_any_real_inputs_whatever_its_pretraining_loss():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((90, 6), dtype=np.float32), np.arange(90) % 3
+    clf = aekit.StackedClassifier(hidden=(8,), pretrain=False, max_epochs=2, random_state=0)
+    clf.fit(X, y)
+    wide = 2 * X - 0.5
+    assert clf.predict(wide).shape == (90,)
+    clf.partial_fit(wide, y)  # its outputs are class probabilities: no [0, 1] rule
+    assert 0 <= clf.score(wide, y) <= 1
+
+
+def test_the_range_errors_give_a_fix_that_works():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 4)).astype(np.float32)
+    with pytest.raises(aekit.DataError, match=r"binarize=None \(with likelihood='gaussian'\)"):
+        aekit.VAE(binarize="dynamic", latent_dim=2, hidden=(4,), max_epochs=1).fit(real)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    pipe = make_pipeline(MinMaxScaler(), aekit.Autoencoder(hidden=(4,), max_epochs=1))
+    pipe.fit(real[:20])
+    with pytest.raises(aekit.DataError, match=r"MinMaxScaler\) can leave \[0, 1\].*loss='mse'"):
+        pipe.score(real[20:])  # held-out rows leave the training rows' range
+    pipe.set_params(autoencoder__loss="mse").fit(real[:20])
+    assert np.isfinite(pipe.score(real[20:]))
+
+
+def test_numpy_scalars_as_parameters_save_as_json(tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    model = aekit.Autoencoder(latent_dim=np.int64(2), hidden=(np.int32(4),), tied=np.bool_(True),
+                              lr=np.float32(0.01), max_epochs=1, random_state=0).fit(X)  # fmt: skip
+    model.save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m")
+    assert loaded.tied is True and loaded.latent_dim == 2 and loaded.hidden == (4,)
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))

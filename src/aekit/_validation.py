@@ -39,10 +39,15 @@ def check_finite(X: np.ndarray, source: str = "X") -> None:
 
 
 def check_unit_interval(
-    X: np.ndarray, source: str = "X", reason: str = "loss='bce'", instead: str = "loss='mse'"
+    X: np.ndarray,
+    source: str = "X",
+    reason: str = "loss='bce'",
+    instead: str = "loss='mse'",
+    fix: str | None = None,
 ) -> None:
     """Raise :class:`DataError` if any value lies outside [0, 1], naming the first one, why
-    [0, 1] is needed (``reason``) and the setting for other data (``instead``)."""
+    [0, 1] is needed (``reason``) and what to do (``fix``; by default, scale the data or use the
+    setting for other data, ``instead``)."""
     if X.size == 0 or (X.min() >= 0 and X.max() <= 1):
         return
     outside = (X < 0) | (X > 1)
@@ -51,8 +56,11 @@ def check_unit_interval(
     raise DataError(
         f"{reason} needs values in [0, 1], but {source} ranges from {float(X.min()):g} to "
         f"{float(X.max()):g} (first value outside at {where}: {float(X[pos]):g}). "
-        "Scale the data to [0, 1] first (sklearn.preprocessing.MinMaxScaler, or --scale minmax "
-        f"on the command line), or use {instead}."
+        + (
+            fix
+            or "Scale the data to [0, 1] first (sklearn.preprocessing.MinMaxScaler, or --scale "
+            f"minmax on the command line), or use {instead}."
+        )
     )
 
 

@@ -23,6 +23,7 @@ inference) is here, once; the files are :mod:`aekit.persist`'s, devices and seed
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass
@@ -261,6 +262,32 @@ class BaseAutoencoder(
             setattr(self, name + "_", value)
         return resolved
 
+    @contextlib.contextmanager
+    def _unchanged_on_error(self):
+        """Everything ``fit`` does before it has a new network: on an error the estimator is
+        left exactly as it was. A refit that fails on its data must not leave the old network
+        with the new data's settings (its width, the loss "auto" chose), which ``save`` would
+        then write as a model that gives wrong outputs or does not load."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _check_fitted_choices(self) -> None:
+        """Training on (``partial_fit``, ``continue_fit``) keeps the choices the network was
+        built with: a parameter set to another value since is refused, not silently ignored."""
+        for name in self._auto_params:
+            value, fitted = getattr(self, name), self.__dict__.get(name + "_")
+            if value != "auto" and fitted is not None and value != fitted:
+                raise ParameterError(
+                    f"{type(self).__name__}: {name}={value!r}, but the model was fitted with "
+                    f"{name}_={fitted!r} and its network built for it; fit again to change it "
+                    f"(partial_fit continues the fitted model), or set_params({name}={fitted!r})"
+                )
+
     def _resolved(self, name: str):
         """The value in use of an ``_auto_params`` parameter: as ``fit`` resolved it, else (not
         fitted yet) the parameter itself."""
@@ -289,7 +316,13 @@ class BaseAutoencoder(
     def _check_values(self, X: np.ndarray, source: str = "X") -> None:
         """Checks on the values that depend on the model's settings (families extend this)."""
         if self.__sklearn_tags__().aekit.unit_interval_input:
-            check_unit_interval(X, source, *self._unit_interval_reason())
+            reason, instead = self._unit_interval_reason()
+            fix = None
+            if any(getattr(self, name) == "auto" for name in self._auto_params):
+                fix = (f"Rows scaled with the training rows' minimum and maximum (MinMaxScaler) "
+                       f"can leave [0, 1]: for such data fit with {instead}, or clip the rows to "
+                       "[0, 1].")  # fmt: skip
+            check_unit_interval(X, source, reason, instead, fix)
 
     def _unit_interval_reason(self) -> tuple[str, str]:
         """Which setting needs inputs in [0, 1], and the one for other data, in words (for the
@@ -381,19 +414,20 @@ class BaseAutoencoder(
         self
         """
         self._check_params()
-        X = self._validate_X(X, reset=True)
-        self._resolve_auto(X)
-        self._check_values(X)
-        targets = self._fit_targets(X, y, reset=True)
-        X_val, y_val = self._validation_rows(validation_data)
-        seed = seed_from(self.random_state)
-        index = self._trainable_rows(targets)
-        val_index = None
-        if X_val is None:
-            index, val_index = self._split_validation(len(X), seed, rows=index)
-        self.n_train_rows_ = len(X) if index is None else len(index)
-        self._check_network()
-        self._initialize(seed, X=X)
+        with self._unchanged_on_error():
+            X = self._validate_X(X, reset=True)
+            self._resolve_auto(X)
+            self._check_values(X)
+            targets = self._fit_targets(X, y, reset=True)
+            X_val, y_val = self._validation_rows(validation_data)
+            seed = seed_from(self.random_state)
+            index = self._trainable_rows(targets)
+            val_index = None
+            if X_val is None:
+                index, val_index = self._split_validation(len(X), seed, rows=index)
+            self.n_train_rows_ = len(X) if index is None else len(index)
+            self._check_network()
+            self._initialize(seed, X=X)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
             return self
@@ -426,16 +460,19 @@ class BaseAutoencoder(
         """
         first = "module_" not in self.__dict__
         self._check_params()  # every call: set_params may change them between calls
-        X = self._validate_X(X, reset=first)
-        if first:
-            self._resolve_auto(X)
-        self._check_values(X)
-        targets = self._fit_targets(X, y, reset=first)
-        X_val, y_val = self._validation_rows(validation_data)
-        if first:
-            self.n_train_rows_ = len(X)
-            self._check_network()
-            self._initialize(seed_from(self.random_state), X=X)
+        if not first:
+            self._check_fitted_choices()
+        with self._unchanged_on_error():
+            X = self._validate_X(X, reset=first)
+            if first:
+                self._resolve_auto(X)
+            self._check_values(X)
+            targets = self._fit_targets(X, y, reset=first)
+            X_val, y_val = self._validation_rows(validation_data)
+            if first:
+                self.n_train_rows_ = len(X)
+                self._check_network()
+                self._initialize(seed_from(self.random_state), X=X)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
@@ -447,6 +484,7 @@ class BaseAutoencoder(
         Only for models tagged ``resumable`` (see :mod:`aekit.tags`)."""
         check_is_fitted(self)
         self._check_params()
+        self._check_fitted_choices()
         resumable = self.__sklearn_tags__().aekit.resumable
         if not (resumable and isinstance(self.random_state, int | np.integer)):
             raise ParameterError(
@@ -672,9 +710,9 @@ class BaseAutoencoder(
         params = {}
         for k, v in self.get_params(deep=False).items():
             if isinstance(v, tuple | list):
-                v = [int(x) if isinstance(x, np.integer) else x for x in v]
-            elif isinstance(v, np.integer):
-                v = int(v)
+                v = [x.item() if isinstance(x, np.generic) else x for x in v]
+            elif isinstance(v, np.generic):  # numpy's bool, int and float: their Python values
+                v = v.item()
             elif k == "random_state" and not (v is None or isinstance(v, int)):
                 v = None  # a RandomState object has no faithful JSON form
             elif isinstance(v, torch.device):

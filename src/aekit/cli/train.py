@@ -51,6 +51,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = runs.load_split(spec)
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
+    notes = []  # said once the settings are known to work, so that an error is the only line
+    if ds.scaler.kind == "minmax":
+        # Held-out rows scaled with the training rows' minimum and maximum leave [0, 1], where
+        # "auto" would choose BCE (or Bernoulli) from the training rows alone: choose for them.
+        defaults = cls().get_params()
+        for name, value in (("loss", "mse"), ("likelihood", "gaussian")):
+            if defaults.get(name) == "auto" and name not in chosen:
+                params[name] = value
+                notes.append(f"--scale minmax: held-out rows can leave [0, 1], so {name}="
+                             f"{value!r}; --set {name}=... to choose")  # fmt: skip
     if params.get("random_state") is None:  # a fresh seed, recorded: the run can be resumed
         params["random_state"] = seed_from(None)  # (its validation split drawn again)
     params.setdefault("verbose", 0 if args.quiet else 1)
@@ -67,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
         y_train = keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
     resolved = model.preflight(ds.X_train, y_train)  # fail before touching --out
-    for note in _auto_notes(model, resolved) if not args.quiet else ():
+    for note in [*notes, *_auto_notes(model, resolved)] if not args.quiet else ():
         say(f"note: {note}")
     run_data = runs.run_data(spec, ds)
     with io.folder_lock(out):
@@ -119,7 +129,9 @@ def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
         elif model.pretrain:
             notes.append("data in [0, 1], so the first pre-trained layer reconstructs with "
                          "loss='bce'; --loss mse to override")  # fmt: skip
-    if resolved.get("likelihood") == "bernoulli":
+    if resolved.get("likelihood") == "bernoulli" and aekit_tags(model).binary_input:
+        notes.append("binarised rows, so likelihood='bernoulli'")
+    elif resolved.get("likelihood") == "bernoulli":
         notes.append("data in [0, 1], so likelihood='bernoulli'; --set likelihood=gaussian to "
                      "override")  # fmt: skip
     return notes

@@ -307,6 +307,9 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
         tags = super().__sklearn_tags__()
         tags.aekit.has_decoder = False  # a softmax head instead
         tags.aekit.uses_labels = True
+        # Its outputs are class probabilities: no loss on the inputs, so any real inputs. (The
+        # first pre-trained layer, an estimator of its own, checks its loss's range itself.)
+        tags.aekit.unit_interval_input = False
         tags.aekit.sparse_code = False  # the fine-tuned codes are a classifier's features
         return tags
 

@@ -285,6 +285,12 @@ class VAE(BaseAutoencoder):
             return f"because binarize={self.binarize!r} draws binary rows"
         return super()._auto_reason(name)
 
+    def _unit_interval_reason(self) -> tuple[str, str]:
+        reason, instead = super()._unit_interval_reason()
+        if self.binarize is not None:  # a Gaussian likelihood does not binarise
+            instead = "binarize=None (with likelihood='gaussian')"
+        return reason, instead
+
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
         if self.binarize is not None and self.likelihood == "auto":  # binary draws: Bernoulli
             self.likelihood_ = "bernoulli"
