@@ -647,3 +647,19 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
                  "--out", str(tmp_path / "s")]) == 0  # fmt: skip
     code, _, err = run(["train", "--resume", "--out", tmp_path / "s", "--epochs", "9"], capsys)
     assert code == 2 and "trains in stages" in err
+
+
+def test_a_refused_output_is_not_recorded_as_aekits(digits_run_small, capsys):
+    """Review finding: `aekit encode RUN --out RUN/oops.txt` exited 2 but recorded oops.txt in
+    the run's manifest, so a user's own file saved later under that name would count as
+    aekit's (and could be deleted by it). A name is recorded only when its file is written."""
+    run_dir, _ = digits_run_small
+    code, _, err = run(["encode", run_dir, "--out", run_dir / "oops.txt"], capsys)
+    assert code == 2 and "write codes to a .npy or .csv file" in err
+    code, _, err = run(["generate", run_dir, "--out", run_dir / "s.npy"], capsys)
+    assert code == 2  # an autoencoder does not generate: refused after the --out check
+    manifest = json.loads((run_dir / "aekit-manifest.json").read_text())["files"]
+    assert "oops.txt" not in manifest and "s.npy" not in manifest
+    code, _, err = run(["encode", run_dir, "--out", run_dir / "codes.npy"], capsys)
+    assert code == 0, err
+    assert "codes.npy" in json.loads((run_dir / "aekit-manifest.json").read_text())["files"]

@@ -74,6 +74,7 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, trainer, estimator) -> None:
         io.ownership(self.path)  # a folder aekit may not write is refused before training
+        self._last = -math.inf  # each fit's first due checkpoint is saved
 
     def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
         now = time.monotonic()

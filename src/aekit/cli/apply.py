@@ -15,6 +15,7 @@ from .common import (
     add_run_options,
     apply,
     array_output,
+    claim_output,
     load_run,
     output_file,
     parse_value,
@@ -85,9 +86,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     if args.n < 1:
         raise UsageError(f"-n {args.n}: give a positive number of samples")
-    out = output_file(args)
-    if out.suffix not in (".png", ".npy", ".csv"):
-        raise UsageError(f"--out {out}: write samples to a .png, .npy or .csv file")
+    out = output_file(args, suffixes=(".png", ".npy", ".csv"), what="samples")
     if args.draw and not tags.stochastic_decoder:
         raise UsageError(f"--draw: a {type(model).__name__}'s decoder is deterministic; only a "
                          "VAE's draws from p(x|z)")  # fmt: skip
@@ -110,6 +109,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         shape = model.input_shape_
         if shape is None:
             raise UsageError(f"{args.run}: the data are not images; write the samples to .npy")
+        claim_output(out)
         save_figure(plot_image_grid(rows, shape), out)
     else:
         if run.data is not None and not args.scaled:

@@ -172,14 +172,19 @@ def apply(method, X, source: str):
         raise DataError(f"{source}: {e}") from None
 
 
-def output_file(args: argparse.Namespace, flag: str = "--out", default: str | None = None) -> Path:
+def output_file(
+    args: argparse.Namespace,
+    flag: str = "--out",
+    default: str | None = None,
+    suffixes: tuple[str, ...] = (),
+    what: str = "the result",
+) -> Path:
     """The file a command writes its result to (``--out``, ``--html``), checked before any work:
     not empty, not one of the command's inputs (its ``--data`` and the run's data source, or
     any file of the run folders it reads, except ``default``, the command's own output there),
-    and not an existing file unless ``--overwrite`` says to replace it. A file written into an
-    aekit folder is recorded in its manifest."""
-    from ..io import claim, folder_lock, read_manifest
-
+    and not an existing file unless ``--overwrite`` says to replace it; with ``suffixes``, one
+    of those kinds. Nothing is written or recorded here: :func:`claim_output` does that when the
+    file is written."""
     text = getattr(args, flag.lstrip("-").replace("-", "_"))
     if text is None or not str(text).strip():
         raise UsageError(f"{flag} is empty (an unset shell variable?); give the file to write")
@@ -197,12 +202,25 @@ def output_file(args: argparse.Namespace, flag: str = "--out", default: str | No
             )
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a folder; give a file name")
+    if suffixes and path.suffix not in suffixes:
+        kinds = (
+            ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        )
+        raise UsageError(f"{flag} {path}: write {what} to a {kinds} file")
     if os.path.lexists(path) and not getattr(args, "overwrite", False):
         raise UsageError(f"{flag} {path} already exists; pass --overwrite to replace it")
-    if read_manifest(path.parent) is not None:  # into an aekit folder: aekit's file from now on
+    return path
+
+
+def claim_output(path: Path) -> None:
+    """Record ``path`` in its folder's manifest when the folder is aekit's (a run folder): the
+    file is aekit's from now on. Called just before the file is written, once every check has
+    passed, so that a refused command records nothing."""
+    from ..io import claim, folder_lock, read_manifest
+
+    if read_manifest(path.parent) is not None:
         with folder_lock(path.parent):
             claim(path.parent, [path.name])
-    return path
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -213,10 +231,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def array_output(args: argparse.Namespace, what: str) -> Path:
-    path = output_file(args)
-    if path.suffix not in (".npy", ".csv"):
-        raise UsageError(f"--out {path}: write {what} to a .npy or .csv file")
-    return path
+    return output_file(args, suffixes=(".npy", ".csv"), what=what)
 
 
 def write_array(path: Path, array) -> Path:
@@ -226,6 +241,7 @@ def write_array(path: Path, array) -> Path:
 
     from ..io import atomic_write_bytes
 
+    claim_output(path)
     if path.suffix == ".npy":
         buf = _io.BytesIO()
         np.save(buf, array, allow_pickle=False)

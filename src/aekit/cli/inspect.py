@@ -18,6 +18,7 @@ from .common import (
     add_run_options,
     apply,
     binarized,
+    claim_output,
     fmt,
     load_run,
     metrics_lines,
@@ -39,6 +40,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"{fitted.get('n_epochs_')} epochs, stopped: {fitted.get('stop_reason_')}",
         "parameters: " + ", ".join(f"{k}={v}" for k, v in sorted((info["params"] or {}).items())),
     ]
+    chosen = {k: v for k, v in fitted.items() if k in ("loss_", "likelihood_")}
+    if chosen:  # what "auto" resolved to
+        lines.append("in use: " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
     run_data = info["data"]
     if run_data:
         lines.append(
@@ -170,6 +174,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                          metrics=metrics, figures=figures)  # fmt: skip
     from ..io import claim, folder_lock
 
+    if args.out is not None:
+        claim_output(out)
     with folder_lock(out.parent):
         if args.out is None:
             claim(run.path, [out.name])
@@ -194,6 +200,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metrics.append(m)
     header, rows = comparison_rows(args.runs, metrics)
     if html is not None:
+        claim_output(html)
         atomic_write_bytes(html, render_comparison(args.runs, metrics).encode())
     if args.json:
         print(json.dumps({"runs": args.runs, "metrics": metrics}, indent=2, default=str))

@@ -269,6 +269,11 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         "final": {k: v for k, v in model.history_[-1].items() if k.endswith("loss")}
         if model.history_
         else {},
+        "chosen": {
+            f"{k}_": getattr(model, f"{k}_")
+            for k in ("loss", "likelihood")
+            if k in model.get_params()
+        },  # what "auto" chose: the unit of the losses
     }
     if y_train is not None:
         marker = model.unlabeled_label
@@ -368,7 +373,8 @@ def _train_summary(r: dict[str, Any]) -> str:
         f"(stopped: {r['stop_reason']})"
     ]
     if r["final"]:
-        lines.append("final " + ", ".join(f"{k} {fmt(v)}" for k, v in r["final"].items()))
+        unit = "".join(f" ({v} per sample)" for v in r["chosen"].values())
+        lines.append("final " + ", ".join(f"{k} {fmt(v)}" for k, v in r["final"].items()) + unit)
     if "test" in r:
         lines += metrics_lines(r["test"])
     lines.append(f"wrote {r['run']}/: " + ", ".join(r["files"]))

@@ -152,8 +152,9 @@ class Autoencoder(BaseAutoencoder):
     stop_reason_ : str
         "max_epochs", "early_stopping", "callback" or "interrupted".
     best_epoch_ : int
-        The epoch whose weights the model holds after early stopping, divergence or Ctrl-C
-        (best validation loss, else training loss; 0: the initial weights).
+        The epoch of the best monitored loss (validation loss, else training loss; 0: the
+        initial weights). The model holds that epoch's weights after early stopping (with
+        ``restore_best=True``), a divergence or Ctrl-C; otherwise the last epoch's.
     n_train_rows_ : int
         Rows the last training used (after the validation split; a classifier's labelled rows).
     loss_ : {"mse", "bce"}
