@@ -30,6 +30,7 @@ SETTINGS = [
     ("AdversarialAutoencoder", {"supervised": True}),
     ("AdversarialAutoencoder", {"prior": "mixture", "prior_labels": True}),
     ("SemiSupervisedAAE", {}),
+    ("SemiSupervisedAAE", {"labels_only": True}),
     ("AAEClustering", {}),
 ]
 
@@ -72,6 +73,30 @@ def test_tags_follow_the_parameters():
     assert not aekit_tags(aekit.StackedClassifier()).resumable
     assert aekit_tags(aekit.Autoencoder(loss="bce")).unit_interval_input
     assert not aekit_tags(aekit.Autoencoder(loss="auto")).unit_interval_input  # not fitted yet
+
+
+def test_a_labels_only_model_offers_no_untrained_decoder():
+    """SemiSupervisedAAE(labels_only=True) trains its classification phase alone: its decoder
+    is never trained, so neither its tags nor its methods offer decodings, samples or
+    generated rows (the report and `aekit generate` read the tags)."""
+    from aekit.metrics import reconstruction_of
+
+    from .helpers import few_labels, tiny_X, tiny_y
+
+    X = tiny_X()
+    model = aekit.SemiSupervisedAAE(labels_only=True, hidden=(8,), discriminator_hidden=(8,),
+                                    latent_dim=2, max_epochs=2, random_state=0)  # fmt: skip
+    can = aekit_tags(model)
+    assert not (can.has_decoder or can.generative or can.generates_by_class)
+    assert not can.decoder_needs_labels and can.uses_labels
+    model.fit(X, few_labels(tiny_y(), 10, 0))
+    assert model.predict(X).shape == (len(X),)
+    assert reconstruction_of(model, X) is None
+    for method in ("inverse_transform", "reconstruct", "sample", "generate"):
+        with pytest.raises(AttributeError, match=f"has no attribute '{method}'") as e:
+            getattr(model, method)
+        assert "labels_only=True" in str(e.value.__cause__), method
+    assert aekit_tags(aekit.SemiSupervisedAAE()).generative  # trained with the decoder
 
 
 def test_a_foreign_model_is_taken_as_a_plain_autoencoder():
