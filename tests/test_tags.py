@@ -99,6 +99,32 @@ def test_a_labels_only_model_offers_no_untrained_decoder():
     assert aekit_tags(aekit.SemiSupervisedAAE()).generative  # trained with the decoder
 
 
+def test_discriminator_accuracies_follow_the_adversarial_tag_not_the_generative_one():
+    """family_metrics copies the discriminators' accuracies from history_ for the models
+    tagged ``adversarial``; a VAE is generative but has no discriminator."""
+    from copy import deepcopy
+
+    from aekit.metrics import family_metrics
+
+    from .helpers import tiny_X
+
+    aae = aekit.AdversarialAutoencoder
+    for model in (aae(), aae(supervised=True), aekit.AAEClustering(), aekit.SemiSupervisedAAE()):
+        assert aekit_tags(model).adversarial, model
+    for model in (aekit.VAE(), aekit.Autoencoder(), aekit.SemiSupervisedAAE(labels_only=True)):
+        assert not aekit_tags(model).adversarial, model
+    X = tiny_X()
+    small = dict(latent_dim=2, hidden=(8,), max_epochs=2, random_state=0)
+    clusters = aekit.AAEClustering(n_clusters=3, discriminator_hidden=(8,), **small).fit(X)
+    got = family_metrics(clusters, X)
+    last = clusters.history_[-1]
+    for key in ("category_discriminator_accuracy", "style_discriminator_accuracy"):
+        assert got[key] == last[key]
+    vae = deepcopy(aekit.VAE(**small).fit(X))
+    vae.history_[-1]["discriminator_accuracy"] = 0.5  # a key no VAE writes: not copied
+    assert "discriminator_accuracy" not in family_metrics(vae, X, ll_samples=2)
+
+
 def test_a_foreign_model_is_taken_as_a_plain_autoencoder():
     from sklearn.decomposition import PCA
 

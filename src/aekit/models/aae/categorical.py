@@ -211,6 +211,7 @@ class _CategoricalAAE(_AdversarialBase):
         tags.aekit.has_decoder = decodes
         tags.aekit.generative = tags.aekit.generates_by_class = decodes
         tags.aekit.decoder_needs_labels = decodes  # a style decodes with a category
+        tags.aekit.adversarial = decodes  # labels_only trains no discriminator
         return tags
 
     def _n_categories(self) -> int:  # pragma: no cover - abstract

@@ -151,6 +151,11 @@ class _AdversarialBase(Autoencoder):
     # The code is pushed towards a prior, so copying the input is not the optimum.
     _overcomplete_code: ClassVar[bool] = True
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.adversarial = True  # discriminators, whose accuracies history_ records
+        return tags
+
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
 
