@@ -143,11 +143,6 @@ class _AdversarialBase(Autoencoder):
     discriminator_noise: float = param(0.0, Real(0, None))
     gradient_penalty: float = param(1.0, Real(0, None))
 
-    _sequence_params: ClassVar[tuple[str, ...]] = (
-        *Autoencoder._sequence_params,
-        "discriminator_hidden",
-    )
-
     # The code is pushed towards a prior, so copying the input is not the optimum.
     _overcomplete_code: ClassVar[bool] = True
 
