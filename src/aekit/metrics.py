@@ -1,7 +1,9 @@
 """Numbers about a model, next to the baseline people would otherwise use (PCA).
 
-Every function works on arrays, or on any object with the estimator methods (``transform``,
-``reconstruct``): duck typing, so this module never imports a model family. Every number is named
+Every function works on arrays, or on a fitted model: which numbers fit a model is chosen by its
+tags (:func:`aekit.tags.aekit_tags`: ``has_likelihood``, ``has_prior``, ``adversarial``,
+``denoising``, ...), never by probing it for methods, so this module never imports a model
+family (a model that is not aekit's is taken as a plain autoencoder). Every number is named
 with its unit: ``*_per_sample`` is summed over features and averaged over rows (squared error per
 image, as in Hinton and Salakhutdinov 2006), ``*_per_feature`` is averaged over both (per pixel).
 """
