@@ -4,8 +4,11 @@ The test modules import from here, never from each other (a module's tests then 
 on their own). Fixtures stay in conftest.py.
 
 ``FAMILIES`` holds, for every family of :data:`aekit.models.catalog.FAMILIES` (keyed by its CLI
-name), what tests/test_common.py needs to run its battery on it: a family added to the catalogue
-without an entry here fails ``test_every_catalogue_family_has_a_test_configuration``.
+name), what tests/test_common.py's battery and tests/test_tags.py need: the instances to check
+and the variants worth checking too. A family added to the catalogue needs no entry here: it
+gets :func:`generic_family`'s tiny configuration, and so every check, with no test edited. An
+entry here overrides that, where a family needs other sizes, variants, CLI flags or expected
+failures.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 import numpy as np
 
 import aekit
+from aekit.models import catalog
+from aekit.tags import aekit_tags
 
 # --- tiny data ----------------------------------------------------------------------------------
 
@@ -43,13 +48,10 @@ def few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 
 def uses_labels(estimator) -> bool:
-    """Whether ``estimator`` learns from ``y`` (a classifier, or an AAE that is ``supervised`` or
-    has ``prior_labels``); the others ignore it."""
-    from sklearn.base import is_classifier
-
-    return is_classifier(estimator) or any(
-        getattr(estimator, p, False) for p in ("supervised", "prior_labels")
-    )
+    """Whether ``estimator`` learns from ``y``, as its ``uses_labels`` tag declares (a
+    classifier, an AAE that is ``supervised`` or has ``prior_labels``, a new family that says
+    so); the others ignore it."""
+    return aekit_tags(estimator).uses_labels
 
 
 def labels_for(estimator, n: int = TINY_ROWS) -> np.ndarray | None:
@@ -103,7 +105,8 @@ class Family:
     checked: tuple[Any, ...]
     # scikit-learn checks that fail for this family, each with its reason
     expected_failures: dict[str, str] = field(default_factory=lambda: EXPECTED_FAILED_CHECKS)
-    # more instances for the save/load/continue check only (variants that need labels)
+    # more instances for the save/load/continue check and the tag checks (variants that need
+    # labels, or whose tags differ)
     variants: tuple[Any, ...] = ()
     # extra flags for `aekit train <family>` on a tiny labelled .npz
     cli: tuple[str, ...] = ()
@@ -112,6 +115,22 @@ class Family:
 _TINY = dict(latent_dim=2, hidden=(8,), max_epochs=3)
 _AAE_TINY = dict(hidden=(16,), discriminator_hidden=(16,), max_epochs=5, random_state=0)
 _AAE_FAST = dict(hidden=(32,), discriminator_hidden=(32,), max_epochs=3, random_state=0)
+
+
+# What a family without an entry in _families() is fitted with: tiny, and quick enough for the
+# scikit-learn checks, the save/load check and the CLI test.
+GENERIC = dict(latent_dim=2, hidden=(8,), max_epochs=2, batch_size=32, random_state=0)
+
+
+def generic_family(cls) -> Family:
+    """The test configuration of a catalogue family without an entry in :func:`_families`: one
+    tiny instance for every check, with the expected failures common to the autoencoders (and
+    to the classifiers, for a classifier)."""
+    from sklearn.base import is_classifier
+
+    instance = cls(**GENERIC)
+    expected = CLASSIFIER_EXPECTED if is_classifier(instance) else EXPECTED_FAILED_CHECKS
+    return Family(dict(_TINY), (instance,), expected_failures=expected)
 
 
 def _families() -> dict[str, Family]:
@@ -135,6 +154,8 @@ def _families() -> dict[str, Family]:
             {**_TINY, "pretrain_epochs": 1},
             (aekit.StackedAutoencoder(hidden=(8,), latent_dim=2, pretrain_epochs=2, max_epochs=3,
                                       random_state=0),),
+            variants=(aekit.StackedAutoencoder(layer_model="sparse", hidden=(8,), latent_dim=2,
+                                               pretrain_epochs=1, max_epochs=3, random_state=0),),
             cli=("--set", "pretrain_epochs=1"),
         ),
         "stacked-classifier": Family(
@@ -144,10 +165,12 @@ def _families() -> dict[str, Family]:
             expected_failures=CLASSIFIER_EXPECTED,
             cli=("--set", "pretrain_epochs=1"),
         ),
-        "vae": Family(_TINY, (
-            VAE(hidden=(16,), max_epochs=3, random_state=0),
-            VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0),
-        )),
+        "vae": Family(
+            _TINY,
+            (VAE(hidden=(16,), max_epochs=3, random_state=0),
+             VAE(hidden=(16,), n_importance_samples=3, max_epochs=3, random_state=0)),
+            variants=(VAE(binarize="dynamic", hidden=(16,), max_epochs=3, random_state=0),),
+        ),
         "aae": Family(
             {**_TINY, "discriminator_hidden": (8,)},
             (AAE(**_AAE_TINY),),
@@ -160,6 +183,8 @@ def _families() -> dict[str, Family]:
             {**_TINY, "discriminator_hidden": (8,)},
             (aekit.SemiSupervisedAAE(**{**_AAE_TINY, "max_epochs": 30, "lr": 1e-2}),),
             expected_failures=CLASSIFIER_EXPECTED,
+            # the classification phase alone: no decoder to offer (its tags say so)
+            variants=(aekit.SemiSupervisedAAE(labels_only=True, **_AAE_FAST),),
         ),
         "aae-cluster": Family(
             {**_TINY, "discriminator_hidden": (8,), "n_clusters": TINY_CLASSES},
@@ -170,4 +195,8 @@ def _families() -> dict[str, Family]:
     }  # fmt: skip
 
 
-FAMILIES: dict[str, Family] = _families()
+EXPLICIT: dict[str, Family] = _families()
+FAMILIES: dict[str, Family] = {
+    name: EXPLICIT[name] if name in EXPLICIT else generic_family(catalog.cli_class(name))
+    for name in catalog.FAMILIES
+}

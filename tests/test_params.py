@@ -22,6 +22,7 @@ from aekit import (
     ParameterError,
     SparseAutoencoder,
     StackedAutoencoder,
+    _params,
 )
 from aekit.cli import main, parse_value
 from aekit.models.catalog import FAMILIES, cli_class
@@ -322,3 +323,42 @@ def test_cli_overcomplete_plain_autoencoder_exits_2(tmp_path, capsys):
     wider = "latent_dim=100 with hidden=(128,) gives a code wider than the input (n_features=64)"
     one_line_error(code, err, wider)
     assert not (tmp_path / "r").exists()
+
+
+# --- what the declarations tell the files and the command line ------------------------------
+
+
+def user_hook(n, generator):
+    """A user's function, named in a saved config as ``tests.test_params:user_hook``."""
+
+
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+class HookedAutoencoder(Autoencoder):
+    """A user's family with parameters of its own: one that may hold code, one a sequence."""
+
+    hook: object = _params.param("none", _params.Instance(str, "a name or an import path"),
+                                 _params.Function(builtin=("none",)))  # fmt: skip
+    widths: tuple[int, ...] = _params.param((2,), _params.Sizes())
+
+
+def test_the_code_and_sequence_parameters_come_from_the_declarations(tmp_path):
+    """aekit.load (and the command line's --set) learn which parameters hold code and which
+    hold sequences from the field declarations, so a family that declares one is treated as
+    the AAE's prior is, with no list of names to keep in step beside it."""
+    assert _params.code_fields(AdversarialAutoencoder) == {
+        "prior": ("function", ("gaussian", "mixture", "swiss_roll", "uniform"))
+    }
+    assert _params.code_fields(Autoencoder) == {}
+    assert _params.code_fields(HookedAutoencoder) == {"hook": ("function", ("none",))}
+    assert _params.sequence_fields(Autoencoder) == ("hidden", "decoder_hidden", "input_shape")
+    assert "discriminator_hidden" in _params.sequence_fields(AdversarialAutoencoder)
+    assert "widths" in _params.sequence_fields(HookedAutoencoder)
+    X = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    hook = "tests.test_params:user_hook"
+    model = HookedAutoencoder(latent_dim=2, hidden=(4,), max_epochs=1, widths=(3, 2), hook=hook,
+                              random_state=0).fit(X)  # fmt: skip
+    model.save(tmp_path / "m")
+    with pytest.raises(aekit.UntrustedCodeError, match=r"params\.hook"):
+        aekit.load(tmp_path / "m", classes=[HookedAutoencoder])
+    loaded = aekit.load(tmp_path / "m", classes=[HookedAutoencoder], trust_code=True)
+    assert loaded.hook is user_hook and loaded.widths == (3, 2)

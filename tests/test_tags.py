@@ -9,28 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.utils import get_tags
 
 import aekit
 from aekit.models import catalog
 from aekit.tags import AekitTags, Tags, aekit_tags
 
-# Each family, in the settings whose tags differ: (class name, params).
+from .helpers import FAMILIES
+
+# Each family, in the settings whose tags differ: the instances of its test configuration
+# (tests/helpers.py: explicit, or generic for a family without an entry), variants included.
 SETTINGS = [
-    ("Autoencoder", {}),
-    ("SparseAutoencoder", {}),
-    ("DenoisingAutoencoder", {}),
-    ("ContractiveAutoencoder", {}),
-    ("StackedAutoencoder", {}),
-    ("StackedAutoencoder", {"layer_model": "sparse"}),
-    ("StackedClassifier", {}),
-    ("VAE", {}),
-    ("VAE", {"binarize": "dynamic"}),
-    ("AdversarialAutoencoder", {}),
-    ("AdversarialAutoencoder", {"supervised": True}),
-    ("AdversarialAutoencoder", {"prior": "mixture", "prior_labels": True}),
-    ("SemiSupervisedAAE", {}),
-    ("AAEClustering", {}),
+    pytest.param(est, id=repr(est))
+    for config in FAMILIES.values()
+    for est in (*config.checked, *config.variants)
 ]
 
 # tag -> the methods it promises (present exactly when the tag is True)
@@ -46,18 +39,19 @@ METHODS = {
 
 
 def test_every_family_is_covered():
-    assert {name for name, _ in SETTINGS} == set(catalog.CLASS_MODULES)
+    assert {type(p.values[0]).__name__ for p in SETTINGS} == set(catalog.CLASS_MODULES)
+    assert any(getattr(p.values[0], "labels_only", False) for p in SETTINGS)
 
 
-@pytest.mark.parametrize(("name", "params"), SETTINGS, ids=lambda v: str(v))
-def test_tags_tell_the_truth_about_methods(name, params):
+@pytest.mark.parametrize("estimator", SETTINGS)
+def test_tags_tell_the_truth_about_methods(estimator):
     """hasattr agrees with every tag that promises methods: nothing exists only to raise."""
-    model = catalog.family_class(name)(**params)
+    model = clone(estimator)
     tags = get_tags(model)
     assert isinstance(tags, Tags) and isinstance(tags.aekit, AekitTags)
     for tag, methods in METHODS.items():
         for method in methods:
-            assert hasattr(model, method) == getattr(tags.aekit, tag), (name, params, method)
+            assert hasattr(model, method) == getattr(tags.aekit, tag), (model, method)
 
 
 def test_tags_follow_the_parameters():
@@ -72,6 +66,56 @@ def test_tags_follow_the_parameters():
     assert not aekit_tags(aekit.StackedClassifier()).resumable
     assert aekit_tags(aekit.Autoencoder(loss="bce")).unit_interval_input
     assert not aekit_tags(aekit.Autoencoder(loss="auto")).unit_interval_input  # not fitted yet
+
+
+def test_a_labels_only_model_offers_no_untrained_decoder():
+    """SemiSupervisedAAE(labels_only=True) trains its classification phase alone: its decoder
+    is never trained, so neither its tags nor its methods offer decodings, samples or
+    generated rows (the report and `aekit generate` read the tags)."""
+    from aekit.metrics import reconstruction_of
+
+    from .helpers import few_labels, tiny_X, tiny_y
+
+    X = tiny_X()
+    model = aekit.SemiSupervisedAAE(labels_only=True, hidden=(8,), discriminator_hidden=(8,),
+                                    latent_dim=2, max_epochs=2, random_state=0)  # fmt: skip
+    can = aekit_tags(model)
+    assert not (can.has_decoder or can.generative or can.generates_by_class)
+    assert not can.decoder_needs_labels and can.uses_labels
+    model.fit(X, few_labels(tiny_y(), 10, 0))
+    assert model.predict(X).shape == (len(X),)
+    assert reconstruction_of(model, X) is None
+    for method in ("inverse_transform", "reconstruct", "sample", "generate"):
+        with pytest.raises(AttributeError, match=f"has no attribute '{method}'") as e:
+            getattr(model, method)
+        assert "labels_only=True" in str(e.value.__cause__), method
+    assert aekit_tags(aekit.SemiSupervisedAAE()).generative  # trained with the decoder
+
+
+def test_discriminator_accuracies_follow_the_adversarial_tag_not_the_generative_one():
+    """family_metrics copies the discriminators' accuracies from history_ for the models
+    tagged ``adversarial``; a VAE is generative but has no discriminator."""
+    from copy import deepcopy
+
+    from aekit.metrics import family_metrics
+
+    from .helpers import tiny_X
+
+    aae = aekit.AdversarialAutoencoder
+    for model in (aae(), aae(supervised=True), aekit.AAEClustering(), aekit.SemiSupervisedAAE()):
+        assert aekit_tags(model).adversarial, model
+    for model in (aekit.VAE(), aekit.Autoencoder(), aekit.SemiSupervisedAAE(labels_only=True)):
+        assert not aekit_tags(model).adversarial, model
+    X = tiny_X()
+    small = dict(latent_dim=2, hidden=(8,), max_epochs=2, random_state=0)
+    clusters = aekit.AAEClustering(n_clusters=3, discriminator_hidden=(8,), **small).fit(X)
+    got = family_metrics(clusters, X)
+    last = clusters.history_[-1]
+    for key in ("category_discriminator_accuracy", "style_discriminator_accuracy"):
+        assert got[key] == last[key]
+    vae = deepcopy(aekit.VAE(**small).fit(X))
+    vae.history_[-1]["discriminator_accuracy"] = 0.5  # a key no VAE writes: not copied
+    assert "discriminator_accuracy" not in family_metrics(vae, X, ll_samples=2)
 
 
 def test_a_foreign_model_is_taken_as_a_plain_autoencoder():
@@ -164,22 +208,86 @@ def _shared_sources():
         yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+class _PrivateReads(ast.NodeVisitor):
+    """Every ``hasattr`` call and every read of a private attribute (``x._name``, or
+    ``getattr(x, "_name")``) except on ``self`` or ``cls`` inside the module's own classes, and
+    on ``args``, the command's own argparse namespace: on a model, an estimator, a family class
+    held in a variable, a run, ``type(model)``, ``run.model``, ..."""
+
+    def __init__(self, where: str):
+        self.where, self.depth, self.found = where, 0, []
+
+    def visit_ClassDef(self, node):
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    def _own(self, value) -> bool:
+        if not isinstance(value, ast.Name):
+            return False
+        return value.id == "args" or (value.id in ("self", "cls") and self.depth > 0)
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, ast.Load) and _private(node.attr) and not self._own(node.value):
+            self.found.append(f"{self.where}:{node.lineno} {ast.unparse(node)}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        name = getattr(node.func, "id", None)
+        if name == "hasattr":
+            self.found.append(f"{self.where}:{node.lineno} hasattr")
+        elif name == "getattr" and len(node.args) > 1 and not self._own(node.args[0]):
+            key = node.args[1]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) and _private(key.value):
+                self.found.append(f"{self.where}:{node.lineno} {ast.unparse(node)}")
+        self.generic_visit(node)
+
+
+def private_reads(source: str, where: str = "<source>") -> list[str]:
+    visitor = _PrivateReads(where)
+    visitor.visit(ast.parse(source))
+    return visitor.found
+
+
+def test_the_private_read_check_sees_every_form():
+    source = """
+def f(model, estimator, cls, run, args):
+    model._a; estimator._b; cls._c; run._d; type(model)._e; run.model._f
+    getattr(model, "_g"); hasattr(model, "h")
+    args._own; model.public; model.__class__
+class Own:
+    def m(self):
+        return self._mine, type(self)._theirs
+    @classmethod
+    def k(cls):
+        return cls._mine
+"""
+    found = [f.split(" ", 1)[1] for f in private_reads(source)]
+    assert found == [
+        "model._a",
+        "estimator._b",
+        "cls._c",
+        "run._d",
+        "type(model)._e",
+        "run.model._f",
+        "getattr(model, '_g')",
+        "hasattr",
+        "type(self)._theirs",
+    ]
+
+
 def test_the_code_shared_by_all_families_reads_tags_not_attributes():
-    """The CLI, metrics, report, figures and runs never call hasattr on a model nor reach into
-    its private attributes: what a family can do is in its tags."""
+    """The CLI, metrics, report, figures and runs never call hasattr on a model nor read a
+    private attribute of anything but their own classes' ``self`` and ``cls`` (not of a model,
+    an estimator, a family class, a run or ``type(model)``): what a family can do is in its
+    tags, what its parameters are in their declarations (:mod:`aekit._params`)."""
     found = []
     for path in _shared_sources():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "hasattr":
-                found.append(f"{path.name}:{node.lineno} hasattr")
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
-                and isinstance(node.value, ast.Name)
-                and node.value.id in ("model", "estimator")
-            ):
-                found.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+        found += private_reads(path.read_text(), path.name)
     assert not found, found
 
 

@@ -1,6 +1,7 @@
 """aekit: the autoencoder family as scikit-learn estimators and a command-line tool, on PyTorch.
 
-The public names are listed here explicitly. They are imported lazily (PEP 562), so that
+The public names are listed here explicitly, the model families through their catalogue
+(:mod:`aekit.models.catalog`). They are imported lazily (PEP 562), so that
 ``import aekit`` and ``aekit --help`` stay fast: torch is imported only when a model is used.
 """
 
@@ -31,7 +32,8 @@ _PUBLIC = {
     "UntrustedCodeError": "aekit.errors",
 }
 
-# The families come from the catalogue: adding a family is its module and one catalogue line.
+# The families come from the catalogue (aekit.models.catalog), so a family added there is a
+# public name here with no edit of this file.
 __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

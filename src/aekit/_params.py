@@ -189,7 +189,17 @@ class Instance(Constraint):
 
 
 class Function(Constraint):
-    """A callable (a user's function)."""
+    """A callable (a user's function): a parameter that holds user code.
+
+    ``builtin``: the names the parameter also takes that are not code (the AAE's built-in
+    priors); any other string it holds is an import path (``"package.module:function"``), which
+    :func:`aekit.load` and the command line import only when the caller trusts the code.
+    """
+
+    kind = "function"  # what an imported name must be (aekit.persist checks it)
+
+    def __init__(self, builtin: tuple[str, ...] = ()):
+        self.builtin = tuple(builtin)
 
     def accepts(self, v: Any) -> bool:
         return callable(v) and not isinstance(v, type)
@@ -222,6 +232,29 @@ def param_of(owner: type, name: str, **changes: Any) -> Any:
 def constraints_of(f: dataclasses.Field) -> tuple[Constraint | None, ...] | None:
     """The constraints a field declares, or None for a field declared without :func:`param`."""
     return f.metadata.get(CONSTRAINTS)
+
+
+def sequence_fields(cls: type) -> tuple[str, ...]:
+    """The parameters of ``cls`` that hold sequences (:class:`Sizes`, :class:`Shape`): JSON and
+    the command line give them as lists or single values, the estimator takes tuples."""
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if any(isinstance(c, Sizes | Shape) for c in constraints_of(f) or ())
+    )
+
+
+def code_fields(cls: type) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The parameters of ``cls`` that may hold user code (a :class:`Function` constraint):
+    ``name -> (kind, built-in names)``, where ``kind`` is what an imported name must be
+    (``"function"``) and the built-in names are the strings that are not code. A string that is
+    not built in is an import path, imported only with ``trust_code``."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        code = [c for c in constraints_of(f) or () if isinstance(c, Function)]
+        if code:
+            out[f.name] = (code[0].kind, code[0].builtin)
+    return out
 
 
 def describe(constraints: tuple[Constraint | None, ...]) -> str:

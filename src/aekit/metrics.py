@@ -1,7 +1,9 @@
 """Numbers about a model, next to the baseline people would otherwise use (PCA).
 
-Every function works on arrays, or on any object with the estimator methods (``transform``,
-``reconstruct``): duck typing, so this module never imports a model family. Every number is named
+Every function works on arrays, or on a fitted model: which numbers fit a model is chosen by its
+tags (:func:`aekit.tags.aekit_tags`: ``has_likelihood``, ``has_prior``, ``adversarial``,
+``denoising``, ...), never by probing it for methods, so this module never imports a model
+family (a model that is not aekit's is taken as a plain autoencoder). Every number is named
 with its unit: ``*_per_sample`` is summed over features and averaged over rows (squared error per
 image, as in Hinton and Salakhutdinov 2006), ``*_per_feature`` is averaged over both (per pixel).
 """
@@ -314,7 +316,9 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
       ``active_units``;
     - a model with a prior on its codes (adversarial autoencoders): ``prior_mmd2`` (squared MMD
       between codes and prior samples) next to ``prior_mmd2_floor`` (that of a second prior
-      sample: the noise floor), and the discriminator's last ``discriminator_accuracy``;
+      sample: the noise floor);
+    - an adversarial model (discriminators): each discriminator's accuracy at the last epoch
+      (``discriminator_accuracy``, ``category_discriminator_accuracy``, ...);
     - a denoising model: squared error per sample of the denoised corrupted rows
       (``denoised_squared_error_per_sample``) next to the corrupted rows' own
       (``corrupted_squared_error_per_sample``);
@@ -339,7 +343,7 @@ def family_metrics(model: Any, X: np.ndarray, y=None, *, max_rows: int = 2000,
         prior = model.sample_prior(len(codes) if len(codes) > 1000 else 2000, random_state=0)
         out["prior_mmd2"] = mmd2(codes, prior)
         out["prior_mmd2_floor"] = mmd2(model.sample_prior(len(codes), random_state=1), prior)
-    if can.generative:  # every discriminator's accuracy (adversarial models), last epoch
+    if can.adversarial:  # every discriminator's accuracy, last epoch
         last = model.history_[-1] if model.history_ else {}
         out.update({k: v for k, v in last.items() if k.endswith("discriminator_accuracy")})
     if can.denoising:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import io
+from ._params import code_fields, sequence_fields
 from ._version import __version__
 from .errors import AekitError, ModelFileError, ParameterError, UntrustedCodeError
 from .models import catalog
@@ -246,16 +247,17 @@ def _code_objects(
     ``trust_code`` and checked to be what the parameter accepts. Never imported otherwise."""
     from .priors import import_object
 
+    code = code_fields(cls)
     objects = dict(objects or {})
-    unknown = set(objects) - set(cls._code_params)
+    unknown = set(objects) - set(code)
     if unknown:
-        takes = ", ".join(cls._code_params) or "none"
+        takes = ", ".join(code) or "none"
         raise ParameterError(
             f"objects: {cls.__name__} has no code parameter {sorted(unknown)[0]!r} (it takes: "
             f"{takes})"
         )
     resolved = {}
-    for param, (kind, builtin) in cls._code_params.items():
+    for param, (kind, builtin) in code.items():
         value = params.get(param)
         where = f"{path / CONFIG_FILE}: params.{param}"
         if param in objects:
@@ -352,7 +354,7 @@ def load(
     cls = _model_class(path, config, classes)
     name = cls.__name__
     params = dict(config["params"])
-    for key in cls._sequence_params:
+    for key in sequence_fields(cls):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
     params.update(_code_objects(path, cls, params, trust_code, objects))

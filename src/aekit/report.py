@@ -1,12 +1,14 @@
 """The HTML report of a run, and the comparison of runs: one self-contained file each (figures
 embedded as PNG data URIs, styles inline, no script and nothing fetched from the network).
 
-Which figures a report holds follows from what the model can do (duck typing, as in
-:mod:`aekit.metrics`): every model gets learning curves, the latent map coloured by label and,
-for images, reconstructions; a generative model (VAE, AAE) samples, an interpolation and the
-decoded 2-D manifold; an adversarial autoencoder its codes over the prior and samples by class;
-a denoising model noisy / denoised / clean triplets; the stacked and denoising models their
-first-layer filters; a sparse model the histogram of its code activations.
+The figures are a run's own (:func:`aekit.plotting.figure_inputs` chooses them by the model's
+tags, :func:`aekit.plotting.run_figures` draws them), so the report and a run folder's PNG files
+always agree: every model gets learning curves, the latent map coloured by label and, for
+images, reconstructions (not a classifier); a generative model (VAE, AAE) samples, an
+interpolation and the decoded 2-D manifold; a model with a prior its codes over the prior; a
+model that generates by class samples by class; a denoising model noisy / denoised / clean
+triplets; the stacked and denoising models their first-layer filters; a sparse model the
+histogram of its code activations.
 """
 
 from __future__ import annotations
@@ -19,88 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import is_sparse, reconstruction_of
-from .tags import aekit_tags, estimator_type
-
-# Figure file stems -> captions, in reading order.
-CAPTIONS = {
-    "learning_curves": "Learning curves: per-sample losses by epoch (training and validation).",
-    "latent": "Latent map of the test rows, coloured by label (unlabelled rows in grey).",
-    "prior": "Test codes (colour) over samples of the prior (grey).",
-    "code_histogram": "Code activations of the test rows.",
-    "reconstructions": "Test images (top) and their reconstructions (bottom).",
-    "denoising": "Corrupted test images, the model's denoised output, and the clean originals.",
-    "filters": "First-layer filters: what each unit of the first layer responds to.",
-    "samples": "Samples decoded from the prior.",
-    "manifold": "Decodings over a grid of the 2-D latent plane (the prior's 5-95 % quantiles).",
-    "interpolation": "Decodings along the line between the codes of two test images.",
-    "samples_by_class": "Generated samples, one row per class (or cluster).",
-}
-
-
-def decodes_codes_alone(model) -> bool:
-    """Whether ``inverse_transform(codes)`` works without labels (not for a supervised or a
-    categorical adversarial autoencoder, whose decoder also reads the class)."""
-    can = aekit_tags(model)
-    return can.has_decoder and not can.decoder_needs_labels
-
-
-def class_samples(model, label_names, per_class: int = 10):
-    """Generated images per class (or cluster): ``(rows, names)``, or None."""
-    if not aekit_tags(model).generates_by_class:
-        return None
-    clusters = estimator_type(model) == "clusterer"
-    labels = list(range(int(model.n_clusters))) if clusters else list(model.classes_)
-    rows = [model.generate(np.repeat(np.asarray([c]), per_class), random_state=i)
-            for i, c in enumerate(labels)]  # fmt: skip
-    names = [
-        f"cluster {c}" if clusters
-        else label_names[int(c)] if label_names is not None else str(c)
-        for c in labels
-    ]  # fmt: skip
-    return rows, names
-
-
-def figure_inputs(model, X, y, label_names, max_rows: int = 5000) -> dict[str, Any]:
-    """The arrays :func:`aekit.plotting.run_figures` draws for this model, from test rows ``X``
-    (labels ``y`` colour the latent map)."""
-    from .plotting import latent_manifold
-
-    X = X[:max_rows]
-    y = y[:max_rows] if y is not None else None
-    codes = model.transform(X) if len(X) else None
-    can = aekit_tags(model)
-    shape = model.input_shape_
-    images = shape is not None and len(X) > 0
-    # none for a classifier, or a supervised model without labels
-    X_hat = reconstruction_of(model, X[:10], None if y is None else y[:10]) if images else None
-    noisy = denoised = filters = None
-    if images and can.denoising:  # a denoising model: show what it does to noise
-        noisy = model.corrupt(X[:10], random_state=0)
-        denoised = model.denoise(noisy)
-    samples = path = manifold = prior = by_class = None
-    if images and can.generative:
-        samples = model.sample(64, random_state=0)
-        if decodes_codes_alone(model):
-            path = model.interpolate(X[0], X[1], steps=10) if len(X) > 1 else None
-            if int(model.latent_dim) == 2:
-                manifold = latent_manifold(model)
-        if can.generates_by_class:
-            by_class = class_samples(model, label_names)
-    if can.has_prior and codes is not None and codes.shape[1] == 2:
-        prior = model.sample_prior(5000, random_state=0)
-    dense = model.architecture == "mlp"
-    if images and dense and (can.denoising or can.layerwise_pretraining):
-        import torch
-
-        first = next(m for m in model.encoder_.modules() if isinstance(m, torch.nn.Linear))
-        filters = first.weight.detach().cpu().numpy()  # receptive fields of the first layer
-    return dict(
-        history=model.history_, codes=codes, y=y, label_names=label_names, X=X[:10],
-        X_hat=X_hat, image_shape=shape, X_noisy=noisy, X_denoised=denoised, filters=filters,
-        samples=samples, interpolation=path, manifold=manifold, prior_samples=prior,
-        class_samples=by_class, code_histogram=is_sparse(model),
-    )  # fmt: skip
+from .plotting import CAPTIONS
 
 
 def png_data_uri(fig) -> str:

@@ -241,8 +241,7 @@ class Run:
 def write_figures(out: Path, model, X, y, label_names, max_rows: int = 5000):
     """Draw a model's figures into ``out`` (a run folder or a folder of figures: new, empty or
     aekit's), each recorded in its manifest. Returns ``(written paths, skipped names)``."""
-    from .plotting import run_figures, save_figure
-    from .report import figure_inputs
+    from .plotting import figure_inputs, run_figures, save_figure
 
     figures = run_figures(**figure_inputs(model, X, y, label_names, max_rows))
     with io.folder_lock(out):
@@ -386,7 +385,7 @@ def discard_staging(out: Path) -> bool:
 def derived_files() -> set[str]:
     """The names of the files aekit derives from a run's model in its folder (metrics, figures,
     report): a new model in the folder makes them stale."""
-    from .report import CAPTIONS
+    from .plotting import CAPTIONS
 
     return {METRICS_FILE, "report.html", *(f"{name}.png" for name in CAPTIONS)}
 

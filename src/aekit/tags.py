@@ -51,6 +51,10 @@ class AekitTags:
     has_prior : bool
         The codes are matched to a prior that ``sample_prior(n)`` draws from (adversarial
         autoencoders).
+    adversarial : bool
+        The codes are matched to their priors by discriminators trained against the encoder
+        (adversarial autoencoders): ``history_`` holds each discriminator's accuracy
+        (``*discriminator_accuracy``).
     has_likelihood : bool
         ``elbo(X)``, ``log_likelihood(X)`` and ``active_units(X)`` exist (a VAE).
     unit_interval_input : bool
@@ -80,6 +84,7 @@ class AekitTags:
     generates_by_class: bool = False
     stochastic_decoder: bool = False
     has_prior: bool = False
+    adversarial: bool = False
     has_likelihood: bool = False
     unit_interval_input: bool = False
     binary_input: bool = False

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .._params import code_fields, sequence_fields
 from ..errors import AekitError, DataError
 
 
@@ -56,7 +57,7 @@ def parse_value(text: str) -> Any:
 
 
 def _coerce(cls, key: str, value: Any) -> Any:
-    if key in cls._sequence_params and value is not None:
+    if key in sequence_fields(cls) and value is not None:
         if value == "" or value == ():
             return ()
         if isinstance(value, int | float | str):
@@ -95,7 +96,7 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected key=value, for example --set lr=0.001")
-        if not value.strip() and key not in cls._sequence_params:  # a sequence: () (no layers)
+        if not value.strip() and key not in sequence_fields(cls):  # a sequence: () (no layers)
             raise UsageError(f"--set {key}=: no value; give one (--set {key}=none for None), "
                              "or leave the parameter out for its default")  # fmt: skip
         try:
@@ -121,7 +122,7 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
         value = getattr(args, flag, None)
         if value is not None:
             put(key, parse_value(value) if isinstance(value, str) else value, f"--{flag}")
-    for key, (_, builtin) in cls._code_params.items():
+    for key, (_, builtin) in code_fields(cls).items():
         value = given.get(key)
         if isinstance(value, str) and value not in builtin and not args.trust_code:
             raise UsageError(

@@ -154,8 +154,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     metrics.json, or computed now), and the figures that fit the model kind."""
     from ..io import atomic_write_bytes
     from ..persist import read_config
-    from ..plotting import run_figures
-    from ..report import figure_inputs, render_report
+    from ..plotting import figure_inputs, run_figures
+    from ..report import render_report
 
     run = load_run(args)
     if args.out is not None:

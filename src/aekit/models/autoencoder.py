@@ -182,7 +182,9 @@ class Autoencoder(BaseAutoencoder):
     >>> data = load_dataset("digits")
     >>> ae = Autoencoder(latent_dim=2, hidden=(64, 32), random_state=0).fit(data.X_train)
     >>> codes = ae.transform(data.X_test)        # (360, 2) float32
-    >>> ae.score(data.X_test)                    # minus the mean squared error per image
+    >>> ae.loss_                                 # loss="auto": the pixels lie in [0, 1]
+    'bce'
+    >>> ae.score(data.X_test)                    # minus the mean binary cross-entropy per image
     -...
     """
 

@@ -5,7 +5,11 @@ It feeds the command line's model names, ``aekit``'s public names and :func:`aek
 builds only these classes (or classes the caller passes): a notebook's own
 ``class Autoencoder(aekit.Autoencoder)`` never stands in for aekit's.
 
-Adding a family is its module and one line here. Nothing here imports torch.
+Adding a family is its module and one line here: the line makes it a public name of
+``aekit``, a model of ``aekit train``, a class :func:`aekit.load` builds, and a family the tests
+check (tests/helpers.py gives a family without an entry of its own a tiny test configuration,
+so tests/test_common.py's battery and tests/test_tags.py's checks run on it with no test
+edited). Nothing here imports torch.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Variants (all through the same three phases):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -241,11 +241,9 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     """
 
     # A name (make_prior checks it, with latent_dim, n_components and prior_params) or a function.
-    prior: Any = param("gaussian", PRIOR_NAME, Function())
-    n_components: int = param(10, Integer(1))
-
     # A prior other than the built-in names is user code: load imports it only when trusted.
-    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {"prior": ("function", PRIORS)}
+    prior: Any = param("gaussian", PRIOR_NAME, Function(builtin=PRIORS))
+    n_components: int = param(10, Integer(1))
     prior_params: dict | None = param(None, None, Instance(dict, "a dict such as {'radius': 4.0}"))
     posterior: str = param("deterministic", Options(*POSTERIORS))
     supervised: bool = param(False, Boolean())

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, ClusterMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
@@ -177,6 +178,23 @@ class CategoricalAAEModule(nn.Module):
         return [*phases, classify] if self.classify else phases
 
 
+def _tagged(tag: str):
+    """The availability of the decoding methods (``available_if``): present exactly when the
+    model's aekit tag ``tag`` is True, and otherwise an AttributeError that says why (the only
+    reason in these families: ``labels_only=True`` leaves the decoder untrained)."""
+
+    def check(model) -> bool:
+        if not getattr(model.__sklearn_tags__().aekit, tag):
+            raise AttributeError(
+                f"{type(model).__name__} with labels_only=True trains its encoder and "
+                "classification head alone: its decoder stays untrained, so it does not decode, "
+                "reconstruct, sample or generate; its codes are transform(X)"
+            )
+        return True
+
+    return check
+
+
 @dataclass(kw_only=True, repr=False, eq=False)
 class _CategoricalAAE(_AdversarialBase):
     """What the semi-supervised and clustering models share (``K`` = ``_n_categories()``)."""
@@ -187,8 +205,13 @@ class _CategoricalAAE(_AdversarialBase):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.aekit.generative = tags.aekit.generates_by_class = True
-        tags.aekit.decoder_needs_labels = True  # a style decodes with a category
+        # labels_only trains the classification phase alone: the decoder is never trained, so
+        # the model has no decoder to offer (no reconstructions, samples or generated rows).
+        decodes = not self._labels_only()
+        tags.aekit.has_decoder = decodes
+        tags.aekit.generative = tags.aekit.generates_by_class = decodes
+        tags.aekit.decoder_needs_labels = decodes  # a style decodes with a category
+        tags.aekit.adversarial = decodes  # labels_only trains no discriminator
         return tags
 
     def _n_categories(self) -> int:  # pragma: no cover - abstract
@@ -228,6 +251,7 @@ class _CategoricalAAE(_AdversarialBase):
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: F.softmax(self.module_.logits(x), dim=1), X)
 
+    @available_if(_tagged("has_decoder"))
     def inverse_transform(self, X, y=None) -> np.ndarray:
         """Decode styles ``(n, latent_dim)`` with each row's category ``y`` (class labels for
         the classifier, cluster indices for the clusterer)."""
@@ -246,6 +270,7 @@ class _CategoricalAAE(_AdversarialBase):
         Y = np.eye(self._n_categories(), dtype=np.float32)[k]
         return self._decode_rows(Y, Z)
 
+    @available_if(_tagged("has_decoder"))
     def reconstruct(self, X) -> np.ndarray:
         """``decode(softmax(logits(x)), style(x))``, float32."""
         check_is_fitted(self)
@@ -261,6 +286,7 @@ class _CategoricalAAE(_AdversarialBase):
         out = self._batched(lambda b: self.module_.decode(b[:, :k], b[:, k:]), packed)
         return out.astype(np.float32, copy=False)
 
+    @available_if(_tagged("generative"))
     def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
         """``n`` rows decoded from the priors: a uniform category and a ``N(0, I)`` style."""
         check_is_fitted(self)
@@ -269,6 +295,7 @@ class _CategoricalAAE(_AdversarialBase):
         k = rng.integers(self._n_categories(), size=n)
         return self._generate_indices(k, rng)
 
+    @available_if(_tagged("generates_by_class"))
     def generate(self, labels, random_state=None) -> np.ndarray:
         """One row per label (class for the classifier, cluster index for the clusterer), its
         style drawn from ``N(0, I)``."""

@@ -143,13 +143,13 @@ class _AdversarialBase(Autoencoder):
     discriminator_noise: float = param(0.0, Real(0, None))
     gradient_penalty: float = param(1.0, Real(0, None))
 
-    _sequence_params: ClassVar[tuple[str, ...]] = (
-        *Autoencoder._sequence_params,
-        "discriminator_hidden",
-    )
-
     # The code is pushed towards a prior, so copying the input is not the optimum.
     _overcomplete_code: ClassVar[bool] = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.aekit.adversarial = True  # discriminators, whose accuracies history_ records
+        return tags
 
     def _discriminator(self, n_in: int) -> Discriminator:
         return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
