@@ -109,8 +109,9 @@ def _has_decoder(model) -> bool:
     """The decoding methods' availability: ``hasattr`` is False, and says why, without one."""
     if not model.__sklearn_tags__().aekit.has_decoder:
         raise AttributeError(
-            f"{type(model).__name__} has no decoder (a classifier has a head instead): it cannot "
-            "decode or reconstruct; its codes are transform(X)"
+            f"{type(model).__name__} has no decoder (a classifier has a head instead; a model "
+            "with labels_only=True trains none): it cannot decode or reconstruct; its codes are "
+            "transform(X)"
         )
     return True
 
@@ -120,16 +121,9 @@ class BaseAutoencoder(
 ):
     """Shared implementation of the scikit-learn contract for aekit's models (see module doc)."""
 
-    # Parameters holding sequences: JSON stores them as lists, loading turns them back to tuples.
-    _sequence_params: ClassVar[tuple[str, ...]] = ("hidden", "decoder_hidden", "input_shape")
-
     # Parameters whose "auto" value fit resolves from the first data it sees, into the fitted
     # attribute of the same name + "_": (the value for data in [0, 1], the value otherwise).
     _auto_params: ClassVar[dict[str, tuple[str, str]]] = {}
-
-    # Parameters that may hold user code, and what each accepts (see :func:`load`): a family
-    # maps the parameter to ("function" or "module", its built-in names).
-    _code_params: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     # -- to be provided by each family ----------------------------------------------------------
 
