@@ -249,7 +249,6 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
 
 def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
     """The test metrics, figures and summary of a committed run."""
-    import numpy as np
     from sklearn.base import is_classifier
 
     from ..io import claim, write_json
@@ -276,10 +275,7 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         },  # what "auto" chose: the unit of the losses
     }
     if y_train is not None:
-        marker = model.unlabeled_label
-        result["labeled_train_rows"] = int(
-            len(y_train) if marker is None else np.sum(np.asarray(y_train, dtype=object) != marker)
-        )
+        result["labeled_train_rows"] = int(labelled_rows(y_train, model.unlabeled_label).sum())
     result["fitted_rows"] = model.n_train_rows_  # after the validation split
     if len(ds.X_test) and is_classifier(model):
         # scored on the labelled test rows: an unlabelled row (-1, an empty label cell) is no miss
