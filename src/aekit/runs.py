@@ -307,6 +307,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     if history and not isinstance(history[-1], dict):
         raise ModelFileError(f"{files[persist.HISTORY_FILE]}: its epochs are not JSON objects")
     data, _ = _read_data_json(folder)
+    run = Run(folder, None, data)  # the folder's files, without its model (no torch)
     return {
         "run": str(path),
         "class": config["class"],
@@ -315,8 +316,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         "fitted": config["fitted"],
         "data": data,
         "last_epoch": history[-1] if history else None,
-        "metrics": Run(folder, None, data).metrics(),
-        "files": Run(folder, None, data).files(),
+        "metrics": run.metrics(),
+        "files": run.files(),
     }
 
 
