@@ -31,7 +31,7 @@ LAYERS = [
         "aekit.metrics",
         "aekit.datasets",
     ],
-    ["aekit.training", "aekit.plotting"],
+    ["aekit.training", "aekit.plotting", "aekit.networks"],
     ["aekit.callbacks", "aekit.persist"],
     ["aekit.estimator"],
     ["aekit.models.*"],  # the families (aekit.models itself is only the lazy catalogue door)

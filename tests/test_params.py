@@ -345,11 +345,14 @@ def test_the_code_and_sequence_parameters_come_from_the_declarations(tmp_path):
     """aekit.load (and the command line's --set) learn which parameters hold code and which
     hold sequences from the field declarations, so a family that declares one is treated as
     the AAE's prior is, with no list of names to keep in step beside it."""
+    networks = {"encoder": ("module", ()), "decoder": ("module", ())}
     assert _params.code_fields(AdversarialAutoencoder) == {
-        "prior": ("function", ("gaussian", "mixture", "swiss_roll", "uniform"))
+        **networks,
+        "discriminator": ("module", ()),
+        "prior": ("function", ("gaussian", "mixture", "swiss_roll", "uniform")),
     }
-    assert _params.code_fields(Autoencoder) == {}
-    assert _params.code_fields(HookedAutoencoder) == {"hook": ("function", ("none",))}
+    assert _params.code_fields(Autoencoder) == networks
+    assert _params.code_fields(HookedAutoencoder) == {**networks, "hook": ("function", ("none",))}
     assert _params.sequence_fields(Autoencoder) == ("hidden", "decoder_hidden", "input_shape")
     assert "discriminator_hidden" in _params.sequence_fields(AdversarialAutoencoder)
     assert "widths" in _params.sequence_fields(HookedAutoencoder)

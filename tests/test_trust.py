@@ -123,7 +123,9 @@ def test_objects_and_classes_are_checked(aae_with_user_prior, fitted_ae, tmp_pat
     path, _, _ = aae_with_user_prior
     with pytest.raises(UntrustedCodeError, match="takes a Python function"):
         aekit.load(path, objects={"prior": print})
-    with pytest.raises(ValueError, match="no code parameter 'encoder'"):
+    with pytest.raises(ValueError, match="no code parameter 'decoder_hidden'"):
+        aekit.load(path, objects={"decoder_hidden": print})
+    with pytest.raises(ValueError, match="encoder is None, not user code; nothing to replace"):
         aekit.load(path, objects={"encoder": print})
     fitted_ae.save(tmp_path / "ae")
     with pytest.raises(ValueError, match="Autoencoder has no code parameter 'prior'"):

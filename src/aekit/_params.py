@@ -208,6 +208,31 @@ class Function(Constraint):
         return "a function"
 
 
+class Network(Function):
+    """A network a user brings (``encoder=``, ``decoder=``, ``discriminator=``): a
+    ``torch.nn.Module`` subclass, an import path to one (``"package.module:Name"``, imported at
+    ``fit`` time; read from a file, only with ``trust_code``), or a module instance (``fit``
+    trains a copy). :mod:`aekit.networks` builds it; :func:`aekit.load` imports a saved path only
+    when the caller trusts it, and accepts only an ``nn.Module`` subclass even then."""
+
+    kind = "module"
+
+    def accepts(self, v: Any) -> bool:
+        if isinstance(v, str):
+            return bool(v.strip())
+        import torch  # (only when a value is checked: the CLI's --help does not import torch)
+
+        if isinstance(v, type):
+            return issubclass(v, torch.nn.Module)
+        return isinstance(v, torch.nn.Module)
+
+    def __str__(self) -> str:
+        return (
+            "a torch.nn.Module subclass, an import path 'package.module:Name' to one, or an "
+            "nn.Module instance"
+        )
+
+
 def param(default: Any, *constraints: Constraint | None, trainer: bool = False) -> Any:
     """A dataclass field holding an estimator parameter: its default and the constraints its
     value must meet (one of them; ``None`` admits the value None). ``trainer``: the estimator

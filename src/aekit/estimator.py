@@ -36,11 +36,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import persist
+from . import networks, persist
 from ._params import (
     Boolean,
     Instance,
     Integer,
+    Network,
     Options,
     Real,
     Shape,
@@ -65,6 +66,7 @@ INFERENCE_MAX_VALUES = 2**24
 
 RANDOM_STATE = Instance(np.random.RandomState, "a numpy RandomState")
 DEVICE = Instance((str, torch.device), "a device such as 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
+KWARGS = Instance(dict, "a dict of keyword arguments for the network's constructor")
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -89,6 +91,10 @@ class NetworkParams:
     input_shape: tuple[int, int, int] | None = param(None, None, Shape())
     tied: bool = param(False, Boolean())
     code_activation: str | None = param(None, None, Options(*ACTIVATIONS))
+    encoder: Any = param(None, None, Network())
+    encoder_kwargs: dict | None = param(None, None, KWARGS)
+    decoder: Any = param(None, None, Network())
+    decoder_kwargs: dict | None = param(None, None, KWARGS)
     optimizer: str = param("adam", Options(*OPTIMIZERS), trainer=True)
     lr: float = param(1e-3, Real(0, None, closed="neither"), trainer=True)
     lr_schedule: str = param("none", Options(*LR_SCHEDULES), trainer=True)
@@ -141,6 +147,12 @@ class BaseAutoencoder(
         may change the parameters between calls), and by :func:`aekit.load` on the parameters
         read from a file."""
         check_params(self)
+        if self.tied and (self.encoder is not None or self.decoder is not None):
+            raise ParameterError(
+                f"{type(self).__name__}: tied=True ties the built-in MLP decoder's weights to "
+                "the built-in encoder's; it does not apply with encoder= or decoder= (tie "
+                "weights inside your own modules instead)"
+            )
 
     # Whether a code wider than the input is meaningful for this family: yes where an objective
     # regularises the code (a penalty, noise, a prior), so that copying the input is not the
@@ -168,7 +180,7 @@ class BaseAutoencoder(
         """The narrowest layer between input and output: the code, or a narrower hidden layer
         of an MLP (a convolution's feature maps are not counted)."""
         widths = [int(self.latent_dim)]
-        if self.architecture == "mlp":
+        if self.architecture == "mlp" and self.encoder is None and self.decoder is None:
             decoder = self.hidden if self.decoder_hidden is None else self.decoder_hidden
             widths += [int(w) for w in (*self.hidden, *decoder)]
         return min(widths)
@@ -237,9 +249,11 @@ class BaseAutoencoder(
         probe._check_values(X)
         probe._fit_targets(X, y, reset=True)
         probe._check_network()  # builds the network on the meta device: its errors, no memory
-        if probe._network_on_meta() is None:  # not buildable there: build it for real
+        users = any(getattr(self, role, None) is not None for role in networks.ROLES)
+        if users or probe._network_on_meta() is None:  # built for real: run the user's networks
             with torch.random.fork_rng(devices=[]):
-                probe._build_module()
+                module = probe._build_module()
+            networks.check_networks(module, X)
         return resolved
 
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
@@ -287,21 +301,78 @@ class BaseAutoencoder(
         fitted yet) the parameter itself."""
         return self.__dict__.get(name + "_", getattr(self, name))
 
-    def _build_networks(self, code_activation: str | None = None, latent_dim: int | None = None):
-        """Encoder and decoder from the shared spec (``code_activation`` overrides the
-        parameter, for families whose objective needs a particular code, e.g. sigmoid;
-        ``latent_dim`` for an encoder with more outputs, e.g. a mean and a log-variance)."""
-        return build_encoder_decoder(
-            n_features=self.n_features_in_,
-            latent_dim=int(latent_dim or self.latent_dim),
-            hidden=self.hidden,
-            decoder_hidden=self.decoder_hidden,
-            activation=self.activation,
-            architecture=self.architecture,
-            input_shape=self.input_shape_,
-            tied=bool(self.tied),
-            code_activation=code_activation or self.code_activation,
-        )
+    def _build_networks(
+        self,
+        code_activation: str | None = None,
+        latent_dim: int | None = None,
+        *,
+        only: str | None = None,
+        encoder_output: str | None = None,
+    ):
+        """Encoder and decoder: the user's own (``encoder=``, ``decoder=``; :mod:`aekit.networks`)
+        or built from the shared spec.
+
+        ``latent_dim`` is the width of the encoder's output and of the decoder's input (default:
+        the parameter), for an encoder with more outputs (a mean and a log-variance) or a
+        decoder that also reads a label. ``code_activation`` overrides the parameter, for
+        families whose objective needs a particular code (sigmoid). ``only="encoder"`` or
+        ``"decoder"`` builds that side alone (the other is None). ``encoder_output`` says, for
+        error messages, what the family's encoder must return (default: one code tensor).
+        """
+        width = int(latent_dim or self.latent_dim)
+        code = code_activation or self.code_activation
+        roles = ("encoder", "decoder") if only is None else (only,)
+        built: dict[str, Any] = {}
+        if any(getattr(self, role) is None for role in roles):
+            encoder, decoder = build_encoder_decoder(
+                n_features=self.n_features_in_,
+                latent_dim=width,
+                hidden=self.hidden,
+                decoder_hidden=self.decoder_hidden,
+                activation=self.activation,
+                architecture=self.architecture,
+                input_shape=self.input_shape_,
+                tied=bool(self.tied),
+                code_activation=code,
+            )
+            built = {"encoder": encoder, "decoder": decoder}
+        owner = type(self).__name__
+        shape = tuple(self.input_shape_ or (int(self.n_features_in_),))
+        sizes = {"input_shape": shape, "n_features": int(self.n_features_in_),
+                 "latent_dim": int(self.latent_dim)}  # fmt: skip
+        for role in roles:
+            spec = getattr(self, role)
+            if spec is None:
+                continue
+            kwargs = getattr(self, role + "_kwargs")
+            if role == "encoder":
+                net = networks.build(spec, kwargs, role=role, owner=owner,
+                                     sizes={**sizes, "out_features": width})  # fmt: skip
+                built[role] = networks.UserEncoder(
+                    net, input_shape=shape, out_features=width, code_activation=code,
+                    owner=owner, contract=encoder_output or f"one tensor of shape (n, {width})",
+                )  # fmt: skip
+                continue
+            net = networks.build(spec, kwargs, role=role, owner=owner,
+                                 sizes={**sizes, "in_features": width})  # fmt: skip
+            logits = self.__sklearn_tags__().aekit.unit_interval_input
+            if logits and networks.ends_with_sigmoid(net):
+                raise ParameterError(
+                    f"{owner}: decoder={networks.describe(spec)} ends with a Sigmoid, but the "
+                    "loss for data in [0, 1] takes logits (binary cross-entropy applies the "
+                    "sigmoid itself, in a numerically stable form). Drop the final Sigmoid; "
+                    "the model's outputs (reconstruct, inverse_transform) are still "
+                    "probabilities"
+                )
+            flat = int(self.n_features_in_)
+            shapes = f"(n, {', '.join(map(str, shape))})" + (f" or (n, {flat})" if len(shape) > 1
+                                                             else "")  # fmt: skip
+            built[role] = networks.UserDecoder(
+                net, in_features=width, input_shape=shape, owner=owner,
+                contract=f"a tensor of shape {shapes}: "
+                + ("logits (the loss applies the sigmoid)" if logits else "the reconstruction"),
+            )  # fmt: skip
+        return built.get("encoder"), built.get("decoder")
 
     def _init_from_data(self, module, X: np.ndarray) -> None:
         """Set data-dependent module state before training (a family's hook; e.g. the data
@@ -542,6 +613,7 @@ class BaseAutoencoder(
         reset_parameters(module, torch.Generator().manual_seed(seed))
         if X is not None:
             self._init_from_data(module, X)
+            networks.check_networks(module, X)  # the user's networks, on one batch
         self._attach_module(module.to(self.device_))
         self._trainer = Trainer(
             self.module_,
@@ -711,7 +783,12 @@ class BaseAutoencoder(
                 v = None  # a RandomState object has no faithful JSON form
             elif isinstance(v, torch.device):
                 v = str(v)
+            elif isinstance(v, torch.nn.Module | type):  # a user's network: its class, by name
+                v = networks.saved_form(k, v, type(self).__name__)
             params[k] = v
+        for k in networks.ROLES:
+            if params.get(k + "_kwargs") is not None:
+                networks.check_json(k + "_kwargs", params[k + "_kwargs"], type(self).__name__)
         return params
 
     def save(

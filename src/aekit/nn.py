@@ -300,9 +300,10 @@ def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
     PyTorch's own ``reset_parameters`` draws from the global random state; this reproduces the same
     distributions (Kaiming-uniform weights with ``a = sqrt(5)``, biases uniform in
     ``+-1/sqrt(fan_in)``) from an explicit generator, so a seed gives the same weights without
-    touching global state. Tied decoder biases start at zero.
+    touching global state. Tied decoder biases start at zero. A submodule whose class sets
+    ``keeps_own_init`` (a user's network, :mod:`aekit.networks`) is left as it was built.
     """
-    for m in module.modules():
+    for m in _own_modules(module):
         if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
             nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
             if m.bias is not None:
@@ -313,3 +314,14 @@ def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
         elif isinstance(m, TiedLinear):
             m.bias.zero_()
+
+
+def _own_modules(module: nn.Module):
+    """``module.modules()`` without the subtrees of modules that keep their own initialisation."""
+    yield module
+    if getattr(module, "keeps_own_init", False):
+        return
+    for child in module.children():
+        if getattr(child, "keeps_own_init", False):
+            continue
+        yield from _own_modules(child)

@@ -260,6 +260,12 @@ def _code_objects(
     for param, (kind, builtin) in code.items():
         value = params.get(param)
         where = f"{path / CONFIG_FILE}: params.{param}"
+        instance = kind == "module" and isinstance(value, dict)  # built from an instance
+        if instance:
+            if set(value) != {"instance_of"} or not isinstance(value["instance_of"], str):
+                raise ModelFileError(f"{where} is {value!r}: expected an import path or "
+                                     '{"instance_of": "module:Name"}')  # fmt: skip
+            value = value["instance_of"]
         if param in objects:
             if not (isinstance(value, str) and value not in builtin):
                 raise ParameterError(
@@ -280,21 +286,42 @@ def _code_objects(
                 f"--trust-code), or pass the object yourself: objects={{{param!r}: ...}}"
             )
         try:
-            obj = import_object(value)
+            obj = import_object(value, param)
         except ParameterError as e:
             raise ModelFileError(f"{where}: {e}") from None
-        resolved[param] = _check_code(obj, kind, f"{where} = {value!r}")
+        obj = _check_code(obj, kind, f"{where} = {value!r}", instances=False)
+        resolved[param] = _instance_of(obj, param) if instance else obj
     return resolved
 
 
-def _check_code(obj: Any, kind: str, where: str) -> Any:
+def _instance_of(cls: type, param: str) -> Any:
+    """``cls()`` for a network saved from an instance (its weights come from the file), built
+    with the global random state put back afterwards."""
+    import torch
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return cls()
+    except TypeError as e:
+        raise ParameterError(
+            f"the saved {param} was an instance of {cls.__module__}.{cls.__qualname__}, whose "
+            f"constructor needs arguments ({e}); pass an instance built as it was: "
+            f"objects={{{param!r}: {cls.__name__}(...)}} (its weights are replaced by the saved "
+            "ones)"
+        ) from None
+
+
+def _check_code(obj: Any, kind: str, where: str, instances: bool = True) -> Any:
     """``obj`` if it is what a code parameter of this ``kind`` accepts; refused otherwise, even
-    with ``trust_code``: a prior is a Python function, a network an ``nn.Module`` subclass."""
+    with ``trust_code``: a prior is a Python function, a network an ``nn.Module`` subclass (or,
+    given in ``objects``, an ``nn.Module`` instance: ``instances``)."""
     import torch
 
     if kind == "function" and inspect.isfunction(obj):
         return obj
     if kind == "module" and isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        return obj
+    if kind == "module" and instances and isinstance(obj, torch.nn.Module):
         return obj
     what = {"function": "a Python function", "module": "a torch.nn.Module subclass"}[kind]
     got = type(obj).__name__ if not isinstance(obj, type) else f"the class {obj.__name__}"

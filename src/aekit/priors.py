@@ -209,8 +209,9 @@ def resolve_path(path: str) -> Any:
     return obj
 
 
-def import_object(path: str) -> Any:
-    """Import the object named by ``"package.module:name"`` (or ``"package.module.name"``).
+def import_object(path: str, param: str = "prior") -> Any:
+    """Import the object named by ``"package.module:name"`` (or ``"package.module.name"``);
+    ``param`` names the parameter in messages.
 
     Importing a module runs its code: :func:`aekit.load` calls this only with ``trust_code``.
     """
@@ -218,6 +219,9 @@ def import_object(path: str) -> Any:
     if not sep:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
+        if param != "prior":
+            raise ParameterError(f"{param}={path!r} is not an import path such as "
+                                 "'mypackage.nets:Encoder'")  # fmt: skip
         raise ParameterError(
             f"prior={path!r} is not a known prior ({', '.join(PRIORS)}) nor an importable path "
             "such as 'mypackage.priors:ring'"
@@ -227,7 +231,7 @@ def import_object(path: str) -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
-        raise ParameterError(f"prior={path!r} cannot be imported ({e})") from None
+        raise ParameterError(f"{param}={path!r} cannot be imported ({e})") from None
     return obj
 
 

@@ -99,6 +99,24 @@ class Autoencoder(BaseAutoencoder):
         ``"conv"``, used for pictures otherwise.
     tied : bool, default=False
         Decoder weights are the transposed encoder weights (MLP only).
+    encoder, decoder : nn.Module subclass, import path, nn.Module instance, or None
+        Your own networks instead of the built-in ones (either or both; :mod:`aekit.networks`):
+        a class, or ``"package.module:Name"``, built in ``fit`` as ``Name(**encoder_kwargs)``
+        under ``random_state`` with the global random state left untouched; aekit adds
+        ``input_shape``, ``n_features``, ``latent_dim``, ``out_features`` (the encoder's output
+        width) and ``in_features`` (the decoder's input width) where the constructor names them.
+        Or an instance: ``fit`` trains a copy, starting from its weights, and never changes it.
+        The encoder receives batches shaped ``(n, *input_shape_)`` (images ``(n, C, H, W)``,
+        windows ``(n, T, C)``, rows ``(n, n_features)``) and returns the code ``(n,
+        latent_dim)``; the decoder takes codes and returns ``(n, *input_shape_)`` or ``(n,
+        n_features)``, pre-activation: logits for ``loss="bce"`` (no final sigmoid: the loss
+        applies it stably), the reconstruction for ``"mse"`` (then ``output_activation``).
+        Both are checked on one batch before training, with an error naming the shapes.
+        ``hidden``, ``activation`` and ``architecture`` shape only the built-in side. Saving
+        records the class's import path and the weights; loading imports it only with
+        ``aekit.load(path, trust_code=True)``, or takes it from ``objects=``.
+    encoder_kwargs, decoder_kwargs : dict or None, default=None
+        Keyword arguments of the classes' constructors (JSON values, to be saved).
     loss : {"auto", "mse", "bce"}, default="auto"
         Squared error summed over features, or binary cross-entropy with a sigmoid output for data
         in [0, 1] (checked). ``"auto"``: ``"bce"`` when the data of the first fit lie in [0, 1]

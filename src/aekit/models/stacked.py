@@ -104,6 +104,13 @@ class StackedAutoencoder(BaseAutoencoder):
     def _check_params(self) -> None:
         super()._check_params()  # every parameter's declared constraint
         name = type(self).__name__
+        if self.encoder is not None or self.decoder is not None:
+            raise ParameterError(
+                f"{name}: a stack pre-trains its own dense layers one at a time (greedy "
+                "layer-wise), and a network of your own cannot be split into such layers. To "
+                "pre-train your network, fit DenoisingAutoencoder(encoder=..., decoder=...) and "
+                "put a head on its encoder_module()"
+            )
         if self.architecture != "mlp":
             raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
         if self.decoder_hidden is not None:

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from .._params import Integer, Options, Real, param
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
+from ..networks import mean_and_logvar
 from ..runtime import available_memory, resolve_device, seed_from
 from ..training import Phase
 
@@ -235,6 +236,11 @@ class VAE(BaseAutoencoder):
         Nats per latent dimension (on the batch mean) below which its KL is not penalised.
     n_importance_samples : int, default=1
         ``k > 1`` trains the importance-weighted bound ``L_k``.
+    encoder, decoder : as for :class:`~aekit.Autoencoder`
+        Your own networks. The encoder returns ``(mu, logvar)``, each ``(n, latent_dim)``, or
+        one tensor ``(n, 2 * latent_dim)`` with the mean first (``out_features`` is
+        ``2 * latent_dim``); the decoder returns logits for the Bernoulli likelihood, the mean
+        for the Gaussian one.
     binarize : {None, "dynamic", "static"}, default=None
         Bernoulli likelihood only: a fresh binary sample of the intensities each batch
         (``"dynamic"``, as in the IWAE paper), one seeded sample at fit (``"static"``), or none.
@@ -299,8 +305,10 @@ class VAE(BaseAutoencoder):
 
     def _build_module(self) -> VAEModule:
         latent = int(self.latent_dim)
-        encoder, _ = self._build_networks(latent_dim=2 * latent)  # mu and logvar
-        _, decoder = self._build_networks()
+        encoder, _ = self._build_networks(  # mu and logvar
+            latent_dim=2 * latent, only="encoder", encoder_output=mean_and_logvar(latent)
+        )
+        _, decoder = self._build_networks(only="decoder")
         n = self.__dict__.get("n_train_rows_", 0)  # for the warm-up (0 when loading)
         steps_per_epoch = math.ceil(n / int(self.batch_size)) if n else 0
         return VAEModule(

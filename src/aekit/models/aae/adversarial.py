@@ -32,6 +32,7 @@ from torch import nn
 from ..._params import Boolean, Function, Instance, Integer, Options, param
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_loss
+from ...networks import mean_and_logvar
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
 from ...runtime import seed_from
@@ -193,6 +194,13 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
 
     Parameters
     ----------
+    encoder, decoder, discriminator : as for :class:`~aekit.Autoencoder`
+        Your own networks. The encoder returns the code ``(n, latent_dim)``, or with
+        ``posterior="gaussian"`` ``(mu, logvar)`` (or one tensor ``(n, 2 * latent_dim)``); a
+        ``supervised`` model's decoder receives ``[code, one-hot label]``, ``(n, latent_dim +
+        n_classes)``. The discriminator maps the codes it judges, ``(n, in_features)``
+        (``latent_dim``, plus the one-hot label and a flag with ``prior_labels``), to one logit
+        per row, ``(n, 1)`` or ``(n,)``; ``discriminator_kwargs`` are its constructor's.
     prior : str or callable, default="gaussian"
         ``"gaussian"``, ``"mixture"``, ``"swiss_roll"`` (2-D), ``"uniform"`` (see
         :mod:`aekit.priors`), a callable ``prior(n, generator) -> (n, latent_dim)`` that draws
@@ -368,8 +376,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         n_classes = len(self.classes_) if self.supervised else 0
         gaussian = self.posterior == "gaussian"
         if n_classes or gaussian:
-            encoder, _ = self._build_networks(latent_dim=2 * latent if gaussian else latent)
-            _, decoder = self._build_networks(latent_dim=latent + n_classes)
+            encoder, _ = self._build_networks(
+                latent_dim=2 * latent if gaussian else latent, only="encoder",
+                encoder_output=mean_and_logvar(latent) if gaussian else None,
+            )  # fmt: skip
+            _, decoder = self._build_networks(latent_dim=latent + n_classes, only="decoder")
         else:
             encoder, decoder = self._build_networks()
         n_conditions = len(self.classes_) if self.prior_labels else 0

@@ -231,7 +231,11 @@ class _CategoricalAAE(_AdversarialBase):
     def _build_module(self) -> CategoricalAAEModule:
         k, latent = self._n_categories(), int(self.latent_dim)
         # One network to [logits, style], and a decoder from [y, style] of the same width.
-        encoder, decoder = self._build_networks(latent_dim=k + latent)
+        encoder, decoder = self._build_networks(
+            latent_dim=k + latent,
+            encoder_output=f"(logits, style) of shapes (n, {k}) and (n, {latent}), or one tensor "
+            f"(n, {k + latent}) with the logits first",
+        )
         return CategoricalAAEModule(
             encoder, decoder, self._discriminator(k), self._discriminator(latent),
             n_categories=k, latent_dim=latent, loss=self.loss_,
@@ -329,6 +333,11 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
     ----------
     latent_dim : int, default=10
         Width of the style code.
+    encoder, decoder, discriminator : as for :class:`~aekit.AdversarialAutoencoder`
+        The encoder returns ``(logits, style)``, ``(n, n_classes)`` and ``(n, latent_dim)``, or
+        one tensor with the logits first; the decoder receives ``[one-hot class, style]``. Two
+        discriminators are built from ``discriminator`` (``in_features``: the number of
+        classes, then ``latent_dim``).
     unlabeled_label : int, str or None, default=-1
         Rows with this label are unlabelled; never a class.
     labels_only : bool, default=False

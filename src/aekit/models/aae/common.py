@@ -15,15 +15,17 @@ which at the optimum of ``D`` drives the aggregated posterior ``q(z) = E_x q(z |
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..._params import Real, Sizes, param
+from ... import networks
+from ..._params import Network, Real, Sizes, param
 from ...errors import ParameterError
+from ...estimator import KWARGS
 from ...nn import _mlp
 from ..autoencoder import Autoencoder
 
@@ -142,6 +144,8 @@ class _AdversarialBase(Autoencoder):
     label_smoothing: float = param(0.0, Real(0, 0.5, closed="left"))
     discriminator_noise: float = param(0.0, Real(0, None))
     gradient_penalty: float = param(1.0, Real(0, None))
+    discriminator: Any = param(None, None, Network())
+    discriminator_kwargs: dict | None = param(None, None, KWARGS)
 
     # The code is pushed towards a prior, so copying the input is not the optimum.
     _overcomplete_code: ClassVar[bool] = True
@@ -151,8 +155,18 @@ class _AdversarialBase(Autoencoder):
         tags.aekit.adversarial = True  # discriminators, whose accuracies history_ records
         return tags
 
-    def _discriminator(self, n_in: int) -> Discriminator:
-        return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
+    def _discriminator(self, n_in: int) -> nn.Module:
+        """A discriminator of codes of width ``n_in``: the user's (``discriminator=``, built
+        with ``in_features=n_in`` where its constructor takes it) or the built-in MLP."""
+        if self.discriminator is None:
+            return Discriminator(n_in, tuple(int(w) for w in self.discriminator_hidden))
+        owner = type(self).__name__
+        net = networks.build(self.discriminator, self.discriminator_kwargs, role="discriminator",
+                             owner=owner, sizes={"in_features": n_in,
+                                                 "latent_dim": int(self.latent_dim)})  # fmt: skip
+        return networks.UserDiscriminator(
+            net, in_features=n_in, owner=owner, contract="one logit per row: (n, 1) or (n,)"
+        )
 
     def _apply_settings(self, module) -> None:
         """A family's own settings that ``set_params`` may change between calls (the prior)."""

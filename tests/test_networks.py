@@ -1,0 +1,285 @@
+"""Networks a user brings (``encoder=``, ``decoder=``, ``discriminator=``; aekit.networks):
+every family trains with them, they are checked on one batch, saved as an import path plus
+weights, and loaded only when the caller trusts the code."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+import aekit
+from aekit.cli import main
+from aekit.errors import ModelFileError, ParameterError, UntrustedCodeError
+from tests import usernets
+from tests.helpers import FAMILIES, labels_for, tiny_X
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_user_networks(model, by_path: bool):
+    """``model`` with the test networks for every network parameter it has."""
+    params = model.get_params()
+    enc = "tests.usernets:Encoder" if by_path else usernets.Encoder
+    new = {"encoder": enc, "encoder_kwargs": {"width": 8}, "decoder": usernets.Decoder}
+    if "discriminator" in params:
+        new["discriminator"] = usernets.Critic
+    return model.set_params(**new)
+
+
+def user_cases():
+    for name, family in FAMILIES.items():
+        if name.startswith("stacked"):
+            continue  # greedy layer-wise pre-training builds its own layers: refused below
+        for i, model in enumerate((*family.checked[:1], *family.variants)):
+            yield pytest.param(name, model, id=f"{name}-{i}")
+
+
+@pytest.mark.parametrize(("name", "model"), list(user_cases()))
+def test_every_family_trains_saves_and_reloads_with_user_networks(name, model, tmp_path):
+    model = with_user_networks(clone(model).set_params(max_epochs=2), by_path=hash(name) % 2 == 0)
+    X = tiny_X()
+    y = labels_for(model)
+    model.fit(X, y)
+    assert isinstance(model.encoder_.net, usernets.Encoder)
+    assert model.encoder_.net.net[1].out_features == 8  # encoder_kwargs reached the constructor
+    if "discriminator" in model.get_params():
+        assert any(isinstance(m, usernets.Critic) for m in model.module_.modules())
+    codes = model.transform(X)
+    assert codes.shape == (len(X), model._n_features_out) and np.isfinite(codes).all()
+    model.save(tmp_path / "m")
+    with pytest.raises(UntrustedCodeError, match="trust_code=True"):
+        aekit.load(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m", trust_code=True)
+    np.testing.assert_array_equal(loaded.transform(X), codes)
+    given = {"encoder": usernets.Encoder, "decoder": usernets.Decoder}
+    if "discriminator" in model.get_params():
+        given["discriminator"] = usernets.Critic
+    again = aekit.load(tmp_path / "m", objects=given)
+    np.testing.assert_array_equal(again.transform(X), codes)
+
+
+@pytest.mark.parametrize("cls", [aekit.StackedAutoencoder, aekit.StackedClassifier])
+def test_stacks_refuse_user_networks_and_say_what_to_use(cls):
+    with pytest.raises(ParameterError, match=r"DenoisingAutoencoder\(encoder=..., decoder=...\)"):
+        cls(encoder=usernets.Encoder, hidden=(8,), latent_dim=2).fit(tiny_X(), np.arange(120) % 3)
+
+
+def test_the_encoder_sees_images_in_their_shape_and_the_decoder_may_return_them():
+    X = np.random.default_rng(0).random((40, 1, 9, 7), dtype=np.float32)
+    model = aekit.Autoencoder(encoder=usernets.ConvEncoder, decoder=usernets.Decoder,
+                              latent_dim=3, max_epochs=2, random_state=0).fit(X)  # fmt: skip
+    assert model.encoder_.net.seen == (1, 9, 7)
+    assert model.reconstruct(X).shape == (40, 63)
+
+
+def test_a_vae_encoder_may_return_mean_and_log_variance_as_a_pair():
+    X = tiny_X()
+    pair = aekit.VAE(encoder=usernets.MeanLogvar, latent_dim=2, max_epochs=2, random_state=0)
+    pair.fit(X)
+    mu = pair.module_.encoder.net.mu
+    with torch.no_grad():
+        expected = mu(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(pair.transform(X), expected, rtol=1e-5, atol=1e-6)
+
+
+# --- the contract, checked on one batch before training ---------------------------------------
+
+
+def test_a_wrong_output_width_names_the_shapes():
+    vae = aekit.VAE(encoder=usernets.Encoder, encoder_kwargs={"out_features": 2}, latent_dim=2)
+    with pytest.raises(ParameterError, match=r"returned a tensor of shape \(2, 2\).*\(mu, logvar\)"
+                       r".*or one tensor of shape \(n, 4\)"):  # fmt: skip
+        vae.fit(tiny_X())
+    assert not hasattr(vae, "module_")  # refused before anything was trained
+
+
+def test_a_failing_layer_names_the_network_and_what_it_receives():
+    model = aekit.Autoencoder(encoder=usernets.Broken, latent_dim=2)
+    with pytest.raises(ParameterError, match=r"the encoder \(Broken\) failed on input of shape "
+                       r"\(2, 10\) with RuntimeError"):  # fmt: skip
+        model.fit(tiny_X())
+
+
+def test_preflight_runs_the_user_networks_before_anything_is_written():
+    model = aekit.Autoencoder(
+        decoder=usernets.Encoder, decoder_kwargs={"input_shape": [2], "out_features": 3}
+    )
+    with pytest.raises(ParameterError, match=r"the decoder \(Encoder\) returned a tensor of shape "
+                       r"\(2, 3\).*must return a tensor of shape \(n, 10\)"):  # fmt: skip
+        model.preflight(tiny_X())
+
+
+def test_a_decoder_ending_in_a_sigmoid_is_refused_for_bce():
+    model = aekit.Autoencoder(decoder=usernets.SigmoidDecoder, loss="bce", latent_dim=2)
+    with pytest.raises(ParameterError, match=r"ends with a Sigmoid.*takes logits"):
+        model.fit(tiny_X())
+    # with squared error, a sigmoid output is a choice the user may make
+    aekit.Autoencoder(decoder=usernets.SigmoidDecoder, loss="mse", latent_dim=2,
+                      max_epochs=1).fit(tiny_X())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"encoder": "tests.usernets:not_a_module"}, "names .*not a torch.nn.Module subclass"),
+        ({"encoder": "tests.usernets:Missing"}, "cannot be imported"),
+        ({"encoder": "nodots"}, "not an import path"),
+        ({"encoder": usernets.Fixed(), "encoder_kwargs": {"a": 1}}, "already a module instance"),
+        (
+            {"encoder": usernets.Encoder, "encoder_kwargs": {"depth": 3}},
+            r"building encoder=tests.usernets.Encoder failed with TypeError.*encoder_kwargs",
+        ),
+        ({"encoder": usernets.Encoder, "tied": True}, "tied=True"),
+        ({"encoder": print}, "is invalid; expected None or a torch.nn.Module subclass"),
+    ],
+)
+def test_bad_network_parameters_say_what_is_wrong(params, message):
+    with pytest.raises(ParameterError, match=message):
+        aekit.Autoencoder(latent_dim=2, max_epochs=1, **params).fit(tiny_X())
+
+
+# --- instances, seeds, the scikit-learn contract ------------------------------------------------
+
+
+def test_an_instance_is_copied_trained_from_its_weights_and_left_unchanged():
+    net = usernets.Fixed()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    start = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=0).fit(tiny_X())
+    for k, v in start.encoder_.net.state_dict().items():  # no epoch: the instance's own weights
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    trained = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=2).fit(tiny_X())
+    assert trained.encoder_.net is not net
+    assert not torch.equal(trained.encoder_.net.lin.weight, before["lin.weight"])
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def test_a_class_is_built_under_the_seed_and_the_global_random_state_is_untouched():
+    def weights(seed):
+        model = aekit.Autoencoder(encoder=usernets.Encoder, decoder=usernets.Decoder,
+                                  latent_dim=2, max_epochs=0, random_state=seed)  # fmt: skip
+        return model.fit(tiny_X()).module_.state_dict()
+
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    a, b, c = weights(0), weights(0), weights(1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["encoder.net.net.1.weight"], c["encoder.net.net.1.weight"])
+
+
+def test_clone_grid_search_and_pickle_keep_working():
+    net = usernets.Fixed()
+    model = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=1, random_state=0)
+    copy = clone(model)
+    assert isinstance(copy.encoder, usernets.Fixed) and copy.encoder is not net
+    search = GridSearchCV(
+        aekit.Autoencoder(encoder=usernets.Encoder, latent_dim=2, max_epochs=1, random_state=0),
+        {"encoder_kwargs": [{"width": 4}, {"width": 8}]}, cv=2,
+    ).fit(tiny_X())  # fmt: skip
+    assert search.best_params_["encoder_kwargs"]["width"] in (4, 8)
+    fitted = search.best_estimator_
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.transform(tiny_X()), fitted.transform(tiny_X()))
+
+
+# --- saving and loading: only what the caller trusts ------------------------------------------
+
+
+def test_an_instance_saved_loads_with_objects_or_trust_when_it_needs_no_arguments(tmp_path):
+    X = tiny_X()
+    model = aekit.Autoencoder(encoder=usernets.Fixed(), latent_dim=2, max_epochs=2).fit(X)
+    model.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["params"]["encoder"] == {"instance_of": "tests.usernets:Fixed"}
+    for loaded in (aekit.load(tmp_path / "m", trust_code=True),
+                   aekit.load(tmp_path / "m", objects={"encoder": usernets.Fixed()})):  # fmt: skip
+        np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    other = aekit.Autoencoder(encoder=usernets.Encoder(input_shape=(10,), out_features=2),
+                              latent_dim=2, max_epochs=1).fit(X)  # fmt: skip
+    other.save(tmp_path / "o")
+    with pytest.raises(ParameterError, match=r"constructor needs arguments.*objects=\{'encoder'"):
+        aekit.load(tmp_path / "o", trust_code=True)
+
+
+@pytest.mark.parametrize("path", ["os:system", "subprocess:Popen", "tests.usernets:not_a_module"])
+def test_a_path_that_is_not_a_module_class_is_refused_even_when_trusted(tmp_path, path):
+    model = aekit.Autoencoder(encoder=usernets.Encoder, latent_dim=2, max_epochs=1).fit(tiny_X())
+    model.save(tmp_path / "m")
+    config_file = tmp_path / "m" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["params"]["encoder"] = path
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(UntrustedCodeError, match=r"refused.*torch.nn.Module subclass"):
+        aekit.load(tmp_path / "m", trust_code=True)
+
+
+def test_a_class_defined_in_a_function_is_refused_at_save_time(tmp_path):
+    class Local(usernets.Encoder):
+        pass
+
+    model = aekit.Autoencoder(encoder=Local, latent_dim=2, max_epochs=1).fit(tiny_X())
+    with pytest.raises(ModelFileError, match=r"defined inside a function.*top level of a module"):
+        model.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_keyword_arguments_that_json_cannot_hold_are_refused_at_save_time(tmp_path):
+    class Width(int):
+        pass
+
+    model = aekit.Autoencoder(encoder=usernets.Encoder, encoder_kwargs={"width": Width(4)},
+                              latent_dim=2, max_epochs=1).fit(tiny_X())  # fmt: skip
+    model.save(tmp_path / "ok")  # an int subclass is a JSON number
+    model.set_params(encoder_kwargs={"width": np.int64(4)})
+    with pytest.raises(ModelFileError, match=r"encoder_kwargs\['width'\] = .*not a JSON value"):
+        model.save(tmp_path / "m")
+
+
+@pytest.mark.subprocess
+def test_a_fresh_process_loads_the_model_and_gives_identical_outputs(tmp_path):
+    X = np.random.default_rng(1).random((30, 1, 8, 8), dtype=np.float32)
+    kwargs = {"channels": 3, "latent_dim": 4}  # (mu, logvar) as one tensor: 2 * latent_dim
+    model = aekit.VAE(encoder="tests.usernets:ConvEncoder", encoder_kwargs=kwargs,
+                      decoder=usernets.Decoder, latent_dim=2, max_epochs=2,
+                      random_state=0).fit(X)  # fmt: skip
+    model.save(tmp_path / "m")
+    np.save(tmp_path / "X.npy", X)
+    script = (
+        "import sys, numpy as np, aekit\n"
+        "m = aekit.load(sys.argv[1], trust_code=True)\n"
+        "np.save(sys.argv[2], m.transform(np.load(sys.argv[3])))\n"
+        "np.save(sys.argv[4], m.reconstruct(np.load(sys.argv[3])))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, tmp_path / "m", tmp_path / "z.npy", tmp_path / "X.npy",
+         tmp_path / "r.npy"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), model.transform(X))
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npy"), model.reconstruct(X))
+
+
+def test_the_command_line_takes_a_network_by_import_path_with_trust_code(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", tiny_X())
+    base = ["train", "ae", "--data", str(tmp_path / "x.npy"), "--latent", "2", "--epochs", "1",
+            "--seed", "0", "-q", "--no-plots", "--set", "encoder=tests.usernets:Encoder",
+            "--set", 'encoder_kwargs={"width": 4}', "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(base) == 2
+    assert "--trust-code" in capsys.readouterr().err
+    assert main([*base, "--trust-code"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(tmp_path / "run"), "--out", str(out)]) == 2
+    assert "trust" in capsys.readouterr().err
+    assert main(["encode", str(tmp_path / "run"), "--out", str(out), "--trust-code"]) == 0
+    assert np.load(out).shape[1] == 2
