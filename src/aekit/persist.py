@@ -340,8 +340,9 @@ def load(
 
     Loading runs no code named in the files: the class is one of aekit's families or one of
     ``classes``, and a parameter holding user code (an adversarial autoencoder's own prior,
-    saved as ``"package.module:function"``) is imported only with ``trust_code=True`` or taken
-    from ``objects``.
+    saved as ``"package.module:function"``; a user's ``encoder``, ``decoder`` or
+    ``discriminator``, saved as ``"package.module:Class"``) is imported only with
+    ``trust_code=True`` or taken from ``objects``.
 
     Parameters
     ----------
@@ -355,10 +356,13 @@ def load(
     trust_code : bool, default=False
         Import the user code the config names (as transformers' ``trust_remote_code``). Only
         for files you trust: importing a module runs its code. Even then, each parameter takes
-        only its own kind of object (a Python function for a prior); anything else is refused.
+        only its own kind of object (a Python function for a prior, an ``nn.Module`` subclass for
+        a network); anything else is refused. A network saved from an instance is rebuilt as
+        ``Class()``: with required arguments, pass the instance in ``objects``.
     objects : dict, optional
-        The user code itself, by parameter name, for example ``{"prior": ring}``; nothing is
-        imported.
+        The user code itself, by parameter name, for example ``{"prior": ring}`` or
+        ``{"encoder": MyEncoder}`` (a class, or an instance whose weights the saved ones
+        replace); nothing is imported.
     classes : sequence of classes, optional
         Your own subclasses of aekit's estimators that saved models may name.
 

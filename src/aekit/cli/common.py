@@ -323,7 +323,8 @@ def add_trust_code(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trust-code",
         action="store_true",
-        help="import the user code (an aae's own prior) that the model's config.json names; "
+        help="import the user code (a network class, an aae's own prior) that the model's "
+        "config.json or --set names; "
         "only for runs you trust: importing a module runs its code",
     )
 
