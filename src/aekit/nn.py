@@ -5,6 +5,40 @@ codes back to flat rows of *pre-activation outputs* (logits for a sigmoid output
 keep the 2-D convention even for convolutional networks, and losses can use numerically stable
 forms such as ``binary_cross_entropy_with_logits``.
 
+The architectures (``architecture=``):
+
+``"mlp"``
+    Dense layers ``n_features -> hidden[0] -> ... -> latent_dim`` and back (``tied`` shares the
+    transposed weights). The convolution spec below does not apply: values other than its
+    defaults are refused with a :class:`ParameterError`.
+``"conv"``
+    Images ``(C, H, W)`` (any size and channel count; rows are flat ``C*H*W``). Encoder stage ``i``:
+    a convolution to ``hidden[i]`` maps with kernel ``kernel_size``, stride ``strides[i]`` and
+    padding ``(kernel_size - 1) // 2``, the ``norm``, the activation, then ``residual_blocks``
+    residual blocks (two 3x3 convolutions with the norm and activation, and a skip connection);
+    then a linear code. The decoder mirrors it: a linear layer, then per stage (from the code
+    outwards, maps ``decoder_hidden``, the mirror of ``hidden`` by default) the residual blocks
+    and a transposed convolution whose ``output_padding`` restores exactly the size the mirror
+    convolution took, odd sizes included; no norm or activation after the last one.
+``"sequence"``
+    Multivariate windows ``(T, C)``: ``T`` time steps of ``C`` channels, rows flattened
+    row-major (column ``t * C + c``); decoders return rows in the same order.
+    ``sequence_cell="conv"``: the ``"conv"`` network with 1-d convolutions over time (channels
+    are the convolution's input maps). ``sequence_cell="gru"``: GRU layers of widths ``hidden``
+    over time, the code a linear map of the last layer's final state; the decoder repeats the
+    code at every step into GRU layers of widths ``decoder_hidden`` (mirrored by default), then
+    a per-step linear map to the ``C`` channels. GRUs use their own gates, not ``activation``;
+    the convolution spec does not apply to them (non-default values are refused).
+
+The convolution spec: ``kernel_size`` (default 4), ``strides`` (an int for every stage, or one per
+stage of ``hidden``; default 2), ``norm`` (``"none"``, ``"batch"``, ``"group"``: GroupNorm with up
+to 32 groups of at least 2 channels, ``"layer"``: GroupNorm with one group, i.e. LayerNorm over
+the maps and positions of each sample), ``residual_blocks`` per stage (default 0). With the
+defaults the networks are exactly those of earlier versions (kernel 4, stride 2, padding 1: each
+stage halves the size; the same modules, state_dict keys and seeded weights), so their saved
+models load. A combination that does not fit the input (a stage left with no positions) is a
+:class:`ParameterError` that names the parameters to change.
+
 Weights are initialised by :func:`reset_parameters` from an explicit ``torch.Generator`` (with
 PyTorch's own default distributions), never from the global random state.
 """
@@ -596,7 +630,7 @@ def build_encoder_decoder(
     else:
         enc_cls, dec_cls = SequenceConvEncoder, SequenceConvDecoder
     encoder = enc_cls(shape, hidden, latent_dim, activation, code_activation,
-                      strides=enc_strides, **spec)  # fmt: skip
+                      strides=strides, **spec)  # fmt: skip
     decoder = dec_cls(latent_dim, dec_hidden, shape, activation, strides=dec_strides, **spec)
     return encoder, decoder
 
