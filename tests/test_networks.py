@@ -283,3 +283,12 @@ def test_the_command_line_takes_a_network_by_import_path_with_trust_code(tmp_pat
     assert "trust" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "run"), "--out", str(out), "--trust-code"]) == 0
     assert np.load(out).shape[1] == 2
+
+
+def test_a_user_encoder_receives_three_dimensional_input_as_given():
+    """Windows ``(n, T, C)`` reach a user's encoder as they are, not as gray images."""
+    X = np.random.default_rng(0).random((30, 12, 3), dtype=np.float32)
+    model = aekit.Autoencoder(encoder=usernets.Encoder, decoder=usernets.Decoder, latent_dim=2,
+                              max_epochs=1, random_state=0).fit(X)  # fmt: skip
+    assert model.input_shape_ == (12, 3)
+    assert model.reconstruct(X).shape == (30, 36)

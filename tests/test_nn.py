@@ -59,7 +59,7 @@ def test_conv_round_trip_shapes_including_odd_sizes(shape):
 
 
 def test_conv_too_small_and_mismatched_shapes():
-    with pytest.raises(ParameterError, match="too small for 4 stride-2"):
+    with pytest.raises(ParameterError, match="too small for 4 convolutions with kernel_size=4"):
         build_encoder_decoder(
             n_features=64,
             latent_dim=2,
@@ -67,7 +67,7 @@ def test_conv_too_small_and_mismatched_shapes():
             architecture="conv",
             input_shape=(1, 8, 8),
         )
-    with pytest.raises(ParameterError, match="has 64 values per image, but X has 10"):
+    with pytest.raises(ParameterError, match="has 64 values per sample, but X has 10"):
         build_encoder_decoder(
             n_features=10, latent_dim=2, hidden=(4,), architecture="conv", input_shape=(1, 8, 8)
         )

@@ -134,7 +134,7 @@ def test_bools_and_floats_are_not_integers_and_strings_not_numbers():
         (dict(max_epochs=2.0), "max_epochs=2.0 is invalid; expected an integer >= 0"),
         (dict(lr="0.1"), "lr='0.1' is invalid; expected a finite number > 0"),
         (dict(hidden=(8, True)), "hidden=(8, True) is invalid"),
-        (dict(input_shape=(1, 8)), "input_shape=(1, 8) is invalid; expected None or (channels"),
+        (dict(input_shape=(8,)), "input_shape=(8,) is invalid; expected None or (channels"),
         (dict(random_state="0"), "random_state='0' is invalid; expected None, an integer or"),
     ]:
         with pytest.raises(ParameterError, match=f"^Autoencoder: {re.escape(message)}"):
@@ -353,7 +353,12 @@ def test_the_code_and_sequence_parameters_come_from_the_declarations(tmp_path):
     }
     assert _params.code_fields(Autoencoder) == networks
     assert _params.code_fields(HookedAutoencoder) == {**networks, "hook": ("function", ("none",))}
-    assert _params.sequence_fields(Autoencoder) == ("hidden", "decoder_hidden", "input_shape")
+    assert _params.sequence_fields(Autoencoder) == (
+        "hidden",
+        "decoder_hidden",
+        "input_shape",
+        "strides",
+    )
     assert "discriminator_hidden" in _params.sequence_fields(AdversarialAutoencoder)
     assert "widths" in _params.sequence_fields(HookedAutoencoder)
     X = np.random.default_rng(0).random((40, 4), dtype=np.float32)

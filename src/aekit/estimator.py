@@ -53,7 +53,14 @@ from ._params import (
 from ._validation import check_finite, check_unit_interval, image_shape_of
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
-from .nn import ACTIVATIONS, build_encoder_decoder, reset_parameters
+from .nn import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    NORMS,
+    SEQUENCE_CELLS,
+    build_encoder_decoder,
+    reset_parameters,
+)
 from .runtime import available_memory, format_bytes, resolve_device, seed_from
 from .tags import Tags
 from .training import LR_SCHEDULES, OPTIMIZER_STATE, OPTIMIZERS, Trainer, TrainerConfig
@@ -87,14 +94,20 @@ class NetworkParams:
     hidden: tuple[int, ...] = param((256, 128), Sizes())
     decoder_hidden: tuple[int, ...] | None = param(None, None, Sizes())
     activation: str = param("relu", Options(*ACTIVATIONS))
-    architecture: str = param("mlp", Options("mlp", "conv"))
-    input_shape: tuple[int, int, int] | None = param(None, None, Shape())
+    architecture: str = param("mlp", Options(*ARCHITECTURES))
+    input_shape: tuple[int, ...] | None = param(None, None, Shape())
     tied: bool = param(False, Boolean())
     code_activation: str | None = param(None, None, Options(*ACTIVATIONS))
     encoder: Any = param(None, None, Network())
     encoder_kwargs: dict | None = param(None, None, KWARGS)
     decoder: Any = param(None, None, Network())
     decoder_kwargs: dict | None = param(None, None, KWARGS)
+    # The convolution spec ("conv", and "sequence" with sequence_cell="conv"; see aekit.nn).
+    kernel_size: int = param(4, Integer(1))
+    strides: int | tuple[int, ...] = param(2, Integer(1), Sizes("(2, 2, 1)"))
+    norm: str = param("none", Options(*NORMS))
+    residual_blocks: int = param(0, Integer(0))
+    sequence_cell: str = param("conv", Options(*SEQUENCE_CELLS))
     optimizer: str = param("adam", Options(*OPTIMIZERS), trainer=True)
     lr: float = param(1e-3, Real(0, None, closed="neither"), trainer=True)
     lr_schedule: str = param("none", Options(*LR_SCHEDULES), trainer=True)
@@ -178,11 +191,14 @@ class BaseAutoencoder(
 
     def _bottleneck(self) -> int:
         """The narrowest layer between input and output: the code, or a narrower hidden layer
-        of an MLP (a convolution's feature maps are not counted)."""
+        of an MLP, or the encoder GRU's last state (all the code sees of a window). A
+        convolution's feature maps are not counted, nor a GRU's states over all time steps."""
         widths = [int(self.latent_dim)]
         if self.architecture == "mlp" and self.encoder is None and self.decoder is None:
             decoder = self.hidden if self.decoder_hidden is None else self.decoder_hidden
             widths += [int(w) for w in (*self.hidden, *decoder)]
+        elif self.architecture == "sequence" and self.sequence_cell == "gru" and self.hidden:
+            widths.append(int(self.hidden[-1]))
         return min(widths)
 
     def _network_on_meta(self) -> torch.nn.Module | None:
@@ -334,6 +350,11 @@ class BaseAutoencoder(
                 input_shape=self.input_shape_,
                 tied=bool(self.tied),
                 code_activation=code,
+                kernel_size=self.kernel_size,
+                strides=self.strides,
+                norm=self.norm,
+                residual_blocks=self.residual_blocks,
+                sequence_cell=self.sequence_cell,
             )
             built = {"encoder": encoder, "decoder": decoder}
         owner = type(self).__name__
@@ -409,12 +430,16 @@ class BaseAutoencoder(
     # -- input ------------------------------------------------------------------------------
 
     def _validate_X(self, X, *, reset: bool, source: str = "X") -> np.ndarray:
-        """2-D float32 rows; 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` images are flattened."""
+        """2-D float32 rows; 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` images are flattened, and
+        3-D ``(n, T, C)`` windows where the model takes sequences (:meth:`_sequence_input`)."""
         shape = None
         ndim = getattr(X, "ndim", None)
         if ndim in (3, 4):
             X = np.asarray(X)
-            shape = image_shape_of(X.shape, source)  # the one rule, shared with the data files
+            if ndim == 3 and self._sequence_input(reset):
+                shape = (int(X.shape[1]), int(X.shape[2]))
+            else:  # the one rule for images, shared with the data files
+                shape = image_shape_of(X.shape, source)
             X = X.reshape(len(X), -1)
         try:
             X = validate_data(
@@ -443,6 +468,17 @@ class BaseAutoencoder(
                 f"{self.input_shape_}"
             )
         return X
+
+    def _sequence_input(self, reset: bool) -> bool:
+        """Whether 3-D input is ``(n, T, C)`` windows rather than gray images ``(n, H, W)``: for
+        ``architecture="sequence"``, an ``input_shape`` ``(T, C)``, a model fitted on windows, or
+        a user's encoder (it receives each sample in the shape given, ``(n, A, B)``)."""
+        if self.architecture == "sequence" or self.encoder is not None:
+            return True
+        if self.input_shape is not None and len(self.input_shape) == 2:
+            return True
+        fitted = None if reset else self.__dict__.get("input_shape_")
+        return fitted is not None and len(fitted) == 2
 
     def _resolve_input_shape(self, learned, n_features: int):
         shape = tuple(int(s) for s in self.input_shape) if self.input_shape is not None else None

@@ -51,6 +51,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = runs.load_split(spec)
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
+        if params.get("architecture") == "sequence" and len(ds.image_shape) == 3:
+            # The data files read a 3-D array (n, T, C) as gray images (1, T, C): for sequences
+            # each sample is a (time_steps, channels) window.
+            params["input_shape"] = tuple(ds.image_shape[-2:])
     notes = []  # said once the settings are known to work, so that an error is the only line
     if ds.scaler.kind == "minmax":
         # Held-out rows scaled with the training rows' minimum and maximum leave [0, 1], where
@@ -404,7 +408,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
     t.add_argument("--loss", choices=["mse", "bce"])
-    t.add_argument("--architecture", choices=["mlp", "conv"])
+    t.add_argument("--architecture", choices=["mlp", "conv", "sequence"])
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     t.add_argument("--seed", type=int, help="random_state")
     t.add_argument("--prior", help="aae: gaussian, mixture, swiss_roll, uniform or pkg.module:fn")

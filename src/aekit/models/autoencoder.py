@@ -85,7 +85,8 @@ class Autoencoder(BaseAutoencoder):
         Width of the code (``transform``'s output).
     hidden : tuple of int, default=(256, 128)
         Hidden layer widths from the input inwards (``()`` for none). With
-        ``architecture="conv"``: the feature maps of each stride-2 convolution.
+        ``architecture="conv"`` (or ``"sequence"`` with conv cells): the feature maps of each
+        convolution stage; with GRU cells: the widths of the GRU layers.
     decoder_hidden : tuple of int, optional
         The decoder's widths from the code outwards; by default the mirror of ``hidden``.
     activation : str, default="relu"
@@ -93,10 +94,39 @@ class Autoencoder(BaseAutoencoder):
     code_activation : str or None, default=None
         Activation of the code layer (None: a linear code). ``"sigmoid"`` with ``hidden=()``
         and ``tied=True`` gives the classic ``y = s(W x + b)``, ``z = s(W^T y + b')``.
-    architecture : {"mlp", "conv"}, default="mlp"
-    input_shape : (C, H, W), optional
-        Image shape of each row; learned from 4-D input ``(n, C, H, W)`` when not given. Needed for
-        ``"conv"``, used for pictures otherwise.
+    architecture : {"mlp", "conv", "sequence"}, default="mlp"
+        Dense layers; convolutions over images ``(C, H, W)``; or layers over time for windows of
+        a multivariate sequence ``(T, C)`` (``sequence_cell``). The networks are described in
+        :mod:`aekit.nn`.
+    input_shape : (C, H, W) or (T, C), optional
+        Shape of each row: an image, learned from 4-D input ``(n, C, H, W)`` (3-D ``(n, H, W)``:
+        gray images) when not given; or a window of ``T`` time steps of ``C`` channels, learned
+        from 3-D input ``(n, T, C)`` with ``architecture="sequence"`` (rows are the windows
+        flattened row-major). Needed for ``"conv"`` and ``"sequence"``, used for pictures
+        otherwise. A 2-tuple makes 3-D input windows for any architecture.
+    kernel_size : int, default=4
+        Convolution kernel (``"conv"``, and ``"sequence"`` with ``sequence_cell="conv"``), with
+        padding ``(kernel_size - 1) // 2``.
+    strides : int or tuple of int, default=2
+        Stride of every convolution stage, or one per stage of ``hidden`` (the decoder mirrors
+        them; a 1-tuple counts for every stage). The transposed convolutions give back exactly
+        the input size.
+    norm : {"none", "batch", "group", "layer"}, default="none"
+        Normalisation after each convolution (not after the decoder's output layer): batch norm,
+        GroupNorm (up to 32 groups of at least 2 channels), or LayerNorm over each sample's maps
+        (GroupNorm with one group).
+    residual_blocks : int, default=0
+        Residual blocks (two 3x3 convolutions with the norm and the activation, and a skip
+        connection) after each encoder stage, mirrored in the decoder.
+    sequence_cell : {"conv", "gru"}, default="conv"
+        ``architecture="sequence"``: strided 1-d convolutions over time (with the convolution
+        parameters above), or GRU layers (the code from the last state; the decoder runs the
+        code, repeated at every step, through GRUs and a per-step linear layer).
+
+        The convolution parameters apply to convolutions only, ``sequence_cell`` to sequences
+        only: other architectures refuse values other than the defaults (a ParameterError
+        naming them) rather than ignore them. With all defaults ``"conv"`` builds exactly the
+        network of earlier versions (kernel 4, stride 2, no norm), whose saved models load.
     tied : bool, default=False
         Decoder weights are the transposed encoder weights (MLP only).
     encoder, decoder : nn.Module subclass, import path, nn.Module instance, or None
@@ -164,6 +194,7 @@ class Autoencoder(BaseAutoencoder):
     feature_names_in_ : ndarray of str
         Only when X had string column names.
     input_shape_ : tuple or None
+        ``(C, H, W)`` of images, ``(T, C)`` of sequence windows, or None.
     device_ : torch.device
     n_epochs_ : int
         Epochs trained over the model's life (``fit`` plus ``partial_fit``).

@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from .._params import Integer, Options, Real, param
+from ..errors import ParameterError
 from ..losses import reconstruction_loss
 from .autoencoder import Autoencoder, AutoencoderModule
 
@@ -50,12 +51,31 @@ def jacobian_norm_exact(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``||J_f(x_i)||_F^2`` per sample from the full Jacobians, batched: ``vmap(jacrev(f))``.
 
     Memory is ``n * latent_dim * n_features`` floats; differentiable (a training objective).
+    Recurrent layers (``architecture="sequence"``, ``sequence_cell="gru"``) have no batching
+    rule for ``vmap``: their Jacobian comes from :func:`jacobian_norm_by_rows` instead.
     """
+    if any(isinstance(m, nn.RNNBase) for m in encoder.modules()):
+        return jacobian_norm_by_rows(encoder, x)
 
     def f(xi: torch.Tensor) -> torch.Tensor:
         return encoder(xi.unsqueeze(0)).squeeze(0)
 
     return vmap(jacrev(f))(x).pow(2).flatten(1).sum(1)
+
+
+def jacobian_norm_by_rows(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``||J_f(x_i)||_F^2`` per sample, one vector-Jacobian product per code unit ``j``: rows are
+    independent, so the gradient of ``sum_i z_ij`` with respect to ``x`` holds row ``j`` of every
+    sample's Jacobian. Exact, differentiable; ``latent_dim`` backward passes."""
+    x = x.detach().requires_grad_(True)
+    # cuDNN's recurrent layers run backward only in training mode; the reference kernels always.
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+        z = encoder(x)
+        total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        for j in range(z.shape[1]):
+            (row,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=True)
+            total = total + row.pow(2).sum(1)
+    return total
 
 
 def jacobian_norm_hutchinson(
@@ -142,6 +162,15 @@ class ContractiveAutoencoder(Autoencoder):
         tags = super().__sklearn_tags__()
         tags.aekit.contractive = True
         return tags
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.jacobian == "exact" and self.norm == "batch":
+            raise ParameterError(
+                f"{type(self).__name__}: norm='batch' with jacobian='exact': batch norm mixes the "
+                "rows of a batch in training, so a row's exact Jacobian is not defined; use "
+                "norm='group' or norm='layer' (per sample), or jacobian='hutchinson'"
+            )
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()

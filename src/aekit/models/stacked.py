@@ -112,7 +112,12 @@ class StackedAutoencoder(BaseAutoencoder):
                 "put a head on its encoder_module()"
             )
         if self.architecture != "mlp":
-            raise ParameterError(f"{name}: stacks are built of dense layers: architecture='mlp'")
+            raise ParameterError(
+                f"{name}: architecture={self.architecture!r}: a stack is pre-trained greedily, one "
+                "dense layer at a time, so it takes architecture='mlp' only. For convolutional "
+                "or sequence networks use Autoencoder, DenoisingAutoencoder, VAE or another "
+                "family with architecture='conv' or 'sequence'"
+            )
         if self.decoder_hidden is not None:
             raise ParameterError(
                 f"{name}: a stack's decoder is the mirror of its pre-trained encoder layers; "
