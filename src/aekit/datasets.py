@@ -517,7 +517,9 @@ def read_data(
         if label_column is not None:
             raise DataError(f"label_column applies to CSV files only, not to {known!r}")
         if image_size is not None:
-            raise DataError(f"image_size applies to folders of images only, not to {known!r}")
+            raise DataError(
+                f"image_size (--image-size) applies to folders of images only, not to {known!r}"
+            )
         if known == "digits":
             return _read_digits()
         return _read_idx_dataset(known, data_dir, download, downloader or _urllib_download)
@@ -531,7 +533,9 @@ def read_data(
     if label_column is not None and not (path.is_file() and suffix == ".csv"):
         raise DataError(f"label_column applies to CSV files only, not to {path}")
     if image_size is not None and not path.is_dir():
-        raise DataError(f"image_size applies to folders of images only, not to {path}")
+        raise DataError(
+            f"image_size (--image-size) applies to folders of images only, not to {path}"
+        )
     source = str(path.resolve())
     if path.is_dir():
         X, y, names, image_shape = _read_image_folder(path, image_size, workers)
@@ -1121,8 +1125,8 @@ def _scan_image_headers(files: list[Path], same_size: bool):
             raise DataError(
                 f"images have different sizes: {first} is {size[0]}x{size[1]} but {f} is "
                 f"{this_size[0]}x{this_size[1]} (width x height); resize them to one size first, "
-                "or let aekit resize each one as it reads it: --image-size 64 (image_size=64; "
-                "or HEIGHTxWIDTH, image_size=(height, width))"
+                "or let aekit resize each one as it reads it: --image-size 64 (in Python: "
+                "image_size=64, or (height, width))"
             )
     return size, gray
 
@@ -1141,7 +1145,7 @@ def _decode_image(f: Path, mode: str, size: tuple[int, int], resize: bool) -> np
             raise DataError(
                 f"image {f} is {im.size[0]}x{im.size[1]} (width x height), but the folder's "
                 f"images are {width}x{height}; resize them to one size first, or let aekit "
-                "resize each one as it reads it: --image-size 64 (image_size=64)"
+                "resize each one as it reads it: --image-size 64 (in Python: image_size=64)"
             )
         try:
             box = None
