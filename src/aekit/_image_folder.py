@@ -87,7 +87,7 @@ class ImageFolder(TorchDataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(self.decode(index)).to(torch.float32).div_(255)
+        return torch.from_numpy(self.decode(index).astype(np.float32)).div_(255)
 
     def decode(self, index: int) -> np.ndarray:
         """Item ``index`` as Pillow decodes it: uint8, of shape ``image_shape``."""
