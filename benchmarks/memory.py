@@ -19,7 +19,8 @@ What it measures
       decoded by ``--workers`` DataLoader processes. The reference is the size the decoded
       float32 rows (3 x 32 x 32 each) would take in memory. The peak of the whole process tree
       (``tree_peak_anon_mb``: the workers too, whose copy-on-write pages shared with the parent
-      are counted again) is reported next to the main process's.
+      are counted again) is reported next to the main process's; ``load_dataset_only`` is
+      the data path alone (decoding, split, scaling), above the process's start.
     * ``vae``: ``VAE.log_likelihood(X, n_samples)`` on 64 rows of 784 features with a
       784-512-256-16 network (weights untrained: only the memory matters), and one epoch of IWAE
       training (``n_importance_samples=--iwae-k``) of the same network with batch 64.
@@ -212,6 +213,15 @@ def case_images(work: Path, n: int, workers: int) -> dict:
            "--batch-size", "512", "--threads", "2", "--no-plots", "--quiet", "--json", "--out",
            str(out), "--overwrite", "--checkpoint-seconds", "1e9"]  # fmt: skip
     r = measure(cmd, tree=True)
+    load = _SELF_ANON + textwrap.dedent(f"""
+        import json, time
+        import sklearn.model_selection, torch.utils.data  # imports excluded from the peak
+        from aekit.datasets import load_dataset
+        start = self_anon(); t = time.perf_counter()
+        data = load_dataset({str(folder)!r}, image_size=32, workers={workers})
+        print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2)}}))
+    """)
+    r["load_dataset_only"] = measure([sys.executable, "-c", load], tree=True)
     r["images"], r["workers"], r["generate_s"] = n, workers, made
     r["decoded_float32_mb"] = round(n * 3 * 32 * 32 * 4 / MB)
     r["peak_over_decoded"] = round(r["peak_anon_mb"] / max(1, r["decoded_float32_mb"]), 3)

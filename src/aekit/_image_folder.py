@@ -45,8 +45,8 @@ class ImageFolder(TorchDataset):
 
     Attributes
     ----------
-    files : list of Path
-        The images, in item order.
+    files : list of str
+        The images' paths, in item order.
     targets : ndarray of shape (n_images,), int64, or None
         Each image's class (an index into ``classes``); None for a folder without subfolders.
     classes : list of str or None
@@ -75,12 +75,13 @@ class ImageFolder(TorchDataset):
         if not self.root.is_dir():
             raise DataError(f"{self.root} is not a folder of images")
         size = _image_size(image_size)
-        self.files, self.targets, self.classes = _image_files(self.root)
         self._resize = size is not None
+        files, self.targets, self.classes = _image_files(self.root)
         if size is None or channels is None:  # headers only: sizes, modes (nothing decoded)
-            (width, height), gray = _scan_image_headers(self.files, same_size=size is None)
+            (width, height), gray = _scan_image_headers(files, same_size=size is None)
             size = size or (height, width)
             channels = channels or (1 if gray else 3)
+        self.files = [str(f) for f in files]  # (a Path costs about 0.8 KB: 80 MB per 100,000)
         self.image_shape = (channels, *size)
 
     def __len__(self) -> int:

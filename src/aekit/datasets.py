@@ -1131,7 +1131,7 @@ def _scan_image_headers(files: list[Path], same_size: bool):
     return size, gray
 
 
-def _decode_image(f: Path, mode: str, size: tuple[int, int], resize: bool) -> np.ndarray:
+def _decode_image(f: str | Path, mode: str, size: tuple[int, int], resize: bool) -> np.ndarray:
     """One image decoded as uint8 ``(channels, height, width)``: converted to ``mode`` ("L" or
     "RGB") and, with ``resize``, resized to ``size`` (height, width) (any aspect ratio: the image
     is stretched, not cropped); without, it must already be that size. Errors name the file."""
@@ -1177,7 +1177,7 @@ def _read_image_folder(folder: Path, image_size=None, workers: int = 0):
 
 
 @contextmanager
-def _open_image(f: Path):
+def _open_image(f: str | Path):
     """``PIL.Image.open(f)``, with a file Pillow cannot identify or refuses as a possible
     decompression bomb (its warning too, not only its error) turned into a :class:`DataError`."""
     import warnings
@@ -1196,7 +1196,7 @@ def _open_image(f: Path):
         yield im
 
 
-def _unchecked_size(f: Path) -> tuple[int, int] | None:
+def _unchecked_size(f: str | Path) -> tuple[int, int] | None:
     """(width, height) from a PNG's or JPEG's header, which Pillow's ``Image.open`` does not
     return for an image beyond its decompression-bomb limit; None for other files."""
     from PIL import JpegImagePlugin, PngImagePlugin
@@ -1210,7 +1210,7 @@ def _unchecked_size(f: Path) -> tuple[int, int] | None:
     return None
 
 
-def _too_large(f: Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
+def _too_large(f: str | Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
     """The error for an image over :data:`MAX_IMAGE_PIXELS` (or, ``pillow`` its message, over
     Pillow's decompression-bomb limit)."""
     side = math.isqrt(MAX_IMAGE_PIXELS)
