@@ -14,6 +14,13 @@ What it measures
     * ``csv``: ``aekit.datasets.read_data`` against ``pandas.read_csv`` on a generated
       ``--csv-rows x 100`` numeric CSV (with a header). The peak is reported above the process's
       RssAnon just before the call (imports excluded), and the ratio aekit / pandas.
+    * ``images``: ``aekit train ae --data FOLDER --image-size 32 --epochs 1`` on a generated
+      folder of ``--images`` random JPEGs of mixed sizes (40..120 px a side, RGB, two classes),
+      decoded by ``--workers`` DataLoader processes. The reference is the size the decoded
+      float32 rows (3 x 32 x 32 each) would take in memory. The peak of the whole process tree
+      (``tree_peak_anon_mb``: the workers too, whose copy-on-write pages shared with the parent
+      are counted again) is reported next to the main process's; ``load_dataset_only`` is
+      the data path alone (decoding, split, scaling), above the process's start.
     * ``vae``: ``VAE.log_likelihood(X, n_samples)`` on 64 rows of 784 features with a
       784-512-256-16 network (weights untrained: only the memory matters), and one epoch of IWAE
       training (``n_importance_samples=--iwae-k``) of the same network with batch 64.
@@ -22,6 +29,7 @@ How to run
     PYTHONPATH=src python benchmarks/memory.py                 # all cases, ~2 minutes on 2 cores
     PYTHONPATH=src python benchmarks/memory.py --only csv --csv-rows 200000
     PYTHONPATH=src python benchmarks/memory.py --npy-gb 2 --only npy
+    PYTHONPATH=src python benchmarks/memory.py --only images --images 20000
 
     Files go to ``--workdir`` (default ``$TMPDIR/aekit-bench-memory``); they are kept between
     runs (generating them takes time) and can be deleted with ``--clean``.
@@ -30,7 +38,9 @@ How to read it
     ``peak_anon_mb`` is the peak RssAnon of the case's process in MB (10**6 bytes);
     ``above_start_mb`` subtracts what the process held before the measured call (only for the
     cases that report it). For ``npy`` the aim is a peak far below the file size (the data is
-    memory-mapped, never copied whole); for ``csv`` a ratio to pandas of at most 1.
+    memory-mapped, never copied whole); for ``csv`` a ratio to pandas of at most 1; for
+    ``images`` a peak that does not grow with the number of images (decoded a batch at a time
+    into memory-mapped scratch files).
 """
 
 from __future__ import annotations
@@ -65,22 +75,43 @@ def _status(pid: int) -> dict[str, int]:
     return out
 
 
-def measure(cmd: list[str], env_extra: dict | None = None) -> dict:
-    """Run ``cmd``; its peak RssAnon / RssFile, wall time and the JSON of its last stdout line."""
+def _descendants(pid: int) -> list[int]:
+    """The process's children, grandchildren, ... (DataLoader workers), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            kids = []
+        out += kids
+        todo += kids
+    return out
+
+
+def measure(cmd: list[str], env_extra: dict | None = None, tree: bool = False) -> dict:
+    """Run ``cmd``; its peak RssAnon / RssFile, wall time and the JSON of its last stdout line;
+    with ``tree``, also the peak of RssAnon summed over it and its descendants."""
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.update(env_extra or {})
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    peak_anon = peak_file = 0
+    peak_anon = peak_file = peak_tree = 0
     while proc.poll() is None:
         s = _status(proc.pid)
         peak_anon = max(peak_anon, s.get("RssAnon", 0))
         peak_file = max(peak_file, s.get("RssFile", 0) + s.get("RssShmem", 0))
+        if tree:
+            kids = sum(_status(k).get("RssAnon", 0) for k in _descendants(proc.pid))
+            peak_tree = max(peak_tree, s.get("RssAnon", 0) + kids)
         time.sleep(0.01)
     wall = time.perf_counter() - start
     stdout, stderr = proc.communicate()
     result = {"peak_anon_mb": round(peak_anon / MB), "rss_file_mb": round(peak_file / MB),
               "wall_s": round(wall, 2), "rc": proc.returncode}  # fmt: skip
+    if tree:
+        result["tree_peak_anon_mb"] = round(peak_tree / MB)
     if proc.returncode != 0:
         result["error"] = (stderr or stdout).strip().splitlines()[-1:]
     try:  # the whole stdout (``aekit --json``), else its last line (the helper scripts)
@@ -151,6 +182,54 @@ def case_npy(work: Path, gb: float) -> dict:
     return r
 
 
+def make_images(folder: Path, n: int) -> Path:
+    """``n`` random RGB JPEGs, 40..120 px a side (each side drawn on its own), in two class
+    subfolders; kept when the folder already holds ``n``."""
+    from PIL import Image
+
+    if folder.exists() and sum(1 for _ in folder.glob("*/*.jpg")) == n:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        w, h = rng.integers(40, 121, 2)
+        # Smooth blobs (upsampled noise) plus a little noise: JPEG-sized like photos, not noise.
+        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        im = Image.fromarray(small).resize((int(w), int(h)), Image.Resampling.BILINEAR)
+        a = np.asarray(im).astype(np.int16) + rng.integers(-8, 9, (int(h), int(w), 3))
+        sub = folder / f"class{i % 2}"
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(sub / f"{i:06d}.jpg", quality=90)
+    return folder
+
+
+def case_images(work: Path, n: int, workers: int) -> dict:
+    t = time.perf_counter()
+    folder = make_images(work / f"images-{n}", n)
+    made = round(time.perf_counter() - t, 1)
+    out = work / "run-images"
+    cmd = [sys.executable, "-m", "aekit", "train", "ae", "--data", str(folder), "--image-size",
+           "32", "--workers", str(workers), "--epochs", "1", "--hidden", "64", "--latent", "8",
+           "--batch-size", "512", "--threads", "2", "--no-plots", "--quiet", "--json", "--out",
+           str(out), "--overwrite", "--checkpoint-seconds", "1e9"]  # fmt: skip
+    r = measure(cmd, tree=True)
+    load = _SELF_ANON + textwrap.dedent(f"""
+        import json, time
+        import sklearn.model_selection, torch.utils.data  # imports excluded from the peak
+        from aekit.datasets import load_dataset
+        start = self_anon(); t = time.perf_counter()
+        data = load_dataset({str(folder)!r}, image_size=32, workers={workers})
+        print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2)}}))
+    """)
+    r["load_dataset_only"] = measure([sys.executable, "-c", load], tree=True)
+    r["images"], r["workers"], r["generate_s"] = n, workers, made
+    r["decoded_float32_mb"] = round(n * 3 * 32 * 32 * 4 / MB)
+    r["peak_over_decoded"] = round(r["peak_anon_mb"] / max(1, r["decoded_float32_mb"]), 3)
+    for key in ("run", "model", "data", "files", "final", "test", "stop_reason"):
+        r.pop(key, None)
+    return r
+
+
 def case_csv(work: Path, rows: int) -> dict:
     path = make_csv(work / f"table-{rows}.csv", rows)
     code = _SELF_ANON + textwrap.dedent("""
@@ -210,9 +289,11 @@ def case_vae(n_samples: int, iwae_k: int) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--only", choices=["npy", "csv", "vae"], action="append")
+    p.add_argument("--only", choices=["npy", "csv", "images", "vae"], action="append")
     p.add_argument("--npy-gb", type=float, default=1.0)
     p.add_argument("--csv-rows", type=int, default=200_000)
+    p.add_argument("--images", type=int, default=20_000, help="images in the folder")
+    p.add_argument("--workers", type=int, default=2, help="decoding processes (images)")
     p.add_argument("--ll-samples", type=int, default=5000)
     p.add_argument("--iwae-k", type=int, default=500)
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "aekit-bench-memory"))
@@ -223,7 +304,7 @@ def main(argv=None) -> None:
         shutil.rmtree(work, ignore_errors=True)
         return
     work.mkdir(parents=True, exist_ok=True)
-    cases = args.only or ["npy", "csv", "vae"]
+    cases = args.only or ["npy", "csv", "images", "vae"]
     results = {}
     if "npy" in cases:
         results["npy"] = case_npy(work, args.npy_gb)
@@ -231,6 +312,9 @@ def main(argv=None) -> None:
     if "csv" in cases:
         results["csv"] = case_csv(work, args.csv_rows)
         print("csv:", json.dumps(results["csv"]), flush=True)
+    if "images" in cases:
+        results["images"] = case_images(work, args.images, args.workers)
+        print("images:", json.dumps(results["images"]), flush=True)
     if "vae" in cases:
         results["vae"] = case_vae(args.ll_samples, args.iwae_k)
         print("vae:", json.dumps(results["vae"]), flush=True)

@@ -218,7 +218,7 @@ def test_mixed_image_sizes_exit_2(tmp_path, capsys):
     code, _, err = run(
         ["train", "ae", "--data", tmp_path / "imgs", *FAST, "--out", tmp_path / "r"], capsys
     )
-    assert code == 2 and "a.png" in err and "b.png" in err
+    assert code == 2 and "a.png" in err and "b.png" in err and "--image-size 64" in err
 
 
 def test_a_run_is_usable_from_python(digits_run, tmp_path):

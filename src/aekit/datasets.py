@@ -32,9 +32,13 @@ a ``.npz`` file
 a ``.csv`` file
     Numbers, with an optional header row, and an optional label column (``label_column``).
 a folder of images
-    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class, all
-    of one size, each at most :data:`MAX_IMAGE_PIXELS` pixels (checked from the file's header,
-    before anything is decoded).
+    PNG or JPEG files, either directly in the folder (no labels) or one subfolder per class
+    (hidden folders skipped), each at most :data:`MAX_IMAGE_PIXELS` pixels (checked from the
+    file's header, before it is decoded); all of one size, or of any sizes with ``image_size``,
+    which resizes each one as it is decoded. :class:`ImageFolder` is the same folder as a torch
+    ``Dataset`` that decodes one image per item (for DataLoader workers);
+    :func:`load_dataset` decodes it a batch at a time into a memory-mapped scratch file, so
+    memory stays bounded however many images there are.
 """
 
 from __future__ import annotations
@@ -54,16 +58,21 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._validation import check_finite, check_not_empty, image_shape_of
 from .errors import DataError
 
+if TYPE_CHECKING:  # imported on first use by __getattr__ below (it imports torch)
+    from ._image_folder import ImageFolder
+
 __all__ = [
     "KNOWN_DATASETS",
     "MAX_IMAGE_PIXELS",
     "Dataset",
+    "ImageFolder",
     "RawData",
     "Scaler",
     "load_dataset",
@@ -74,10 +83,10 @@ __all__ = [
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist")
 
-#: The most pixels (width x height) an image in a folder may have: 4096 x 4096. Every image
-#: becomes one row of channels x height x width float32 features, and the whole folder is read
-#: into memory, so larger images are refused from their header, before they are decoded (which
-#: also keeps Pillow's decompression-bomb check, at about 89 million pixels, from being reached).
+#: The most pixels (width x height) an image in a folder may have: 4096 x 4096. Each image is
+#: decoded whole (in a DataLoader worker) before it is resized, so larger images are refused from
+#: their header, before they are decoded (which also keeps Pillow's decompression-bomb check, at
+#: about 89 million pixels, from being reached).
 MAX_IMAGE_PIXELS = 4096 * 4096
 
 #: Where Debian's dataset packages put data (``<SYSTEM_DATA_DIR>/<name>``); searched last.
@@ -127,6 +136,16 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _SCALES = ("auto", "none", "divide", "standard", "minmax")
 _USAGE = "give a path to a .npy, .npz, .csv file or a folder of images"
+
+
+def __getattr__(name: str):
+    # ImageFolder subclasses torch's Dataset, so it lives in a module that imports torch, loaded
+    # on first use: reading a CSV (and `import aekit.datasets`) needs no torch.
+    if name == "ImageFolder":
+        from ._image_folder import ImageFolder
+
+        return ImageFolder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------- scaling
@@ -283,8 +302,9 @@ class RawData:
     ----------
     X : ndarray of shape (n_samples, n_features), float32
         Images are flattened row-major from (channels, height, width). For a ``.npy`` file, a
-        read-only memory map of the file in its own numeric dtype (converted to float32 chunk by
-        chunk by :func:`load_dataset` and :func:`scaled_rows`).
+        read-only memory map of the file in its own numeric dtype; for a folder of images, a
+        uint8 memory map of a scratch file (both converted to float32 chunk by chunk by
+        :func:`load_dataset` and :func:`scaled_rows`).
     y : ndarray of shape (n_samples,), int64, or None
         Labels 0..K-1; ``label_names[k]`` names class k. A row whose label is missing (a CSV
         label cell that is empty or NaN, NA, N/A, <NA>, null, None in any case; NaN or such a
@@ -352,6 +372,8 @@ def load_dataset(
     label_column: str | int | None = None,
     download: bool = True,
     downloader: Callable[[str, str], None] | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    workers: int = 0,
 ) -> Dataset:
     """Read a dataset, split it into training and test rows, and scale both.
 
@@ -359,7 +381,7 @@ def load_dataset(
     ----------
     name_or_path : str or path-like
         One of :data:`KNOWN_DATASETS`, or a ``.npy``/``.npz``/``.csv`` file or a folder of images.
-    data_dir, label_column, download, downloader
+    data_dir, label_column, download, downloader, image_size, workers
         As for :func:`read_data`.
     scale : {"auto", "none", "divide", "standard", "minmax"} or Scaler
         A fitted :class:`Scaler` (for example a run's stored one) is applied as it is.
@@ -383,14 +405,18 @@ def load_dataset(
         For a ``.npy`` file (memory-mapped), ``X_train`` and ``X_test`` are float32 memory maps:
         of the file itself when it is float32 and neither split nor scaled (``scale="none"``,
         ``test_fraction=0``), else of a scratch file in the temporary folder (``$TMPDIR``),
-        deleted when the arrays are; in memory for every other source.
+        deleted when the arrays are. For a folder of images, memory maps of scratch files too
+        (the images are decoded one batch at a time, so memory stays bounded however many
+        there are; the disk holds one byte per value decoded and four per value scaled). In
+        memory for every other source.
     """
     if not isinstance(scale, Scaler) and scale not in _SCALES:
         raise DataError(f"unknown scale {scale!r}; choose one of {', '.join(_SCALES)}")
     if not 0 <= test_fraction < 1:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
     raw = read_data(name_or_path, data_dir=data_dir, label_column=label_column,
-                    download=download, downloader=downloader)  # fmt: skip
+                    download=download, downloader=downloader, image_size=image_size,
+                    workers=workers)  # fmt: skip
     n = len(raw.X)
     if raw.n_standard_train is not None:
         train, test = np.arange(raw.n_standard_train), np.arange(raw.n_standard_train, n)
@@ -444,6 +470,8 @@ def read_data(
     label_column: str | int | None = None,
     download: bool = True,
     downloader: Callable[[str, str], None] | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    workers: int = 0,
 ) -> RawData:
     """Read a source's rows, unscaled and in the source's order.
 
@@ -464,10 +492,19 @@ def read_data(
         For mnist and fashion-mnist: download the files when no directory has them.
     downloader : callable ``(url, dest_path) -> None``, optional
         Writes the file at ``url`` to ``dest_path``; the default uses urllib with a 60 s timeout.
+    image_size : int or (height, width), optional
+        For a folder of images: resize every image to this size (an int: a square) as it is
+        decoded, so the images may have any sizes (see :class:`ImageFolder`). Without it, every
+        image must have the same size.
+    workers : int
+        For a folder of images: the DataLoader worker processes that decode the images (0:
+        decode in this process). The images are decoded a batch at a time into a uint8 memory
+        map of a scratch file in ``$TMPDIR``: memory stays bounded however many there are.
 
     Returns
     -------
     RawData
+        For a folder of images, ``X`` is that uint8 memory map, and ``pixel_max`` 255.
 
     Raises
     ------
@@ -479,6 +516,10 @@ def read_data(
     if known is not None:
         if label_column is not None:
             raise DataError(f"label_column applies to CSV files only, not to {known!r}")
+        if image_size is not None:
+            raise DataError(
+                f"image_size (--image-size) applies to folders of images only, not to {known!r}"
+            )
         if known == "digits":
             return _read_digits()
         return _read_idx_dataset(known, data_dir, download, downloader or _urllib_download)
@@ -491,9 +532,13 @@ def read_data(
     suffix = path.suffix.lower()
     if label_column is not None and not (path.is_file() and suffix == ".csv"):
         raise DataError(f"label_column applies to CSV files only, not to {path}")
+    if image_size is not None and not path.is_dir():
+        raise DataError(
+            f"image_size (--image-size) applies to folders of images only, not to {path}"
+        )
     source = str(path.resolve())
     if path.is_dir():
-        X, y, names, image_shape = _read_image_folder(path)
+        X, y, names, image_shape = _read_image_folder(path, image_size, workers)
         return RawData(X, y, image_shape, names, None, source, 255.0)
     if suffix == ".csv":
         X, y, names = _read_csv(path, label_column)
@@ -713,19 +758,24 @@ def scaled_rows(
     return out
 
 
-def _scratch(shape: tuple[int, int], source: str) -> np.ndarray:
-    """A writable float32 memory map of an anonymous (already unlinked) file in ``$TMPDIR``."""
+def _scratch(shape: tuple[int, int], source: str, dtype=np.float32, what: str = "") -> np.ndarray:
+    """A writable memory map (float32, or ``dtype``) of an anonymous (already unlinked) file in
+    ``$TMPDIR``; ``what`` says what goes there, for the error when the disk has no room."""
     import shutil
 
     folder = tempfile.gettempdir()
-    need = math.prod(shape) * 4
+    need = math.prod(shape) * np.dtype(dtype).itemsize
+    if what:  # decoded images
+        fix = "a smaller --image-size (image_size=)"
+    else:
+        what = f"is memory-mapped, and its {shape[0]} x {shape[1]} scaled rows"
+        fix = ("float32 data that needs no copy (--scale none --test-fraction 0: the file is "
+               "used as it is)")  # fmt: skip
 
     def no_room(free: int) -> DataError:
         return DataError(
-            f"{source} is memory-mapped, and its {shape[0]} x {shape[1]} scaled rows go to a "
-            f"scratch file of {need / 1e6:.1f} MB in {folder}, which has {free / 1e6:.1f} MB "
-            "free. Set TMPDIR to a folder with room, or give float32 data that needs no copy "
-            "(--scale none --test-fraction 0: the file is used as it is)."
+            f"{source} {what} go to a scratch file of {need / 1e6:.1f} MB in {folder}, which "
+            f"has {free / 1e6:.1f} MB free. Set TMPDIR to a folder with room, or give {fix}."
         )
 
     free = shutil.disk_usage(folder).free
@@ -740,7 +790,7 @@ def _scratch(shape: tuple[int, int], source: str) -> np.ndarray:
                     raise no_room(shutil.disk_usage(folder).free) from None
                 if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                     raise  # (a file system that cannot reserve space stays sparse)
-        return np.memmap(f, dtype=np.float32, mode="w+", shape=shape)  # the map keeps the file
+        return np.memmap(f, dtype=dtype, mode="w+", shape=shape)  # the map keeps the file
 
 
 def _from_array(X: np.ndarray, source: str):
@@ -999,13 +1049,28 @@ def _is_plain_number(cell: str) -> bool:
 
 
 # ------------------------------------------------------------------------------- helpers: images
-def _read_image_folder(folder: Path):
+#: Pillow's resampling filter for ``image_size``: BILINEAR, which Pillow applies as a convolution
+#: whose support widens with the reduction factor (antialiased, like torchvision's default
+#: ``Resize``), without LANCZOS's ringing at edges; ``reducing_gap`` first shrinks a much larger
+#: image by an integer box filter (and a JPEG in its decoder, by DCT scaling), which Pillow
+#: documents as indistinguishable from a full resampling from 3.0 on, and much faster for photos.
+_RESAMPLE = "BILINEAR"
+_REDUCING_GAP = 3.0
+
+
+def _image_files(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+    """``(files, labels, class names)`` of a folder of images: the images directly in it (no
+    labels), or one subfolder per class (hidden ones skipped), each sorted by name."""
+
     def images_in(d: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
 
-    top = images_in(folder)
-    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    classes = [(d.name, files) for d in subdirs if (files := images_in(d))]
+    try:
+        top = images_in(folder)
+        subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        classes = [(d.name, files) for d in subdirs if (files := images_in(d))]
+    except OSError as e:
+        raise DataError(f"cannot list the images in {folder}: {e}") from e
     if top and classes:
         raise DataError(
             f"{folder} holds both images ({top[0].name}, ...) and class subfolders "
@@ -1016,14 +1081,37 @@ def _read_image_folder(folder: Path):
         raise DataError(
             f"no images ({', '.join(_IMAGE_SUFFIXES)}) found in {folder} or its subfolders"
         )
-    files = top or [f for _, fs in classes for f in fs]
-    y = names = None
-    if classes:
-        y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
-        names = [name for name, _ in classes]
+    if not classes:
+        return top, None, None
+    y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(fs) for _, fs in classes])
+    return [f for _, fs in classes for f in fs], y, [name for name, _ in classes]
 
-    # First pass reads only the headers: the sizes (each one refused when too large, before any
-    # image is decoded), the common size, and whether everything is grayscale.
+
+def _image_size(image_size) -> tuple[int, int] | None:
+    """``image_size`` as ``(height, width)``: an int is a square; a pair is (height, width)."""
+    if image_size is None:
+        return None
+    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
+    try:
+        h, w = pair
+        ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (h, w))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(image_size, bool) or not (h >= 1 and w >= 1):
+        raise DataError(
+            f"image_size must be a positive int (a square) or a pair (height, width) of them, "
+            f"got {image_size!r}"
+        )
+    if h * w > MAX_IMAGE_PIXELS:
+        raise DataError(f"image_size {h}x{w} is over {MAX_IMAGE_PIXELS:,} pixels; give a smaller "
+                        "one")  # fmt: skip
+    return int(h), int(w)
+
+
+def _scan_image_headers(files: list[Path], same_size: bool):
+    """From the files' headers only (nothing decoded): each size, refused when too large, and
+    ``(size (width, height) of the first image, whether every image is grayscale)``; with
+    ``same_size``, images of different sizes are an error naming both and the fix."""
     size, gray = None, True
     for f in files:
         with _open_image(f) as im:
@@ -1033,26 +1121,63 @@ def _read_image_folder(folder: Path):
         gray = gray and mode in ("1", "L", "LA")
         if size is None:
             size, first = this_size, f
-        elif this_size != size:
+        elif same_size and this_size != size:
             raise DataError(
                 f"images have different sizes: {first} is {size[0]}x{size[1]} but {f} is "
-                f"{this_size[0]}x{this_size[1]} (width x height); resize them to one size first"
+                f"{this_size[0]}x{this_size[1]} (width x height); resize them to one size first, "
+                "or let aekit resize each one as it reads it: --image-size 64 (in Python: "
+                "image_size=64, or (height, width))"
             )
-    channels = 1 if gray else 3
-    width, height = size
-    out = np.empty((len(files), height, width, channels), dtype=np.uint8)
-    for i, f in enumerate(files):
-        with _open_image(f) as im:
-            try:
-                out[i] = np.asarray(im.convert("L" if gray else "RGB")).reshape(height, width, -1)
-            except (OSError, ValueError) as e:
-                raise DataError(f"cannot decode image {f}: {e}") from e
-    X = out.transpose(0, 3, 1, 2).reshape(len(files), -1).astype(np.float32)
-    return X, y, names, (channels, height, width)
+    return size, gray
+
+
+def _decode_image(f: str | Path, mode: str, size: tuple[int, int], resize: bool) -> np.ndarray:
+    """One image decoded as uint8 ``(channels, height, width)``: converted to ``mode`` ("L" or
+    "RGB") and, with ``resize``, resized to ``size`` (height, width) (any aspect ratio: the image
+    is stretched, not cropped); without, it must already be that size. Errors name the file."""
+    from PIL import Image
+
+    height, width = size
+    with _open_image(f) as im:
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # the guard, per image, before decoding
+            raise _too_large(f, im.size)
+        if not resize and im.size != (width, height):
+            raise DataError(
+                f"image {f} is {im.size[0]}x{im.size[1]} (width x height), but the folder's "
+                f"images are {width}x{height}; resize them to one size first, or let aekit "
+                "resize each one as it reads it: --image-size 64 (in Python: image_size=64)"
+            )
+        try:
+            box = None
+            if resize and im.format == "JPEG":  # decode at 1/2, 1/4, 1/8 scale when that
+                want = (round(width * _REDUCING_GAP), round(height * _REDUCING_GAP))  # is
+                drafted = im.draft(None, want)  # still REDUCING_GAP times the size (thumbnail)
+                box = None if drafted is None else drafted[1]
+            out = im.convert(mode)
+            if resize and out.size != (width, height):
+                out = out.resize((width, height), getattr(Image.Resampling, _RESAMPLE), box=box,
+                                 reducing_gap=_REDUCING_GAP)  # fmt: skip
+            array = np.asarray(out)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise DataError(f"cannot decode image {f}: {e}") from e
+    return np.ascontiguousarray(array.reshape(height, width, -1).transpose(2, 0, 1))
+
+
+def _read_image_folder(folder: Path, image_size=None, workers: int = 0):
+    """``(X, y, names, image_shape)``: every image decoded (by :class:`ImageFolder`, in a
+    DataLoader with ``workers`` processes) into a uint8 memory map of a scratch file, one
+    flattened ``(channels, height, width)`` row per image: disk, not anonymous memory."""
+    from ._image_folder import ImageFolder, decode_rows
+
+    images = ImageFolder(folder, image_size=image_size)
+    out = _scratch((len(images), math.prod(images.image_shape)), str(folder), dtype=np.uint8,
+                   what=f"holds {len(images)} images; decoded, they")  # fmt: skip
+    decode_rows(images, out, workers)
+    return out, images.targets, images.classes, images.image_shape
 
 
 @contextmanager
-def _open_image(f: Path):
+def _open_image(f: str | Path):
     """``PIL.Image.open(f)``, with a file Pillow cannot identify or refuses as a possible
     decompression bomb (its warning too, not only its error) turned into a :class:`DataError`."""
     import warnings
@@ -1071,7 +1196,7 @@ def _open_image(f: Path):
         yield im
 
 
-def _unchecked_size(f: Path) -> tuple[int, int] | None:
+def _unchecked_size(f: str | Path) -> tuple[int, int] | None:
     """(width, height) from a PNG's or JPEG's header, which Pillow's ``Image.open`` does not
     return for an image beyond its decompression-bomb limit; None for other files."""
     from PIL import JpegImagePlugin, PngImagePlugin
@@ -1085,7 +1210,7 @@ def _unchecked_size(f: Path) -> tuple[int, int] | None:
     return None
 
 
-def _too_large(f: Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
+def _too_large(f: str | Path, size: tuple[int, int] | None, pillow: str = "") -> DataError:
     """The error for an image over :data:`MAX_IMAGE_PIXELS` (or, ``pillow`` its message, over
     Pillow's decompression-bomb limit)."""
     side = math.isqrt(MAX_IMAGE_PIXELS)
@@ -1097,9 +1222,8 @@ def _too_large(f: Path, size: tuple[int, int] | None, pillow: str = "") -> DataE
         what += ", which Pillow refuses as a possible decompression bomb" if pillow else ""
     return DataError(
         f"image {f} is {what}; aekit reads images of at most {MAX_IMAGE_PIXELS:,} pixels{square}: "
-        "each image becomes one row of features, and the whole folder is read into memory. "
-        "Resize the images to one smaller size first (for example with Pillow: "
-        "im.resize((256, 256)))."
+        "each image is decoded whole, in memory, before it is resized. Resize the images to a "
+        "smaller size first (for example with Pillow: im.resize((256, 256)))."
     )
 
 

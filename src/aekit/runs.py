@@ -45,10 +45,11 @@ def data_spec(
     split_seed: int = 0,
     label_column: str | int | None = None,
     labeled: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The description of a run's data that ``data.json`` stores (its ``"spec"``): enough to
     read, split and scale the same rows again, from any working directory (a file or folder is
-    stored as an absolute path; a dataset name as it is)."""
+    stored as an absolute path; a dataset name as it is; ``image_size`` as [height, width])."""
     from .datasets import stored_data_paths
 
     if Path(source).expanduser().exists():  # (a missing one is reported as typed, by load_split)
@@ -62,12 +63,20 @@ def data_spec(
         "split_seed": split_seed,
         "label_column": label_column,
         "labeled": labeled,  # the labels kept (classifiers): --resume keeps the same
+        "image_size": _size_pair(image_size),  # a folder's images resized to it as they are read
     }
 
 
-def load_split(spec: dict[str, Any], scale=None):
+def _size_pair(image_size) -> list[int] | None:
+    if image_size is None or isinstance(image_size, list | tuple):
+        return None if image_size is None else list(image_size)
+    return [image_size, image_size]
+
+
+def load_split(spec: dict[str, Any], scale=None, workers: int = 0):
     """The rows of ``spec``, split and scaled (``scale``: a name, or a fitted Scaler to apply).
-    A .npy is memory-mapped and its rows gathered and scaled chunk by chunk."""
+    A .npy is memory-mapped and its rows gathered and scaled chunk by chunk; a folder of
+    images is decoded by ``workers`` processes, a batch at a time, into a scratch memory map."""
     from .datasets import load_dataset
 
     return load_dataset(
@@ -77,7 +86,14 @@ def load_split(spec: dict[str, Any], scale=None):
         test_fraction=spec.get("test_fraction", 0.2),
         random_state=spec.get("split_seed", 0),
         label_column=spec.get("label_column"),
+        image_size=_stored_size(spec.get("image_size")),
+        workers=workers,
     )
+
+
+def _stored_size(image_size) -> tuple[int, int] | None:
+    """``data.json``'s [height, width] (JSON has no tuples) as ``image_size`` takes it."""
+    return tuple(image_size) if isinstance(image_size, list) else image_size
 
 
 def run_data(spec: dict[str, Any], ds) -> dict[str, Any]:
@@ -193,11 +209,13 @@ class Run:
         return recon if scaled else self.scaler.inverse_transform(recon)
 
     def rows(self, split: str = "all", *, source: str | None = None,
-             data_dir: str | None = None, label_column=None):  # fmt: skip
+             data_dir: str | None = None, label_column=None, workers: int = 0):  # fmt: skip
         """``(X, y)``: rows scaled with the run's scaling, from the run's own data (``split``
         "train", "test" or "all", as the run split it) or from ``source`` (all its rows; the
-        run's label column is dropped when a CSV has it). The scaling is applied while the
-        rows are gathered, chunk by chunk: a memory-mapped .npy is never loaded whole."""
+        run's label column is dropped when a CSV has it; a folder of images is resized to the
+        run's image size, if it had one). The scaling is applied while the rows are gathered,
+        chunk by chunk: a memory-mapped .npy is never loaded whole; a folder of images is
+        decoded by ``workers`` processes, a batch at a time."""
         from .datasets import read_data, scaled_rows
 
         if split not in ("all", "train", "test"):
@@ -205,15 +223,18 @@ class Run:
         spec = dict(self.spec)
         if source is not None and not self.is_own_source(source):
             label = _label_column_for(source, self._need_data(), label_column)
-            spec.update(source=source, data_dir=data_dir, label_column=label)
+            size = spec.get("image_size") if Path(source).expanduser().is_dir() else None
+            spec.update(source=source, data_dir=data_dir, label_column=label, image_size=size)
         elif data_dir is not None:
             spec["data_dir"] = data_dir
         scaler = self.scaler
         if split == "all":
             raw = read_data(spec["source"], data_dir=spec.get("data_dir"),
-                            label_column=spec.get("label_column"))  # fmt: skip
+                            label_column=spec.get("label_column"),
+                            image_size=_stored_size(spec.get("image_size")),
+                            workers=workers)  # fmt: skip
             return scaled_rows(raw.X, None, scaler, raw.source), raw.y
-        ds = load_split(spec, scale=scaler)
+        ds = load_split(spec, scale=scaler, workers=workers)
         return (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
 
     def is_own_source(self, source: str) -> bool:

@@ -162,7 +162,7 @@ def rows_for(args: argparse.Namespace, run, split: str):
     """``(X, y)``: ``--data`` (default the run's own data, the chosen split), scaled with the
     run's stored scaling."""
     return run.rows(split, source=args.data, data_dir=args.data_dir,
-                    label_column=args.label_column)  # fmt: skip
+                    label_column=args.label_column, workers=args.workers)  # fmt: skip
 
 
 def apply(method, X, source: str):
@@ -317,6 +317,44 @@ def add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
         help="CSV column (name or index) holding labels, left out of the features (for new data "
         "the run's own label column is dropped when the CSV has it)",
     )
+    add_workers(p)
+
+
+def add_workers(p: argparse.ArgumentParser) -> None:
+    default = min(4, os.cpu_count() or 1)
+    p.add_argument(
+        "--workers",
+        type=workers_arg,
+        default=default,
+        help=f"processes that decode a folder of images (default {default}; 0: this process)",
+    )
+
+
+def workers_arg(text: str) -> int:
+    """``--workers N``: an int >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"give a number of processes >= 0, not {text!r}")
+    return n
+
+
+def image_size_arg(text: str) -> tuple[int, int]:
+    """``--image-size``: N (a square) or HEIGHTxWIDTH, as (height, width)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise argparse.ArgumentTypeError(
+            f"give N (N x N pixels) or HEIGHTxWIDTH (for example 64 or 48x64), not {text!r}"
+        )
+    return size
 
 
 def add_trust_code(p: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from .common import (
     add_data_args,
     add_overwrite,
     add_run_options,
+    add_workers,
     apply,
     binarized,
     claim_output,
@@ -95,7 +96,7 @@ def evaluation(args: argparse.Namespace, run) -> dict[str, Any]:
         raise UsageError(f"{args.run} has no test rows (trained with --test-fraction 0): give "
                          "--data with rows to evaluate")  # fmt: skip
     try:
-        X_train, y_train = run.rows("train", data_dir=args.data_dir)
+        X_train, y_train = run.rows("train", data_dir=args.data_dir, workers=args.workers)
     except (DataError, OSError) as e:
         raise UsageError(
             f"the baselines (PCA, the raw inputs) are fitted on the run's training data, "
@@ -314,6 +315,7 @@ def add_parsers(sub) -> None:
     rep = sub.add_parser("report", help="write RUN/report.html (self-contained: figures inside)")
     rep.add_argument("run")
     rep.add_argument("--data-dir", help="folder holding the IDX files of mnist / fashion-mnist")
+    add_workers(rep)
     rep.add_argument("--out", help="the HTML file (default RUN/report.html)")
     rep.add_argument(
         "--ll-samples", type=int, default=1000, help="VAE: samples per row for log p(x)"

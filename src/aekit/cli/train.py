@@ -47,8 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     replacing = runs.check_run_folder(out, args.overwrite)  # before any work
     spec = runs.data_spec(args.data, data_dir=args.data_dir, scale=args.scale,
                           test_fraction=args.test_fraction, split_seed=args.split_seed,
-                          label_column=args.label_column, labeled=args.labeled)  # fmt: skip
-    ds = runs.load_split(spec)
+                          label_column=args.label_column, labeled=args.labeled,
+                          image_size=args.image_size)  # fmt: skip
+    ds = runs.load_split(spec, workers=args.workers)
     if "input_shape" not in chosen and ds.image_shape is not None:
         params["input_shape"] = tuple(ds.image_shape)
         if params.get("architecture") == "sequence" and len(ds.image_shape) == 3:
@@ -151,7 +152,8 @@ def _resume(args: argparse.Namespace) -> int:
 
     out = run_folder(args.out)
     given = [flag for flag, value in (("a model name", args.model), ("--data", args.data),
-             ("--overwrite", args.overwrite)) if value]  # fmt: skip
+             ("--overwrite", args.overwrite), ("--image-size", args.image_size))
+             if value]  # fmt: skip
     if given:
         raise UsageError(f"--resume continues the run in --out with its own model and data; "
                          f"leave out {', '.join(given)}")  # fmt: skip
@@ -184,7 +186,7 @@ def _resume(args: argparse.Namespace) -> int:
                 "from Python with partial_fit, or train it again"
             )
         spec = run.spec
-        ds = runs.load_split(spec)
+        ds = runs.load_split(spec, workers=args.workers)
         y_train = None
         if aekit_tags(model).uses_labels:
             y_train = keep_labels(ds.y_train, spec.get("labeled"), spec.get("split_seed", 0),
@@ -382,11 +384,19 @@ def _train_summary(r: dict[str, Any]) -> str:
 
 
 def add_parsers(sub) -> None:
-    from .common import add_data_args
+    from .common import add_data_args, image_size_arg
 
     t = sub.add_parser("train", help="train a model and write a run folder")
     t.add_argument("model", nargs="?", choices=sorted(FAMILIES), help="model family")
     add_data_args(t, required=False)
+    t.add_argument(
+        "--image-size",
+        type=image_size_arg,
+        metavar="N|HxW",
+        help="a folder of images: resize each image to N x N (or HEIGHTxWIDTH) pixels as it is "
+        "read, so the images may have any sizes (stored in the run: encode and evaluate resize "
+        "alike)",
+    )
     t.add_argument(
         "--scale",
         default="auto",
