@@ -30,6 +30,7 @@ LAYERS = [
         "aekit.priors",
         "aekit.metrics",
         "aekit.datasets",
+        "aekit._image_folder",  # datasets.ImageFolder: the torch side of the image reader
     ],
     ["aekit.training", "aekit.plotting", "aekit.networks"],
     ["aekit.callbacks", "aekit.persist"],

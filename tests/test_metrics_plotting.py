@@ -172,3 +172,21 @@ def test_chunked_errors_equal_the_whole_array_ones():
     wide, sizes = rng.random((300, 10000)), []  # wide rows: fewer per chunk (2**20 values)
     chunked_errors(wide, lambda rows, a, b: sizes.append(len(rows)) or rows)
     assert max(sizes) == 2**20 // 10000 and sum(sizes) == 300
+
+
+def test_the_pca_baseline_is_fitted_on_a_bounded_sample_and_coded_in_chunks():
+    """Memory that does not grow with the data: beyond ``max_values`` values, PCA is fitted on a
+    seeded sample of rows (the same each time), and codes are computed chunk by chunk with the
+    same result as one call."""
+    from aekit.metrics import fit_pca, pca_codes
+
+    X = np.random.default_rng(0).normal(size=(5000, 8)).astype(np.float32)
+    X[:, 0] *= 10  # a dominant direction any sample finds
+    small = fit_pca(X, 2, max_values=800)  # 100 rows
+    again = fit_pca(X, 2, max_values=800)
+    np.testing.assert_array_equal(small.components_, again.components_)
+    assert small.n_samples_ == 100
+    assert abs(small.components_[0, 0]) > 0.99
+    full = fit_pca(X, 2)
+    assert full.n_samples_ == 5000
+    np.testing.assert_allclose(pca_codes(full, X), full.transform(X), rtol=1e-5, atol=1e-5)

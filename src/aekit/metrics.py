@@ -132,16 +132,36 @@ def pca_reconstruction(X_train: np.ndarray, X_test: np.ndarray, n_components: in
     """PCA with ``n_components`` fitted on ``X_train``: ``(test codes, test reconstruction,
     train codes)``, so the baseline and the model are compared at the same code size."""
     pca = fit_pca(X_train, n_components)
-    Z_test = pca.transform(X_test)
-    return Z_test, pca.inverse_transform(Z_test), pca.transform(X_train)
+    Z_test = pca_codes(pca, X_test)
+    return Z_test, pca.inverse_transform(Z_test), pca_codes(pca, X_train)
 
 
-def fit_pca(X_train: np.ndarray, n_components: int):
-    """The PCA baseline: ``n_components`` (at most the data's rank) fitted on ``X_train``."""
+#: The PCA baseline is fitted on at most this many values of the training rows (128 MB of
+#: float32): a seeded sample of whole rows beyond it, so that its memory does not grow with the
+#: data (scikit-learn's PCA centres a copy of what it fits). 10,922 rows of 64x64 RGB images,
+#: 262,144 rows of 128 features: the principal subspace of such a sample is the data's, to the
+#: precision a baseline needs.
+PCA_MAX_VALUES = 2**25
+
+
+def fit_pca(X_train: np.ndarray, n_components: int, max_values: int = PCA_MAX_VALUES):
+    """The PCA baseline: ``n_components`` (at most the data's rank) fitted on ``X_train``, or on
+    a seeded sample of its rows when it holds more than ``max_values`` values."""
     from sklearn.decomposition import PCA
 
     n_components = min(n_components, X_train.shape[0], X_train.shape[1])
+    rows = max(n_components, max_values // max(1, X_train.shape[1]))
+    if len(X_train) > rows:  # gathered row by row: a memory map is read only where sampled
+        X_train = X_train[np.sort(np.random.default_rng(0).choice(len(X_train), rows, False))]
     return PCA(n_components=n_components, random_state=0).fit(X_train)
+
+
+def pca_codes(pca, X: np.ndarray) -> np.ndarray:
+    """``pca.transform(X)`` chunk by chunk: the codes are small, the centred copy of ``X`` that
+    one call would make is not."""
+    step = max(1, 2**22 // max(1, X.shape[1]))
+    parts = [pca.transform(X[i : i + step]) for i in range(0, len(X), step)]
+    return np.concatenate(parts) if parts else np.empty((0, pca.n_components_), np.float32)
 
 
 def knn_accuracy(Z_train, y_train, Z_test, y_test, k: int = 5, *,
@@ -404,7 +424,7 @@ def evaluate_reconstruction(
         labelled = bool(result["labeled_train_rows"] and result["labeled_test_rows"])
     if labelled:
         Z_train = model.transform(X_train)
-        P_train, P_test = pca.transform(X_train), pca.transform(X_test)
+        P_train, P_test = pca_codes(pca, X_train), pca_codes(pca, X_test)
         for name, (A, B) in (("model", (Z_train, Z_test)), ("pca", (P_train, P_test))):
             result[name]["knn5_accuracy"] = knn_accuracy(
                 A, y_train, B, y_test, 5, unlabeled_label=unlabeled_label
@@ -456,7 +476,7 @@ def evaluate_model(
     cols: dict[str, dict[str, Any]] = {"model": {}, "pca": {}, "raw": {}}
     cols["model"].update(step("reconstruction", lambda: model_errors(model, X_test, y_test)) or {})
     pca = step("pca", lambda: fit_pca(X_train, d))
-    P_test, P_train = pca.transform(X_test), pca.transform(X_train)
+    P_test, P_train = pca_codes(pca, X_test), pca_codes(pca, X_train)
     result["pca_components"] = P_test.shape[1]  # fewer than d when d > n_features
     cols["pca"].update(pca_errors(pca, X_test))
     labelled = y_train is not None and y_test is not None
