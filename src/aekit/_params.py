@@ -163,16 +163,21 @@ class Sizes(Constraint):
 
 
 class Shape(Constraint):
-    """An image shape ``(channels, height, width)`` of positive integers."""
+    """The shape of one sample, positive integers: an image ``(channels, height, width)`` or a
+    window of a multivariate sequence ``(time_steps, channels)``."""
 
     def accepts(self, v: Any) -> bool:
-        return isinstance(v, tuple | list) and len(v) == 3 and all(_is_int(s) and s >= 1 for s in v)
+        return (
+            isinstance(v, tuple | list)
+            and len(v) in (2, 3)
+            and all(_is_int(s) and s >= 1 for s in v)
+        )
 
-    def cast(self, v: Any) -> tuple[int, int, int]:
-        return tuple(int(s) for s in v)  # type: ignore[return-value]
+    def cast(self, v: Any) -> tuple[int, ...]:
+        return tuple(int(s) for s in v)
 
     def __str__(self) -> str:
-        return "(channels, height, width)"
+        return "(channels, height, width) for images or (time_steps, channels) for sequences"
 
 
 class Instance(Constraint):
