@@ -134,7 +134,7 @@ def test_bools_and_floats_are_not_integers_and_strings_not_numbers():
         (dict(max_epochs=2.0), "max_epochs=2.0 is invalid; expected an integer >= 0"),
         (dict(lr="0.1"), "lr='0.1' is invalid; expected a finite number > 0"),
         (dict(hidden=(8, True)), "hidden=(8, True) is invalid"),
-        (dict(input_shape=(1, 8)), "input_shape=(1, 8) is invalid; expected None or (channels"),
+        (dict(input_shape=(8,)), "input_shape=(8,) is invalid; expected None or (channels"),
         (dict(random_state="0"), "random_state='0' is invalid; expected None, an integer or"),
     ]:
         with pytest.raises(ParameterError, match=f"^Autoencoder: {re.escape(message)}"):

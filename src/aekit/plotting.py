@@ -318,7 +318,7 @@ def figure_inputs(model, X, y, label_names, max_rows: int = 5000) -> dict[str, A
     codes = model.transform(X) if len(X) else None
     can = aekit_tags(model)
     shape = model.input_shape_
-    images = shape is not None and len(X) > 0
+    images = shape is not None and len(shape) == 3 and len(X) > 0  # (T, C) windows are not
     # none for a classifier, or a supervised model without labels
     X_hat = reconstruction_of(model, X[:10], None if y is None else y[:10]) if images else None
     noisy = denoised = filters = None

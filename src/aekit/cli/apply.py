@@ -107,7 +107,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from ..plotting import plot_image_grid, save_figure
 
         shape = model.input_shape_
-        if shape is None:
+        if shape is None or len(shape) != 3:
             raise UsageError(f"{args.run}: the data are not images; write the samples to .npy")
         claim_output(out)
         save_figure(plot_image_grid(rows, shape), out)
