@@ -81,6 +81,20 @@ def test_the_encoder_sees_images_in_their_shape_and_the_decoder_may_return_them(
     assert model.reconstruct(X).shape == (40, 63)
 
 
+def test_the_encoder_sees_windows_when_input_shape_is_time_steps_by_channels():
+    """Rows of a (T, C) window with input_shape=(T, C): the encoder gets (n, T, C), as
+    examples/sequence_anomaly's networks need (a 3-D array would be read as gray images)."""
+    X = np.random.default_rng(0).random((40, 5 * 3), dtype=np.float32)
+    seen = []
+    model = aekit.Autoencoder(encoder=usernets.Encoder, decoder=usernets.Decoder,
+                              input_shape=(5, 3), latent_dim=2, max_epochs=1)  # fmt: skip
+    model.fit(X)
+    model.encoder_.net.register_forward_hook(lambda m, args, out: seen.append(args[0].shape))
+    model.transform(X)
+    assert model.input_shape_ == (5, 3) and tuple(seen[0][1:]) == (5, 3)
+    assert model.reconstruct(X).shape == (40, 15)
+
+
 def test_a_vae_encoder_may_return_mean_and_log_variance_as_a_pair():
     X = tiny_X()
     pair = aekit.VAE(encoder=usernets.MeanLogvar, latent_dim=2, max_epochs=2, random_state=0)
