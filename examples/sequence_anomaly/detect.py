@@ -139,8 +139,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     train = sensor_windows(args.train_windows, rng)  # normal operation only
     test, kinds = test_windows(args.test_windows, args.anomaly_fraction, rng)
-    # Estimators take 2-D rows; input_shape=(T, C) tells aekit how to show them to the networks
-    # (a 3-D array would be read as gray images (n, H, W)).
+    # The windows as 2-D rows (what IsolationForest takes too); input_shape=(T, C) tells aekit
+    # how to show them to the networks. (3-D (n, T, C) arrays work as well with a user encoder
+    # or architecture="sequence"; elsewhere 3-D input means gray images (n, H, W).)
     X, X_test = train.reshape(len(train), -1), test.reshape(len(test), -1)
     print(f"{len(X)} normal training windows, {len(X_test)} test windows "
           f"({(kinds != 'normal').sum()} with faults), T={LENGTH}, C={N_CHANNELS}; "
@@ -154,6 +155,13 @@ def main(argv=None) -> int:
     contenders = {
         f"{args.net} AE (nets.py)": aekit.Autoencoder(
             encoder=Encoder, decoder=Decoder, input_shape=(LENGTH, N_CHANNELS), **common
+        ),
+        "sequence AE (built-in)": aekit.Autoencoder(
+            architecture="sequence",
+            hidden=(32, 64),
+            kernel_size=5,
+            input_shape=(LENGTH, N_CHANNELS),
+            **common,
         ),
         "MLP AE (built-in)": aekit.Autoencoder(hidden=(128, 64), **common),
         "IsolationForest": IsolationForest(n_estimators=200, random_state=args.seed),
@@ -174,6 +182,12 @@ def main(argv=None) -> int:
         aucs = [roc_auc_score(y, scores[name][rows]) for name in contenders]
         print(f"{kind:<14}" + "".join(f"{auc:>20.3f}" for auc in aucs))
     print(f"{'fit+score s':<14}" + "".join(f"{seconds[name]:>20.1f}" for name in contenders))
+    mine, builtin = f"{args.net} AE (nets.py)", "sequence AE (built-in)"
+    if np.array_equal(scores[mine], scores[builtin]):
+        print(
+            f"({mine} and {builtin} are one network: nets.py writes out, layer for layer, what "
+            'architecture="sequence" builds, and the same seed gives both the same weights.)'
+        )
     print(f"total {time.perf_counter() - started:.1f} s")
     return 0
 
