@@ -814,28 +814,39 @@ def _encode_labels(y, source: str):
 
 
 # ---------------------------------------------------------------------------------- helpers: CSV
-def _read_csv(path: Path, label_column):
-    """Numbers parsed in C by ``np.loadtxt`` straight into float32 (no list of strings per cell,
-    which cost 10x the file's size); the csv module reads only the first row (header or not),
-    the label column, and, when loading fails, the file again to name the line and column."""
-    import csv
-    import warnings
+#: Cells pandas parses per chunk: bounds its tokenizer's buffers (tens of bytes a cell) while the
+#: rows land in one float32 array, so the peak stays near that array's size, not twice float64's.
+_CSV_CHUNK_CELLS = 2_000_000
 
-    def csv_rows():  # (physical line number at the end of the row, fields), blank lines skipped
+
+def _read_csv(path: Path, label_column):
+    """``(X float32, y, label_names)`` of a CSV file.
+
+    The numbers are parsed by pandas' C reader, chunk by chunk, straight into one float32 array
+    (no Python object per cell; the peak is about that array plus one chunk). The csv module
+    reads only the first two rows (header or not). Whenever pandas cannot parse a chunk into
+    finite numbers of the right shape, the file is read again with the csv module, which is
+    the authority: it names the physical line, the column and the value of the first bad cell,
+    or, where pandas only refused what Python reads (an integer beyond 64 bits), returns the
+    rows itself.
+    """
+    import csv
+
+    def csv_rows():  # (physical line at the end of the row, records so far, fields), no blanks
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
-                for row in reader:
-                    if row:
-                        yield reader.line_num, row
+                for record, row in enumerate(reader, 1):
+                    if row and not (len(row) == 1 and not row[0].strip()):  # as pandas skips
+                        yield reader.line_num, record, row
         except UnicodeDecodeError as e:
             raise DataError(f"{path} is not UTF-8 text: {e}") from e
         except csv.Error as e:
             raise DataError(f"{path}: malformed CSV: {e}") from e
 
     rows = csv_rows()
-    first_line, first = next(rows, (0, None))
-    second = next(rows, (0, None))[1]
+    first_line, first_record, first = next(rows, (0, 0, None))
+    second = next(rows, (0, 0, None))[2]
     rows.close()
     if first is None:
         raise DataError(f"{path} has no data rows (the file is empty)")
@@ -891,9 +902,11 @@ def _read_csv(path: Path, label_column):
             f"{label_column!r} of type {type(label_column).__name__}"
         )
     keep = [j for j in range(width) if j != label]
+    if not keep:
+        raise DataError(f"{path} has no feature columns (only the label column)")
 
     def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
-        for line, row in csv_rows():
+        for line, _, row in csv_rows():
             if header is not None and line == first_line:
                 continue
             if len(row) != width:
@@ -903,65 +916,140 @@ def _read_csv(path: Path, label_column):
                 )
             yield line, row
 
+    def bad_cell(line, j, cell):  # the error for a cell that is not a float32 number, or None
+        if not _is_plain_number(cell):
+            what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {what}. Remove or encode non-numeric "
+                "columns, or pass label_column= for a column of labels."
+            )
+        value = float(cell)
+        if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {cell.strip()!r} is beyond float32's range "
+                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
+                "divide it by a power of ten)"
+            )
+        if not math.isfinite(value):
+            count = sum(  # every non-finite cell of the file, for the message (error path only)
+                1
+                for _, _, r in csv_rows()
+                if len(r) == width
+                for k in keep
+                if _is_number(r[k]) and not math.isfinite(float(r[k]))
+            )
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {cell.strip()!r} is NaN or inf "
+                f"({count} non-finite value(s) in all). Remove those rows or impute the "
+                "values (for example with sklearn.impute.SimpleImputer) first."
+            )
+        return None
+
+    X = np.empty((_count_lines(path) + 1, len(keep)), dtype=np.float32)  # rows <= lines + 1
+    read = _read_csv_with_pandas(path, X, width, keep, label, first_record if header else 0)
+    if read is None:  # the csv module, row by row: the first bad cell's message, or the rows
+        n, values = 0, []
+        for i, (line, row) in enumerate(data_rows()):
+            for j in keep:
+                if (error := bad_cell(line, j, row[j])) is not None:
+                    raise error from None
+            if i == len(X):  # (cannot happen: a record ends at a line end, or at the end)
+                X = np.concatenate([X, np.empty_like(X[:1])])
+            X[i] = [float(row[j]) for j in keep]
+            if label is not None:
+                values.append(row[label])
+            n = i + 1
+    else:
+        n, values = read
+        if label == width - 1 and any(v == "" for v in values):
+            # pandas pads a short row with empty fields: "1,2" and "1,2," read alike when the
+            # label is the last column, so count the fields of every row (once, with the csv
+            # module) before calling such a row unlabelled.
+            for _ in data_rows():
+                pass
+    if n < len(X):  # give back the rows that blank lines and the header did not fill
+        try:
+            X.resize((n, len(keep)), refcheck=True)  # in place: no copy of the rows read
+        except ValueError:  # (something else holds a reference to it)
+            X = X[:n].copy()
+    if not n:
+        raise DataError(f"{path} has no data rows (only a header)")
     y = names = None
-    if label is not None:  # one pass with the csv module: the labels, and every row's width
-        values = [row[label].strip() for _, row in data_rows()]
+    if label is not None:
+        values = [v.strip() for v in values]
         missing = [_is_missing_label(v) for v in values]
-        if values and all(missing):
+        if all(missing):
             raise DataError(
                 f"{path}, {column(label)}: every label is missing (all {len(values)} cells are "
                 f"empty or {_MISSING_WORDS}), so there are no labels at all. Fill in the labels, "
                 "or delete the column and leave out label_column (--label-column)."
             )
-    if not keep:
-        raise DataError(f"{path} has no feature columns (only the label column)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            X = np.loadtxt(path, delimiter=",", dtype=np.float32, comments=None, quotechar='"',
-                           skiprows=first_line if header is not None else 0,
-                           usecols=keep if label is not None else None, ndmin=2,
-                           encoding="utf-8-sig")  # fmt: skip
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text: {e}") from e
-    except ValueError as e:
-        # Find the first bad row or cell, to say where it is.
-        for line, row in data_rows():
-            for j in keep:
-                if not _is_plain_number(row[j]):
-                    what = "empty cell" if not row[j].strip() else f"{row[j]!r} is not a number"
-                    raise DataError(
-                        f"{path}, line {line}, {column(j)}: {what}. Remove or encode "
-                        "non-numeric columns, or pass label_column= for a column of labels."
-                    ) from None
-        raise DataError(f"{path}: {e}") from None  # numpy is stricter than float() ('1_000')
-    if not len(X):
-        raise DataError(f"{path} has no data rows (only a header)")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        line, row = next(r for n, r in enumerate(data_rows()) if n == i)
-        cell = row[keep[k]].strip()
-        if _is_number(cell) and math.isfinite(float(cell)):  # finite, but not as float32
-            raise DataError(
-                f"{path}, line {line}, {column(keep[k])}: {cell!r} is beyond float32's range "
-                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
-                "divide it by a power of ten)"
-            )
-        raise DataError(
-            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf "
-            f"({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
-            "values (for example with sklearn.impute.SimpleImputer) first."
-        )
-    if label is not None:
-        if len(values) != len(X):  # cannot happen unless the two parsers disagree
-            raise DataError(f"{path}: read {len(X)} rows of numbers but {len(values)} labels")
         try:  # numbers sort as numbers ("2" < "10"), other labels as strings; missing: NaN
             numbers = [math.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
             y, names = _encode_labels(np.array(numbers), str(path))
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
     return X, y, names
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _read_csv_with_pandas(path: Path, X: np.ndarray, width: int, keep: list[int], label, skip):
+    """Fill ``X``'s first rows with the feature columns ``keep`` of a CSV file, parsed by pandas'
+    C reader chunk by chunk (the first ``skip`` records, blank ones included, skipped: the
+    header); returns ``(rows read, raw label strings)``, or None when pandas cannot read the
+    rows as finite float32 numbers, ``width`` fields each (the caller then reads the file with
+    the csv module, which names the line, or reads what pandas refused)."""
+    import pandas as pd
+
+    labels = []
+    n = 0
+    try:
+        with (
+            pd.read_csv(
+                path,
+                header=None,
+                skiprows=skip,
+                na_filter=False,  # "nan", "NA", "" are not numbers: refused, then named
+                dtype=None if label is None else {label: object},
+                chunksize=max(1, _CSV_CHUNK_CELLS // width),
+                encoding="utf-8-sig",
+                engine="c",
+            ) as chunks,
+            np.errstate(over="ignore", invalid="ignore"),  # beyond float32: inf, named later
+        ):
+            for chunk in chunks:
+                if chunk.shape[1] != width:
+                    return None
+                features = chunk if label is None else chunk.iloc[:, keep]
+                if any(getattr(t, "kind", "O") not in "iuf" for t in features.dtypes):
+                    return None
+                m = len(chunk)
+                if n + m > len(X):
+                    return None
+                rows = X[n : n + m]
+                rows[...] = features.to_numpy()
+                if not np.isfinite(rows).all():
+                    return None
+                if label is not None:
+                    labels.extend(chunk[label].tolist())
+                n += m
+    except (ValueError, KeyError, IndexError):  # ParserError, EmptyDataError, UnicodeDecodeError
+        return None
+    return n, labels
+
+
+def _count_lines(path: Path) -> int:
+    """The line ends (``\\n``, ``\\r\\n`` or a lone ``\\r``) in a file: a CSV file has at most
+    one record more than that."""
+    n, last = 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            n += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            n -= last == b"\r" and block[:1] == b"\n"  # a \r\n split between two blocks
+            last = block[-1:]
+    return n
 
 
 #: Label cells that mean "no label" (compared case-insensitively, after stripping spaces), besides
@@ -993,8 +1081,9 @@ def _is_number(cell: str) -> bool:
 
 
 def _is_plain_number(cell: str) -> bool:
-    """A number as numpy's reader takes it: ``float()`` also reads ``1_000`` and non-ASCII
-    digits, which numpy refuses (so the error can name the cell)."""
+    """A number as the C readers (pandas, numpy) take it: ``float()`` also reads ``1_000`` and
+    non-ASCII digits, which they refuse; refused here too, so that a file reads the same
+    whichever path reads it, and the error names the cell."""
     return _is_number(cell) and "_" not in cell and cell.isascii()
 
 
