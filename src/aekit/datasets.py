@@ -832,21 +832,21 @@ def _read_csv(path: Path, label_column):
     """
     import csv
 
-    def csv_rows():  # (physical line at the end of the row, records so far, fields), no blanks
+    def csv_rows():  # (physical line number at the end of the row, fields), blank lines skipped
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
-                for record, row in enumerate(reader, 1):
+                for row in reader:
                     if row and not (len(row) == 1 and not row[0].strip()):  # as pandas skips
-                        yield reader.line_num, record, row
+                        yield reader.line_num, row
         except UnicodeDecodeError as e:
             raise DataError(f"{path} is not UTF-8 text: {e}") from e
         except csv.Error as e:
             raise DataError(f"{path}: malformed CSV: {e}") from e
 
     rows = csv_rows()
-    first_line, first_record, first = next(rows, (0, 0, None))
-    second = next(rows, (0, 0, None))[2]
+    first_line, first = next(rows, (0, None))
+    second = next(rows, (0, None))[1]
     rows.close()
     if first is None:
         raise DataError(f"{path} has no data rows (the file is empty)")
@@ -906,7 +906,7 @@ def _read_csv(path: Path, label_column):
         raise DataError(f"{path} has no feature columns (only the label column)")
 
     def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
-        for line, _, row in csv_rows():
+        for line, row in csv_rows():
             if header is not None and line == first_line:
                 continue
             if len(row) != width:
@@ -933,7 +933,7 @@ def _read_csv(path: Path, label_column):
         if not math.isfinite(value):
             count = sum(  # every non-finite cell of the file, for the message (error path only)
                 1
-                for _, _, r in csv_rows()
+                for _, r in csv_rows()
                 if len(r) == width
                 for k in keep
                 if _is_number(r[k]) and not math.isfinite(float(r[k]))
@@ -946,7 +946,7 @@ def _read_csv(path: Path, label_column):
         return None
 
     X = np.empty((_count_lines(path) + 1, len(keep)), dtype=np.float32)  # rows <= lines + 1
-    read = _read_csv_with_pandas(path, X, width, keep, label, first_record if header else 0)
+    read = _read_csv_with_pandas(path, X, width, keep, label, header is not None)
     if read is None:  # the csv module, row by row: the first bad cell's message, or the rows
         n, values = 0, []
         for i, (line, row) in enumerate(data_rows()):
@@ -995,48 +995,55 @@ def _read_csv(path: Path, label_column):
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _read_csv_with_pandas(path: Path, X: np.ndarray, width: int, keep: list[int], label, skip):
+def _read_csv_with_pandas(path: Path, X: np.ndarray, width: int, keep: list[int], label, header):
     """Fill ``X``'s first rows with the feature columns ``keep`` of a CSV file, parsed by pandas'
-    C reader chunk by chunk (the first ``skip`` records, blank ones included, skipped: the
-    header); returns ``(rows read, raw label strings)``, or None when pandas cannot read the
-    rows as finite float32 numbers, ``width`` fields each (the caller then reads the file with
-    the csv module, which names the line, or reads what pandas refused)."""
+    C reader chunk by chunk (its first non-blank row skipped if it is a ``header``); returns
+    ``(rows read, raw label strings)``, or None when pandas cannot read the rows as finite
+    float32 numbers, ``width`` fields each (the caller then reads the file with the csv module,
+    which names the line, or reads what pandas refused)."""
+    import warnings
+
     import pandas as pd
 
-    labels = []
-    n = 0
+    labels, n = [], 0
     try:
-        with (
-            pd.read_csv(
-                path,
-                header=None,
-                skiprows=skip,
-                na_filter=False,  # "nan", "NA", "" are not numbers: refused, then named
-                dtype=None if label is None else {label: object},
-                chunksize=max(1, _CSV_CHUNK_CELLS // width),
-                encoding="utf-8-sig",
-                engine="c",
-            ) as chunks,
-            np.errstate(over="ignore", invalid="ignore"),  # beyond float32: inf, named later
-        ):
-            for chunk in chunks:
-                if chunk.shape[1] != width:
-                    return None
-                features = chunk if label is None else chunk.iloc[:, keep]
-                if any(getattr(t, "kind", "O") not in "iuf" for t in features.dtypes):
-                    return None
-                m = len(chunk)
-                if n + m > len(X):
-                    return None
-                rows = X[n : n + m]
-                rows[...] = features.to_numpy()
-                if not np.isfinite(rows).all():
-                    return None
-                if label is not None:
-                    labels.extend(chunk[label].tolist())
-                n += m
-    except (ValueError, KeyError, IndexError):  # ParserError, EmptyDataError, UnicodeDecodeError
-        return None
+        with warnings.catch_warnings():
+            # A first row longer than the header is cut short with only a warning: refuse it.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with (
+                pd.read_csv(
+                    path,
+                    # pandas finds the header as the csv module does (the first non-blank
+                    # row); skiprows counts blank lines unlike it (with CR line ends).
+                    header=0 if header else None,
+                    names=range(width),  # by position: the header's names may repeat
+                    index_col=False,  # never a longer first row taken as an index
+                    na_filter=False,  # "nan", "NA", "" are not numbers: refused, then named
+                    dtype=None if label is None else {label: object},
+                    chunksize=max(1, _CSV_CHUNK_CELLS // width),
+                    encoding="utf-8-sig",
+                    engine="c",
+                ) as chunks,
+                np.errstate(over="ignore", invalid="ignore"),  # beyond float32: inf, named later
+            ):
+                for chunk in chunks:
+                    features = chunk if label is None else chunk.iloc[:, keep]
+                    m = len(chunk)
+                    if (
+                        chunk.shape[1] != width
+                        or any(getattr(t, "kind", "O") not in "iuf" for t in features.dtypes)
+                        or n + m > len(X)
+                    ):
+                        return None
+                    rows = X[n : n + m]
+                    rows[...] = features.to_numpy()
+                    if not np.isfinite(rows).all():
+                        return None
+                    if label is not None:
+                        labels.extend(chunk[label].tolist())
+                    n += m
+    except (ValueError, KeyError, IndexError, pd.errors.ParserWarning):
+        return None  # (ParserError, EmptyDataError and UnicodeDecodeError are ValueErrors)
     return n, labels
 
 
@@ -1046,7 +1053,9 @@ def _count_lines(path: Path) -> int:
     n, last = 0, b""
     with open(path, "rb") as f:
         while block := f.read(1 << 22):
-            n += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            n += block.count(b"\n")
+            if b"\r" in block:  # (one fast search; the two counts cost twice the first)
+                n += block.count(b"\r") - block.count(b"\r\n")
             n -= last == b"\r" and block[:1] == b"\n"  # a \r\n split between two blocks
             last = block[-1:]
     return n
