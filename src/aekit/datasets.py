@@ -950,12 +950,21 @@ def _read_csv(path: Path, label_column):
     if read is None:  # the csv module, row by row: the first bad cell's message, or the rows
         n, values = 0, []
         for i, (line, row) in enumerate(data_rows()):
-            for j in keep:
-                if (error := bad_cell(line, j, row[j])) is not None:
-                    raise error from None
+            cells = [row[j] for j in keep]
+            try:  # the whole row at once; cell by cell only to name the bad one
+                numbers = [float(c) for c in cells]
+                text = "".join(cells)
+                good = text.isascii() and "_" not in text
+                good = good and all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in numbers)  # no NaN
+            except ValueError:
+                good = False
+            if not good:
+                for j in keep:
+                    if (error := bad_cell(line, j, row[j])) is not None:
+                        raise error from None
             if i == len(X):  # (cannot happen: a record ends at a line end, or at the end)
                 X = np.concatenate([X, np.empty_like(X[:1])])
-            X[i] = [float(row[j]) for j in keep]
+            X[i] = numbers
             if label is not None:
                 values.append(row[label])
             n = i + 1
