@@ -13,7 +13,10 @@ What it measures
       file: a CLI that loads it whole needs at least that much anonymous memory.
     * ``csv``: ``aekit.datasets.read_data`` against ``pandas.read_csv`` on a generated
       ``--csv-rows x 100`` numeric CSV (with a header). The peak is reported above the process's
-      RssAnon just before the call (imports excluded), and the ratio aekit / pandas.
+      RssAnon just before the call (imports excluded: both processes import pandas first, which
+      aekit's reader uses and which costs about 40 MB and 0.5 s), and the ratios aekit / pandas
+      of that peak, of the call's wall time and of its CPU time (all threads: pandas 3 reads a
+      large file with several; aekit reads chunk by chunk, in one).
     * ``images``: ``aekit train ae --data FOLDER --image-size 32 --epochs 1`` on a generated
       folder of ``--images`` random JPEGs of mixed sizes (40..120 px a side, RGB, two classes),
       decoded by ``--workers`` DataLoader processes. The reference is the size the decoded
@@ -38,9 +41,12 @@ How to read it
     ``peak_anon_mb`` is the peak RssAnon of the case's process in MB (10**6 bytes);
     ``above_start_mb`` subtracts what the process held before the measured call (only for the
     cases that report it). For ``npy`` the aim is a peak far below the file size (the data is
-    memory-mapped, never copied whole); for ``csv`` a ratio to pandas of at most 1; for
-    ``images`` a peak that does not grow with the number of images (decoded a batch at a time
-    into memory-mapped scratch files).
+    memory-mapped, never copied whole); for ``csv`` a memory ratio to pandas below 1 (aekit
+    keeps float32 rows and one chunk, pandas float64 columns and their pieces) and a time ratio
+    of at most 2 (aekit counts the file's lines first, to size its array). On a machine shared
+    with other jobs the wall times vary by 2x or more from run to run: compare the CPU times,
+    and several runs. For ``images``: a peak that does not grow with the number of images
+    (decoded a batch at a time into memory-mapped scratch files).
 """
 
 from __future__ import annotations
@@ -234,15 +240,17 @@ def case_csv(work: Path, rows: int) -> dict:
     path = make_csv(work / f"table-{rows}.csv", rows)
     code = _SELF_ANON + textwrap.dedent("""
         import json, time
+        import pandas as pd
         {imports}
-        start = self_anon(); t = time.perf_counter()
+        start = self_anon(); t = time.perf_counter(); cpu = time.process_time()
         X = {call}
         print(json.dumps({{"start_anon": start, "call_s": round(time.perf_counter() - t, 2),
+                            "call_cpu_s": round(time.process_time() - cpu, 2),
                             "shape": list(X.shape)}}))
     """)
     aekit = code.format(imports="from aekit.datasets import read_data",
                         call=f"read_data({str(path)!r}).X")  # fmt: skip
-    pandas = code.format(imports="import pandas as pd", call=f"pd.read_csv({str(path)!r})")
+    pandas = code.format(imports="", call=f"pd.read_csv({str(path)!r})")
     out = {"file_mb": round(path.stat().st_size / MB),
            "aekit": measure([sys.executable, "-c", aekit]),
            "pandas": measure([sys.executable, "-c", pandas])}  # fmt: skip
@@ -250,6 +258,7 @@ def case_csv(work: Path, rows: int) -> dict:
     if "above_start_mb" in a and "above_start_mb" in p:
         out["ratio_above_start"] = round(a["above_start_mb"] / max(1, p["above_start_mb"]), 2)
         out["ratio_time"] = round(a["call_s"] / max(1e-3, p["call_s"]), 2)
+        out["ratio_cpu"] = round(a["call_cpu_s"] / max(1e-3, p["call_cpu_s"]), 2)
     return out
 
 

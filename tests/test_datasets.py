@@ -572,6 +572,115 @@ def test_csv_header_with_numeric_names_is_found_above_numeric_labels(tmp_path):
     assert raw.label_names == ["5", "7"]
 
 
+@pytest.fixture
+def csv_paths(monkeypatch):
+    """Which path read each CSV file: "pandas" (the fast one) or "csv" (the csv module, after
+    pandas could not read it); and chunks of a few cells, so small files span several."""
+    import aekit.datasets as datasets
+
+    paths = []
+    fast = datasets._read_csv_with_pandas
+
+    def spy(*args):
+        result = fast(*args)
+        paths.append("csv" if result is None else "pandas")
+        return result
+
+    monkeypatch.setattr(datasets, "_read_csv_with_pandas", spy)
+    monkeypatch.setattr(datasets, "_CSV_CHUNK_CELLS", 7)
+    return paths
+
+
+def test_csv_quoting_bom_crlf_and_blank_lines_read_fast_and_alike(tmp_path, csv_paths):
+    """Quoted fields holding commas, quotes and newlines, a byte-order mark, CRLF or CR line
+    ends, blank and whitespace-only lines, no newline at the end: pandas reads them all (no
+    second pass), as the csv module would."""
+    text = (
+        '\ufeff\n"x, first","y ""2""",label\n\n'
+        '"1","2.5","a, b"\n  \n3,4,"two\nlines"\n5,-6e-1,a\n7,8,"two\nlines"'
+    )
+    for name, newline in [("lf.csv", "\n"), ("crlf.csv", "\r\n"), ("cr.csv", "\r")]:
+        f = tmp_path / name
+        f.write_bytes(text.replace("\n", newline).encode())
+        raw = read_data(f, label_column="label")
+        expected = np.array([[1, 2.5], [3, 4], [5, -0.6], [7, 8]], dtype=np.float32)
+        np.testing.assert_array_equal(raw.X, expected)
+        assert raw.X.dtype == np.float32 and raw.X.flags.c_contiguous
+        assert raw.label_names == ["a", "a, b", "two" + newline + "lines"]
+        np.testing.assert_array_equal(raw.y, [1, 2, 0, 2])
+        assert read_data(f, label_column=-1).label_names == raw.label_names
+    assert csv_paths == ["pandas"] * 6
+    g = write(tmp_path / "n.csv", "1,2\n3,4\n5,6")  # no header, label column given by index
+    assert read_data(g, label_column=1).label_names == ["2", "4", "6"]
+    assert csv_paths[-1] == "pandas"
+
+
+def test_csv_errors_name_the_physical_line_after_quoted_newlines_and_blank_lines(
+    tmp_path, csv_paths, monkeypatch
+):
+    """pandas counts rows, not lines: the messages still name the physical line (at the end of
+    the row, as the csv module counts), for a bad cell thousands of rows into the file, in a
+    later chunk, after blank lines and quoted newlines, with CRLF line ends too."""
+    monkeypatch.setattr("aekit.datasets._CSV_CHUNK_CELLS", 999)  # 333 rows a chunk
+    head = '\na,b,label\n\n1,2,"x\ny"\n' + "".join(f"{i},{i / 7},{i % 3}\n" for i in range(3000))
+    n = head.count("\n")  # the rows so far end on line n
+    b = r"column 'b' \(index 1\)"
+    for tail, message in [
+        ('\n\n1,"2\n",x\n5,oops,y\n', rf"line {n + 5}, {b}: 'oops' is not a number"),
+        ("1,2,3\n4,5\n", rf"line {n + 2}: 2 fields, expected 3 \(as in line 2\)"),
+        ("1,2,3\n4,5,6,7\n", rf"line {n + 2}: 4 fields, expected 3 \(as in line 2\)"),
+        ("1,,3\n", rf"line {n + 1}, {b}: empty cell"),
+        ("1,NA,3\n", rf"line {n + 1}, {b}: 'NA' is not a number"),
+        ("1,٣,3\n", rf"line {n + 1}, {b}: '٣' is not a number"),
+        (
+            "1,2,3\n-inf,2,3\n4,nan,5\n",
+            rf"line {n + 2}, column 'a' \(index 0\): '-inf' is NaN "
+            r"or inf \(2 non-finite value\(s\) in all\)",
+        ),
+        ("1,2e39,3\n", rf"line {n + 1}, {b}: '2e39' is beyond float32's range"),
+    ]:
+        for newline in ("\n", "\r\n"):
+            f = tmp_path / "deep.csv"
+            f.write_bytes((head + tail).replace("\n", newline).encode())
+            with pytest.raises(DataError, match=message):
+                read_data(f, label_column="label")
+
+
+def test_csv_last_column_label_missing_from_a_short_row_is_refused(tmp_path, csv_paths):
+    """pandas pads a short row with empty fields: "1,2" must not read as "1,2," (an unlabelled
+    row) when the label is the last column."""
+    f = write(tmp_path / "s.csv", "a,b,y\n1,2,u\n3,4,\n5,6,v\n7,8\n9,10,u\n")
+    with pytest.raises(DataError, match=r"line 5: 2 fields, expected 3 \(as in line 1\)"):
+        read_data(f, label_column="y")
+    g = write(tmp_path / "g.csv", "a,b,y\n1,2,u\n3,4,\n5,6,v\n")
+    np.testing.assert_array_equal(read_data(g, label_column="y").y, [0, -1, 1])
+
+
+def test_csv_data_rows_wider_than_the_header_are_refused_not_cut_or_indexed(tmp_path, csv_paths):
+    """pandas takes a first data row one field longer than the header as an index column, or
+    cuts it to the header's width with a warning; both are refused, naming the line."""
+    for text in ("a,b\n1,2,3\n4,5,6\n", "a,b\n1,2,3,4\n5,6,7,8\n"):
+        f = write(tmp_path / "w.csv", text)
+        with pytest.raises(
+            DataError, match=r"w\.csv, line 2: \d fields, expected 2 \(as in line 1"
+        ):
+            read_data(f)
+        with pytest.raises(DataError, match=r"line 2: \d fields, expected 2 \(as in line 1"):
+            read_data(f, label_column=0)
+
+
+def test_csv_numbers_pandas_refuses_but_python_reads_are_read(tmp_path, csv_paths):
+    """An integer beyond 64 bits is a number (pandas leaves it a string): the csv module's pass
+    reads the file instead of refusing it."""
+    f = write(tmp_path / "big.csv", "a,b\n1,2\n3,123456789012345678901234567890\n")
+    np.testing.assert_allclose(read_data(f).X, [[1, 2], [3, 1.2345679e29]], rtol=1e-6)
+    assert csv_paths == ["csv"]
+    g = tmp_path / "latin1.csv"
+    g.write_bytes("a,b\n1,2\n3,\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.csv is not UTF-8 text"):
+        read_data(g)
+
+
 def test_missing_labels_are_unlabelled_rows_and_all_missing_is_an_error(tmp_path):
     """Empty or NaN-like label cells mark unlabelled rows (-1, the estimators' unlabeled_label),
     not a class "nan"; a column with no label at all is an error naming it."""
@@ -829,8 +938,10 @@ def test_import_is_cheap():
     import subprocess
     import sys
 
-    heavy = "{'torch', 'sklearn', 'PIL'}"
-    code = f"import sys, aekit.datasets; print(sorted({heavy} & set(sys.modules)))"
+    heavy = "{'torch', 'sklearn', 'PIL', 'pandas'}"  # pandas: only when a CSV is read
+    code = (
+        f"import sys, aekit, aekit.datasets, aekit.cli; print(sorted({heavy} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

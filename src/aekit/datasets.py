@@ -864,19 +864,30 @@ def _encode_labels(y, source: str):
 
 
 # ---------------------------------------------------------------------------------- helpers: CSV
+#: Cells pandas parses per chunk: bounds its tokenizer's buffers (tens of bytes a cell) while the
+#: rows land in one float32 array, so the peak stays near that array's size, not twice float64's.
+_CSV_CHUNK_CELLS = 2_000_000
+
+
 def _read_csv(path: Path, label_column):
-    """Numbers parsed in C by ``np.loadtxt`` straight into float32 (no list of strings per cell,
-    which cost 10x the file's size); the csv module reads only the first row (header or not),
-    the label column, and, when loading fails, the file again to name the line and column."""
+    """``(X float32, y, label_names)`` of a CSV file.
+
+    The numbers are parsed by pandas' C reader, chunk by chunk, straight into one float32 array
+    (no Python object per cell; the peak is about that array plus one chunk). The csv module
+    reads only the first two rows (header or not). Whenever pandas cannot parse a chunk into
+    finite numbers of the right shape, the file is read again with the csv module, which is
+    the authority: it names the physical line, the column and the value of the first bad cell,
+    or, where pandas only refused what Python reads (an integer beyond 64 bits), returns the
+    rows itself.
+    """
     import csv
-    import warnings
 
     def csv_rows():  # (physical line number at the end of the row, fields), blank lines skipped
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
                 for row in reader:
-                    if row:
+                    if row and not (len(row) == 1 and not row[0].strip()):  # as pandas skips
                         yield reader.line_num, row
         except UnicodeDecodeError as e:
             raise DataError(f"{path} is not UTF-8 text: {e}") from e
@@ -941,6 +952,8 @@ def _read_csv(path: Path, label_column):
             f"{label_column!r} of type {type(label_column).__name__}"
         )
     keep = [j for j in range(width) if j != label]
+    if not keep:
+        raise DataError(f"{path} has no feature columns (only the label column)")
 
     def data_rows():  # (line, fields) of the data rows, each checked for its number of fields
         for line, row in csv_rows():
@@ -953,65 +966,158 @@ def _read_csv(path: Path, label_column):
                 )
             yield line, row
 
+    def bad_cell(line, j, cell):  # the error for a cell that is not a float32 number, or None
+        if not _is_plain_number(cell):
+            what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {what}. Remove or encode non-numeric "
+                "columns, or pass label_column= for a column of labels."
+            )
+        value = float(cell)
+        if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {cell.strip()!r} is beyond float32's range "
+                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
+                "divide it by a power of ten)"
+            )
+        if not math.isfinite(value):
+            count = sum(  # every non-finite cell of the file, for the message (error path only)
+                1
+                for _, r in csv_rows()
+                if len(r) == width
+                for k in keep
+                if _is_number(r[k]) and not math.isfinite(float(r[k]))
+            )
+            return DataError(
+                f"{path}, line {line}, {column(j)}: {cell.strip()!r} is NaN or inf "
+                f"({count} non-finite value(s) in all). Remove those rows or impute the "
+                "values (for example with sklearn.impute.SimpleImputer) first."
+            )
+        return None
+
+    X = np.empty((_count_lines(path) + 1, len(keep)), dtype=np.float32)  # rows <= lines + 1
+    read = _read_csv_with_pandas(path, X, width, keep, label, header is not None)
+    if read is None:  # the csv module, row by row: the first bad cell's message, or the rows
+        n, values = 0, []
+        for i, (line, row) in enumerate(data_rows()):
+            cells = [row[j] for j in keep]
+            try:  # the whole row at once; cell by cell only to name the bad one
+                numbers = [float(c) for c in cells]
+                text = "".join(cells)
+                good = text.isascii() and "_" not in text
+                good = good and all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in numbers)  # no NaN
+            except ValueError:
+                good = False
+            if not good:
+                for j in keep:
+                    if (error := bad_cell(line, j, row[j])) is not None:
+                        raise error from None
+            if i == len(X):  # (cannot happen: a record ends at a line end, or at the end)
+                X = np.concatenate([X, np.empty_like(X[:1])])
+            X[i] = numbers
+            if label is not None:
+                values.append(row[label])
+            n = i + 1
+    else:
+        n, values = read
+        if label == width - 1 and any(v == "" for v in values):
+            # pandas pads a short row with empty fields: "1,2" and "1,2," read alike when the
+            # label is the last column, so count the fields of every row (once, with the csv
+            # module) before calling such a row unlabelled.
+            for _ in data_rows():
+                pass
+    if n < len(X):  # give back the rows that blank lines and the header did not fill
+        try:
+            X.resize((n, len(keep)), refcheck=True)  # in place: no copy of the rows read
+        except ValueError:  # (something else holds a reference to it)
+            X = X[:n].copy()
+    if not n:
+        raise DataError(f"{path} has no data rows (only a header)")
     y = names = None
-    if label is not None:  # one pass with the csv module: the labels, and every row's width
-        values = [row[label].strip() for _, row in data_rows()]
+    if label is not None:
+        values = [v.strip() for v in values]
         missing = [_is_missing_label(v) for v in values]
-        if values and all(missing):
+        if all(missing):
             raise DataError(
                 f"{path}, {column(label)}: every label is missing (all {len(values)} cells are "
                 f"empty or {_MISSING_WORDS}), so there are no labels at all. Fill in the labels, "
                 "or delete the column and leave out label_column (--label-column)."
             )
-    if not keep:
-        raise DataError(f"{path} has no feature columns (only the label column)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            X = np.loadtxt(path, delimiter=",", dtype=np.float32, comments=None, quotechar='"',
-                           skiprows=first_line if header is not None else 0,
-                           usecols=keep if label is not None else None, ndmin=2,
-                           encoding="utf-8-sig")  # fmt: skip
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text: {e}") from e
-    except ValueError as e:
-        # Find the first bad row or cell, to say where it is.
-        for line, row in data_rows():
-            for j in keep:
-                if not _is_plain_number(row[j]):
-                    what = "empty cell" if not row[j].strip() else f"{row[j]!r} is not a number"
-                    raise DataError(
-                        f"{path}, line {line}, {column(j)}: {what}. Remove or encode "
-                        "non-numeric columns, or pass label_column= for a column of labels."
-                    ) from None
-        raise DataError(f"{path}: {e}") from None  # numpy is stricter than float() ('1_000')
-    if not len(X):
-        raise DataError(f"{path} has no data rows (only a header)")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, k = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        line, row = next(r for n, r in enumerate(data_rows()) if n == i)
-        cell = row[keep[k]].strip()
-        if _is_number(cell) and math.isfinite(float(cell)):  # finite, but not as float32
-            raise DataError(
-                f"{path}, line {line}, {column(keep[k])}: {cell!r} is beyond float32's range "
-                "(+-3.4e38), which aekit computes in; rescale that column first (for example "
-                "divide it by a power of ten)"
-            )
-        raise DataError(
-            f"{path}, line {line}, {column(keep[k])}: {cell!r} is NaN or inf "
-            f"({int(bad.sum())} non-finite value(s) in all). Remove those rows or impute the "
-            "values (for example with sklearn.impute.SimpleImputer) first."
-        )
-    if label is not None:
-        if len(values) != len(X):  # cannot happen unless the two parsers disagree
-            raise DataError(f"{path}: read {len(X)} rows of numbers but {len(values)} labels")
         try:  # numbers sort as numbers ("2" < "10"), other labels as strings; missing: NaN
             numbers = [math.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
             y, names = _encode_labels(np.array(numbers), str(path))
         except ValueError:
             y, names = _encode_labels(np.array(values), str(path))
     return X, y, names
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _read_csv_with_pandas(path: Path, X: np.ndarray, width: int, keep: list[int], label, header):
+    """Fill ``X``'s first rows with the feature columns ``keep`` of a CSV file, parsed by pandas'
+    C reader chunk by chunk (its first non-blank row skipped if it is a ``header``); returns
+    ``(rows read, raw label strings)``, or None when pandas cannot read the rows as finite
+    float32 numbers, ``width`` fields each (the caller then reads the file with the csv module,
+    which names the line, or reads what pandas refused)."""
+    import warnings
+
+    import pandas as pd
+
+    labels, n = [], 0
+    try:
+        with warnings.catch_warnings():
+            # A first row longer than the header is cut short with only a warning: refuse it.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with (
+                pd.read_csv(
+                    path,
+                    # pandas finds the header as the csv module does (the first non-blank
+                    # row); skiprows counts blank lines unlike it (with CR line ends).
+                    header=0 if header else None,
+                    names=range(width),  # by position: the header's names may repeat
+                    index_col=False,  # never a longer first row taken as an index
+                    na_filter=False,  # "nan", "NA", "" are not numbers: refused, then named
+                    dtype=None if label is None else {label: object},
+                    chunksize=max(1, _CSV_CHUNK_CELLS // width),
+                    encoding="utf-8-sig",
+                    engine="c",
+                ) as chunks,
+                np.errstate(over="ignore", invalid="ignore"),  # beyond float32: inf, named later
+            ):
+                for chunk in chunks:
+                    features = chunk if label is None else chunk.iloc[:, keep]
+                    m = len(chunk)
+                    if (
+                        chunk.shape[1] != width
+                        or any(getattr(t, "kind", "O") not in "iuf" for t in features.dtypes)
+                        or n + m > len(X)
+                    ):
+                        return None
+                    rows = X[n : n + m]
+                    rows[...] = features.to_numpy()
+                    if not np.isfinite(rows).all():
+                        return None
+                    if label is not None:
+                        labels.extend(chunk[label].tolist())
+                    n += m
+    except (ValueError, KeyError, IndexError, pd.errors.ParserWarning):
+        return None  # (ParserError, EmptyDataError and UnicodeDecodeError are ValueErrors)
+    return n, labels
+
+
+def _count_lines(path: Path) -> int:
+    """The line ends (``\\n``, ``\\r\\n`` or a lone ``\\r``) in a file: a CSV file has at most
+    one record more than that."""
+    n, last = 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            n += block.count(b"\n")
+            if b"\r" in block:  # (one fast search; the two counts cost twice the first)
+                n += block.count(b"\r") - block.count(b"\r\n")
+            n -= last == b"\r" and block[:1] == b"\n"  # a \r\n split between two blocks
+            last = block[-1:]
+    return n
 
 
 #: Label cells that mean "no label" (compared case-insensitively, after stripping spaces), besides
@@ -1043,8 +1149,9 @@ def _is_number(cell: str) -> bool:
 
 
 def _is_plain_number(cell: str) -> bool:
-    """A number as numpy's reader takes it: ``float()`` also reads ``1_000`` and non-ASCII
-    digits, which numpy refuses (so the error can name the cell)."""
+    """A number as the C readers (pandas, numpy) take it: ``float()`` also reads ``1_000`` and
+    non-ASCII digits, which they refuse; refused here too, so that a file reads the same
+    whichever path reads it, and the error names the cell."""
     return _is_number(cell) and "_" not in cell and cell.isascii()
 
 
