@@ -136,12 +136,12 @@ def pca_reconstruction(X_train: np.ndarray, X_test: np.ndarray, n_components: in
     return Z_test, pca.inverse_transform(Z_test), pca_codes(pca, X_train)
 
 
-#: The PCA baseline is fitted on at most this many values of the training rows (128 MB of
+#: The PCA baseline is fitted on at most this many values of the training rows (32 MB of
 #: float32): a seeded sample of whole rows beyond it, so that its memory does not grow with the
-#: data (scikit-learn's PCA centres a copy of what it fits). 10,922 rows of 64x64 RGB images,
-#: 262,144 rows of 128 features: the principal subspace of such a sample is the data's, to the
-#: precision a baseline needs.
-PCA_MAX_VALUES = 2**25
+#: data (scikit-learn's PCA centres a copy of what it fits, and its solvers make more). 2,730
+#: rows of 32x32 RGB images, 10,700 of 28x28 gray ones, 65,536 rows of 128 features: enough rows
+#: for the few leading components a baseline at the model's code size needs.
+PCA_MAX_VALUES = 2**23
 
 
 def fit_pca(X_train: np.ndarray, n_components: int, max_values: int = PCA_MAX_VALUES):
