@@ -175,13 +175,13 @@ def main(argv=None) -> int:
 
     normal = kinds == "normal"
     print("\nROC-AUC of the anomaly score (fault kind against the normal test windows)")
-    print(f"{'faults':<14}" + "".join(f"{name:>20}" for name in contenders))
+    print(f"{'faults':<14}" + "".join(f"{name:>24}" for name in contenders))
     for kind in (*FAULTS, "all"):
         rows = np.ones_like(normal) if kind == "all" else normal | (kinds == kind)
         y = ~normal[rows]
         aucs = [roc_auc_score(y, scores[name][rows]) for name in contenders]
-        print(f"{kind:<14}" + "".join(f"{auc:>20.3f}" for auc in aucs))
-    print(f"{'fit+score s':<14}" + "".join(f"{seconds[name]:>20.1f}" for name in contenders))
+        print(f"{kind:<14}" + "".join(f"{auc:>24.3f}" for auc in aucs))
+    print(f"{'fit+score s':<14}" + "".join(f"{seconds[name]:>24.1f}" for name in contenders))
     mine, builtin = f"{args.net} AE (nets.py)", "sequence AE (built-in)"
     if np.array_equal(scores[mine], scores[builtin]):
         print(
