@@ -30,6 +30,7 @@ LAYERS = [
         "aekit.priors",
         "aekit.metrics",
         "aekit.datasets",
+        "aekit.sources",  # a torch Dataset / iterable as batches (training and estimator read it)
     ],
     ["aekit.training", "aekit.plotting"],
     ["aekit.callbacks", "aekit.persist"],

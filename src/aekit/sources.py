@@ -396,7 +396,7 @@ class MapSource(Source):
         for k, (x, index, problem) in enumerate(loader, start=step):
             if problem is not None:
                 kind, j = problem[0], problem[1]
-                where = f"item {index[j]}" + (f" (batch {k} of the epoch)" if step else "")
+                where = f"item {index[j]}" + (f" (batch {k} of the epoch, from 1)" if step else "")
                 if kind == "item":
                     raise DataError(f"{self.name}: {problem[2]}")
                 if kind == "shape":
@@ -541,10 +541,10 @@ class IterableSource(Source):
 
     def _rows(self, batch: Any, k: int, shape: tuple | None) -> torch.Tensor:
         """Flat float32 rows of batch ``k`` (a copy), checked."""
-        t = _tensor(_first(batch), f"{self.name} batch {k}")
+        t = _tensor(_first(batch), f"{self.name} batch {k + 1}")
         if t.ndim < 2 and shape is None:
             raise DataError(
-                f"{self.name}: batch 0 has shape {tuple(t.shape)}; each batch must be (b, "
+                f"{self.name}: batch 1 has shape {tuple(t.shape)}; each batch must be (b, "
                 "*sample_shape), at least 2-D, or a tuple whose first element is one (give a "
                 "Dataset of samples instead, or batch them with a DataLoader)"
             )
@@ -552,13 +552,15 @@ class IterableSource(Source):
             self.sample_shape = shape = tuple(int(s) for s in t.shape[1:])
         if t.ndim < 1 or tuple(t.shape[1:]) != shape:
             raise DataError(
-                _shape_message(self.name, f"batch {k}", tuple(t.shape[1:]), shape)
-                + f" (batch {k} has shape {tuple(t.shape)})"
+                _shape_message(self.name, f"batch {k + 1}", tuple(t.shape[1:]), shape)
+                + f" (batch {k + 1} has shape {tuple(t.shape)})"
             )
         x = t.reshape(len(t), -1).to(torch.float32, copy=True)
         problem = self.rule.problem(x)
         if problem is not None:
-            raise DataError(self.rule.message(problem, self.name, f"batch {k}, row {problem[1]}"))
+            raise DataError(
+                self.rule.message(problem, self.name, f"batch {k + 1} (from 1), row {problem[1]}")
+            )
         return x
 
     def passes(self) -> Iterator[torch.Tensor]:
