@@ -273,7 +273,8 @@ def test_the_global_random_states_are_untouched():
 
     X = tiny_X(100)
     loader = DataLoader(Rows(X), num_workers=2)
-    before = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()  # noqa: NPY002
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002
+    before = torch.get_rng_state(), numpy_state, random.getstate()
     model = aekit.VAE(**{**SMALL, "max_epochs": 1}).fit(loader)
     model.transform(loader)
     model.score(Batches(X, 10))

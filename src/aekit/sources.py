@@ -35,6 +35,7 @@ array is checked once, up front, and never per batch.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
@@ -317,10 +318,12 @@ class Source:
         return out
 
     def require_unit_interval(self, reason: str, instead: str, fix: str | None = None) -> None:
-        """Check the probe now, and every batch and chunk read from here on: values in [0, 1]."""
-        check_unit_interval(
-            self.probe, f"{self.name} (its first {len(self.probe)} samples)", reason, instead, fix
-        )
+        """Check every batch and chunk read from here on: values in [0, 1]; and the probe now,
+        when it was read (``fit``: before training starts)."""
+        probe = self.__dict__.get("probe")
+        if probe is not None:
+            where = f"{self.name} (its first {len(probe)} samples)"
+            check_unit_interval(probe, where, reason, instead, fix)
         self.rule = _Rule((reason, instead, fix))
 
     def batches(self, batch_size: int, device: torch.device, index=None, y=None) -> Batches:
@@ -359,7 +362,12 @@ class MapSource(Source):
                 "(C, H, W) image, a (T, C) window), or a tuple whose first element is one"
             )
         self.sample_shape = tuple(int(s) for s in first.shape)
-        self.probe = self.gather(np.arange(min(n, PROBE_ROWS)))
+
+    @functools.cached_property
+    def probe(self) -> np.ndarray:
+        """The first samples (read when first needed: ``fit`` reads them, ``transform``
+        needs only the shape of item 0)."""
+        return self.gather(np.arange(min(len(self), PROBE_ROWS)))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -371,7 +379,12 @@ class MapSource(Source):
         workers = int(o.get("num_workers", 0))
         extra: dict[str, Any] = {}
         if workers:
-            for key in ("persistent_workers", "prefetch_factor", "multiprocessing_context"):
+            for key in (
+                "persistent_workers",
+                "prefetch_factor",
+                "multiprocessing_context",
+                "timeout",
+            ):
                 if o.get(key) is not None:
                     extra[key] = o[key]
         if "in_order" in o:
@@ -384,7 +397,6 @@ class MapSource(Source):
             # pinned memory helps a copy to a CUDA device only (elsewhere torch warns)
             pin_memory=bool(o.get("pin_memory")) and device is not None and device.type == "cuda",
             worker_init_fn=o.get("worker_init_fn"),
-            timeout=o.get("timeout", 0) or 0,
             # the loader draws its workers' base seed here, never from torch's global generator
             generator=torch.Generator().manual_seed(0),
             **extra,
