@@ -31,7 +31,8 @@ class Rows(Dataset):
         return len(self.X)
 
     def __getitem__(self, i):
-        x = torch.from_numpy(self.X[i])
+        x = self.X[i]  # a read-only memory map's row as numpy, others as a tensor
+        x = torch.from_numpy(x) if x.flags.writeable else x
         if self.shape is not None:
             x = x.reshape(self.shape)
         return (x, 0) if self.label else x
@@ -122,6 +123,10 @@ def test_a_memory_map_gives_the_in_memory_arrays_model(tmp_path):
     a, b = aekit.Autoencoder(**SMALL).fit(X), aekit.Autoencoder(**SMALL).fit(mm)
     assert same_state(a, b)
     assert np.array_equal(a.transform(X), b.transform(mm))
+    # a Dataset or batches over a read-only memory map: read, never written, no warning
+    c = aekit.Autoencoder(**SMALL).fit(Rows(mm))
+    assert same_state(a, c)
+    assert np.array_equal(a.transform(X), c.transform(Batches(mm, 16)))
 
 
 def test_a_dataset_fit_resumes_exactly(tmp_path):

@@ -757,7 +757,9 @@ or iterable of batches
 
     @available_if(_has_decoder)
     def reconstruct(self, X) -> np.ndarray:
-        """``decode(encode(X))``: the model's reconstruction of each row, float32."""
+        """``decode(encode(X))``: the model's reconstruction of each row, float32 (``X`` as
+        :meth:`transform` takes it: an array, a Dataset, a DataLoader or an iterable of
+        batches, read in its order)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: self.module_.decode(self.module_.encode(x)), X).astype(
@@ -766,7 +768,9 @@ or iterable of batches
 
     def score_samples(self, X) -> np.ndarray:
         """Per-sample score, higher is better: minus the reconstruction loss of each row
-        (per-sample units, without regularisers). Low values flag anomalies."""
+        (per-sample units, without regularisers). Low values flag anomalies. ``X`` as
+        :meth:`transform` takes it; a source's batches are checked as they are read (finite,
+        and in [0, 1] where the loss needs it)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         self._check_values(X)

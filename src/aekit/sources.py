@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -181,8 +182,13 @@ def _first(item: Any) -> Any:
 
 
 def _tensor(value: Any, what: str) -> torch.Tensor:
+    """``value`` as a tensor, sharing an array's memory: it is only read (copied into the
+    batch), so a read-only memory map's rows need no copy (and torch's warning about them
+    does not apply)."""
     try:
-        t = torch.as_tensor(value)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+            t = torch.as_tensor(value)
     except (TypeError, RuntimeError, ValueError):
         raise DataError(
             f"{what} is a {type(value).__name__}, not a tensor or an array: return tensors from "
@@ -201,7 +207,8 @@ class _Rule:
         self.unit_interval = unit_interval
 
     def problem(self, x: torch.Tensor) -> tuple | None:
-        """The first bad value of flat rows ``x``: ``(kind, row, column, value)`` or None."""
+        """The first bad value of flat rows ``x``: ``(kind, row, column, value, extra)`` or
+        None (``extra``: the count of non-finite values, or the batch's range)."""
         with torch.no_grad():
             if not bool(torch.isfinite(x.sum())):  # NaN and inf propagate; overflow: look closer
                 bad = ~torch.isfinite(x)
@@ -222,7 +229,7 @@ class _Rule:
             return (
                 f"{source} contains {what} at {where}, feature {col} ({extra} non-finite "
                 "value(s) in that batch). Remove those samples or impute the values (in the "
-                "Dataset's __getitem__ or its transform) before training."
+                "Dataset's __getitem__ or its transform) before using them."
             )
         reason, instead, fix = self.unit_interval
         return (
