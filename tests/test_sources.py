@@ -204,13 +204,21 @@ def test_labels_need_a_map_style_dataset():
 
 
 @pytest.mark.parametrize("name", list(catalog.FAMILIES))
-def test_every_family_fits_a_dataset(name):
+def test_every_family_fits_a_dataset_and_an_iterable(name):
     cls = catalog.cli_class(name)
     model = cls(**{**FAMILIES[name].tiny, "max_epochs": 1, "random_state": 0})
     X = tiny_X()
-    model.fit(Rows(X), labels_for(model))
+    y = labels_for(model)
+    model.fit(Rows(X), y)
     assert model.n_epochs_ == 1
     assert model.transform(Rows(X)).shape[0] == len(X)
+    # an iterable of batches, or the reason why not (labels cannot be paired with its rows)
+    if y is not None:
+        with pytest.raises(DataError, match="learns from labels"):
+            clone(model).fit(Batches(X, 32), y)
+        return
+    streamed = clone(model).fit(Batches(X, 32))
+    assert streamed.n_epochs_ == 1 and 0 < streamed.n_train_rows_ <= len(X)
 
 
 # --- bad samples: what, and where --------------------------------------------------------------

@@ -519,6 +519,8 @@ class IterableSource(Source):
     (0-based, counted in each pass) is held out when a uniform draw seeded by ``(seed, i)`` is
     below the fraction, so the same batches are held out in every epoch, without a counting
     pass. The validation batches are read in a second pass over the iterable after each epoch.
+    A draw that holds out no batch (an iterable of few batches) leaves no validation loss, as an
+    array too small to split does.
     """
 
     def __init__(self, iterable: Iterable, name: str = "X"):
@@ -591,12 +593,15 @@ class IterableSource(Source):
             x = self._rows(batch, k, self.sample_shape)
             seen += len(x)
             yield x
-        if not seen:
-            what = "for training" if self.part == "train" else "to validate on"
+        if not seen and self.part != "validation":  # no held-out batch: no validation loss
+            what = (
+                "every batch was held out for validation"
+                if self.part == "train"
+                else ("the iterable gave no batch")
+            )
             raise DataError(
-                f"{self.name}: no batch {what}: the split by whole batches (validation_fraction) "
-                "left this part empty. Give more batches, validation_fraction=0, or "
-                "validation_data"
+                f"{self.name}: no batch to train on: {what}. Give more batches, or a lower "
+                "validation_fraction, or validation_data"
             )
         self.n_rows = seen
 

@@ -550,6 +550,8 @@ class Trainer:
                 v = value.detach() * n
                 sums[key] = sums[key] + v if key in sums else v
             seen += n
+        if not seen:  # an iterable's split that held out no batch: no validation loss
+            return {}
         return {f"val_{k}": float(v) / seen for k, v in sums.items()}
 
     # -- best weights, callbacks -------------------------------------------------------------
