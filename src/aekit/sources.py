@@ -594,15 +594,12 @@ class IterableSource(Source):
             seen += len(x)
             yield x
         if not seen and self.part != "validation":  # no held-out batch: no validation loss
-            what = (
-                "every batch was held out for validation"
-                if self.part == "train"
-                else ("the iterable gave no batch")
-            )
-            raise DataError(
-                f"{self.name}: no batch to train on: {what}. Give more batches, or a lower "
-                "validation_fraction, or validation_data"
-            )
+            if self.part == "train":
+                why = "every batch was held out for validation; give more batches, a lower "
+                why += "validation_fraction, or validation_data"
+            else:
+                why = "this pass over the iterable gave no batch"
+            raise DataError(f"{self.name}: no batch to read: {why}")
         self.n_rows = seen
 
     def chunks(self, rows: int) -> Iterator[np.ndarray]:
