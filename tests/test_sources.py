@@ -183,6 +183,12 @@ def test_an_iterable_of_batches_trains_and_holds_out_whole_batches():
     loader = DataLoader(Stream(X), batch_size=50)
     streamed = aekit.Autoencoder(**{**SMALL, "validation_fraction": 0}).fit(loader)
     assert streamed.n_train_rows_ == 400 and "val_loss" not in streamed.history_[-1]
+    # one batch: held out (a draw below 0.999), nothing left to train on; or kept, and no
+    # validation loss, as for an array too small to split
+    with pytest.raises(DataError, match="every batch was held out for validation"):
+        aekit.Autoencoder(**{**SMALL, "validation_fraction": 0.999}).fit([X])
+    kept = aekit.Autoencoder(**{**SMALL, "validation_fraction": 0.001}).fit([X])
+    assert kept.n_train_rows_ == 400 and "val_loss" not in kept.history_[-1]
 
 
 def test_one_shot_iterators_and_bare_iterable_datasets_are_refused():
