@@ -31,6 +31,7 @@ LAYERS = [
         "aekit.metrics",
         "aekit.datasets",
         "aekit._image_folder",  # datasets.ImageFolder: the torch side of the image reader
+        "aekit.sources",  # a torch Dataset / iterable as batches (training and estimator read it)
     ],
     ["aekit.training", "aekit.plotting", "aekit.networks"],
     ["aekit.callbacks", "aekit.persist"],

@@ -306,3 +306,16 @@ def test_a_user_encoder_receives_three_dimensional_input_as_given():
                               max_epochs=1, random_state=0).fit(X)  # fmt: skip
     assert model.input_shape_ == (12, 3)
     assert model.reconstruct(X).shape == (30, 36)
+
+
+def test_user_networks_train_on_a_torch_dataset_as_on_the_array():
+    """A Dataset of image tensors and the same images as an array give the same model."""
+    images = np.random.default_rng(2).random((48, 1, 9, 7), dtype=np.float32)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(images))
+    params = dict(encoder=usernets.ConvEncoder, decoder=usernets.Decoder, latent_dim=3,
+                  max_epochs=2, batch_size=16, random_state=0)  # fmt: skip
+    a = aekit.Autoencoder(**params).fit(images)
+    b = aekit.Autoencoder(**params).fit(dataset)
+    assert b.encoder_.net.seen == (1, 9, 7)
+    for k, v in a.module_.state_dict().items():
+        assert torch.equal(v, b.module_.state_dict()[k]), k

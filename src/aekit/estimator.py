@@ -62,6 +62,15 @@ from .nn import (
     reset_parameters,
 )
 from .runtime import available_memory, format_bytes, resolve_device, seed_from
+from .sources import (
+    IterableSource,
+    Source,
+    as_source,
+    is_source,
+    n_rows,
+    probe_rows,
+    sample_input_shape,
+)
 from .tags import Tags
 from .training import LR_SCHEDULES, OPTIMIZER_STATE, OPTIMIZERS, Trainer, TrainerConfig
 
@@ -261,15 +270,16 @@ class BaseAutoencoder(
         probe._check_params()
         resolve_device(probe.device)
         X = probe._validate_X(X, reset=True)
-        resolved = probe._resolve_auto(X)
+        resolved = probe._resolve_auto(probe_rows(X))
         probe._check_values(X)
+        probe._check_source(X, y)
         probe._fit_targets(X, y, reset=True)
         probe._check_network()  # builds the network on the meta device: its errors, no memory
         users = any(getattr(self, role, None) is not None for role in networks.ROLES)
         if users or probe._network_on_meta() is None:  # built for real: run the user's networks
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
-            networks.check_networks(module, X)
+            networks.check_networks(module, probe_rows(X))
         return resolved
 
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
@@ -408,7 +418,10 @@ class BaseAutoencoder(
                 fix = (f"Rows scaled with the training rows' minimum and maximum (MinMaxScaler) "
                        f"can leave [0, 1]: for such data fit with {instead}, or clip the rows to "
                        "[0, 1].")  # fmt: skip
-            check_unit_interval(X, source, reason, instead, fix)
+            if isinstance(X, Source):  # its probe now, and every batch as it is read
+                X.require_unit_interval(reason, instead, fix)
+            else:
+                check_unit_interval(X, source, reason, instead, fix)
 
     def _unit_interval_reason(self) -> tuple[str, str]:
         """Which setting needs inputs in [0, 1], and the one for other data, in words (for the
@@ -429,9 +442,13 @@ class BaseAutoencoder(
 
     # -- input ------------------------------------------------------------------------------
 
-    def _validate_X(self, X, *, reset: bool, source: str = "X") -> np.ndarray:
+    def _validate_X(self, X, *, reset: bool, source: str = "X") -> np.ndarray | Source:
         """2-D float32 rows; 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` images are flattened, and
-        3-D ``(n, T, C)`` windows where the model takes sequences (:meth:`_sequence_input`)."""
+        3-D ``(n, T, C)`` windows where the model takes sequences (:meth:`_sequence_input`).
+        A torch Dataset, DataLoader or iterable of batches becomes a
+        :class:`~aekit.sources.Source` (:meth:`_validate_source`)."""
+        if is_source(X):
+            return self._validate_source(X, reset=reset, source=source)
         shape = None
         ndim = getattr(X, "ndim", None)
         if ndim in (3, 4):
@@ -480,6 +497,55 @@ class BaseAutoencoder(
         fitted = None if reset else self.__dict__.get("input_shape_")
         return fitted is not None and len(fitted) == 2
 
+    def _validate_source(self, X, *, reset: bool, source: str = "X") -> Source:
+        """A non-array source, probed (:func:`aekit.sources.as_source`): its width and sample
+        shape set ``n_features_in_`` and ``input_shape_`` (``reset``) or are checked against
+        them. Its values are checked batch by batch as they are read."""
+        data = as_source(X, source)
+        n, shape = data.n_features, sample_input_shape(data.sample_shape)
+        if reset:
+            self.n_features_in_ = n
+            self.__dict__.pop("feature_names_in_", None)  # a source has no column names
+            self.input_shape_ = self._resolve_input_shape(shape, n)
+            return data
+        if n != self.n_features_in_:
+            raise DataError(
+                f"{source} has samples of shape {data.sample_shape} ({n} features), but "
+                f"{type(self).__name__} is expecting {self.n_features_in_} features as input. "
+                "Give data with the same columns, in the same order, as at fit time (and the "
+                "same preprocessing)."
+            )
+        if shape is not None and self.input_shape_ is not None and shape != self.input_shape_:
+            raise DataError(
+                f"{source} holds samples of shape {shape}, but the model was fitted on "
+                f"{self.input_shape_}"
+            )
+        return data
+
+    def _check_source(self, X, y) -> None:
+        """What a family cannot train on a non-array source refuses it here, with the
+        alternative (the VAE's static binarisation, for example). An iterable of batches has
+        no rows to pair with labels: a model that learns from labels needs a map-style Dataset
+        and y, one label per item."""
+        if isinstance(X, IterableSource) and self.__sklearn_tags__().aekit.uses_labels:
+            raise DataError(
+                f"{type(self).__name__} learns from labels, and {X.name} is an iterable of "
+                "batches, whose rows cannot be paired with y: give a map-style Dataset (with "
+                "__len__ and __getitem__) and y, one label per item, or an array"
+            )
+
+    def _split(self, X, seed: int, rows: np.ndarray | None):
+        """``(X_train, X_val, index, val_index)``: fit's validation split. Rows by index
+        (:meth:`_split_validation`) of an array or a map-style Dataset; whole batches of an
+        iterable (:meth:`aekit.sources.IterableSource.split`)."""
+        if isinstance(X, IterableSource):
+            if self.validation_fraction > 0:
+                train, val = X.split(float(self.validation_fraction), seed)
+                return train, val, None, None
+            return X, None, None, None
+        index, val_index = self._split_validation(len(X), seed, rows=rows)
+        return X, None, index, val_index
+
     def _resolve_input_shape(self, learned, n_features: int):
         shape = tuple(int(s) for s in self.input_shape) if self.input_shape is not None else None
         if shape is not None and learned is not None and shape != learned:
@@ -499,12 +565,30 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or images (n, C, H, W) / (n, H, W)
+        X : array-like of shape (n_samples, n_features), images (n, C, H, W) / (n, H, W), \
+torch Dataset, DataLoader or iterable of batches
+            The training rows. Arrays (numpy, memory maps, torch tensors) are indexed per
+            batch and never loaded whole. A map-style ``torch.utils.data.Dataset`` (items: a
+            sample of any shape, or a tuple whose first element is one) is loaded in exactly
+            the order an array of the same rows would be, so it gives the same model (bit for
+            bit on the CPU); a ``DataLoader`` over one lends its workers (``num_workers``,
+            ``pin_memory``, ...), while the order and ``batch_size`` stay the estimator's (its
+            ``batch_size``, ``shuffle``, ``sampler`` and ``collate_fn`` are not used). Any
+            other iterable of batches ``(b, *sample_shape)`` (a DataLoader over an
+            ``IterableDataset``, a list of arrays) is read in its own order, each epoch anew;
+            a one-shot generator is refused. From the first 1024 samples of a source, ``fit``
+            learns the width, ``input_shape_`` (from a ``(C, H, W)`` or ``(T, C)`` sample) and
+            its "auto" choices; every batch is then checked as it is read (same shape, finite,
+            in [0, 1] where the loss needs it). See :mod:`aekit.sources`.
         y : ignored
-            Accepted for Pipeline compatibility.
-        validation_data : array-like, optional
-            Held-out rows. Without it, ``validation_fraction`` of X (a seeded random
-            permutation, never the last rows) is held out.
+            Accepted for Pipeline compatibility. (Families that learn from labels take an
+            array with one label per row or per item of a map-style Dataset.)
+        validation_data : array-like or source, optional
+            Held-out rows (an array, a Dataset, a DataLoader or an iterable of batches).
+            Without it, ``validation_fraction`` of X (a seeded random permutation, never the
+            last rows) is held out; for an iterable of batches, whole batches are held out
+            (batch ``i`` when a draw seeded by ``(random_state, i)`` is below the fraction, the
+            same batches every epoch).
         callbacks : list, optional
             Objects with any of ``on_train_begin(trainer, estimator)``,
             ``on_epoch_end(trainer, estimator, logs)`` and ``on_train_end(trainer, estimator,
@@ -517,24 +601,34 @@ class BaseAutoencoder(
         self._check_params()
         with self._unchanged_on_error():
             X = self._validate_X(X, reset=True)
-            self._resolve_auto(X)
+            rows = probe_rows(X)  # X itself, or a source's first samples
+            self._resolve_auto(rows)
             self._check_values(X)
+            self._check_source(X, y)
             targets = self._fit_targets(X, y, reset=True)
             X_val, y_val = self._validation_rows(validation_data)
             seed = seed_from(self.random_state)
             index = self._trainable_rows(targets)
-            val_index = None
+            train, val_index = X, None
             if X_val is None:
-                index, val_index = self._split_validation(len(X), seed, rows=index)
-            self.n_train_rows_ = len(X) if index is None else len(index)
+                train, X_val, index, val_index = self._split(X, seed, index)
+            self.n_train_rows_ = self._count_rows(train, index)
             self._check_network()
-            self._initialize(seed, X=X)
+            self._initialize(seed, X=rows)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
             return self
-        self._train(X, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,
+        self._train(train, X_val, self.max_epochs, callbacks, early_stopping=self.early_stopping,
                     index=index, val_index=val_index, y=targets, y_val=y_val)  # fmt: skip
         return self
+
+    @staticmethod
+    def _count_rows(X, index) -> int:
+        """Training rows: those of ``index``, or of ``X``; 0 for an iterable of batches until
+        its first epoch has counted them (:meth:`_train`)."""
+        if index is not None:
+            return len(index)
+        return n_rows(X) or 0
 
     # Hooks for families that train in stages or on targets (the stacked models):
     _stage: ClassVar[str | None] = None  # labels the main training's epochs in history_
@@ -557,7 +651,8 @@ class BaseAutoencoder(
 
         The first call on an unfitted model initialises it as ``fit`` would, without holding
         out a validation split. Optimiser state, learning-rate schedule and random generators
-        continue where they were, so ``fit`` then ``partial_fit`` continues exactly.
+        continue where they were, so ``fit`` then ``partial_fit`` continues exactly. ``X`` and
+        ``validation_data`` take what :meth:`fit` takes (a Dataset: one epoch over it).
         """
         first = "module_" not in self.__dict__
         self._check_params()  # every call: set_params may change them between calls
@@ -566,14 +661,15 @@ class BaseAutoencoder(
         with self._unchanged_on_error():
             X = self._validate_X(X, reset=first)
             if first:
-                self._resolve_auto(X)
+                self._resolve_auto(probe_rows(X))
             self._check_values(X)
+            self._check_source(X, y)
             targets = self._fit_targets(X, y, reset=first)
             X_val, y_val = self._validation_rows(validation_data)
             if first:
-                self.n_train_rows_ = len(X)
+                self.n_train_rows_ = self._count_rows(X, None)
                 self._check_network()
-                self._initialize(seed_from(self.random_state), X=X)
+                self._initialize(seed_from(self.random_state), X=probe_rows(X))
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
@@ -582,7 +678,9 @@ class BaseAutoencoder(
         """Continue an interrupted :meth:`fit` (a loaded checkpoint) up to ``max_epochs`` epochs
         in all, on the same rows: ``fit``'s validation split is drawn again from
         ``random_state``, which must be the int that ``fit`` used (``aekit train --resume``).
-        Only for models tagged ``resumable`` (see :mod:`aekit.tags`)."""
+        Only for models tagged ``resumable`` (see :mod:`aekit.tags`). ``X`` is what ``fit`` was
+        given: the same array, Dataset (the same split and order) or iterable (the same
+        batches held out)."""
         check_is_fitted(self)
         self._check_params()
         self._check_fitted_choices()
@@ -594,12 +692,14 @@ class BaseAutoencoder(
             )
         X = self._validate_X(X, reset=False)
         self._check_values(X)
+        self._check_source(X, y)
         targets = self._fit_targets(X, y, reset=False)
-        index, val_index = self._split_validation(
-            len(X), seed_from(self.random_state), rows=self._trainable_rows(targets)
+        train, X_val, index, val_index = self._split(
+            X, seed_from(self.random_state), self._trainable_rows(targets)
         )
-        self.n_train_rows_ = len(X) if index is None else len(index)
-        self._train(X, None, max(0, self.max_epochs - self.n_epochs_), callbacks,
+        if not isinstance(X, IterableSource):  # an iterable's count is kept from fit
+            self.n_train_rows_ = self._count_rows(train, index)
+        self._train(train, X_val, max(0, self.max_epochs - self.n_epochs_), callbacks,
                     early_stopping=self.early_stopping, index=index, val_index=val_index,
                     y=targets)  # fmt: skip
         return self
@@ -704,6 +804,8 @@ class BaseAutoencoder(
         finally:
             self._sync_from_trainer()
             self.module_.eval()
+            if isinstance(X, IterableSource) and not self.n_train_rows_ and X.n_rows:
+                self.n_train_rows_ = X.n_rows  # counted in the first epoch
 
     def _sync_from_trainer(self) -> None:
         self.n_epochs_ = self._trainer.epoch
@@ -712,13 +814,19 @@ class BaseAutoencoder(
     # -- using a fitted model ----------------------------------------------------------------
 
     @torch.no_grad()
-    def _batched(self, fn, X: np.ndarray, rows: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
-        """``fn`` over fixed-size chunks of rows, in eval mode, without autograd; numpy out."""
+    def _batched(self, fn, X: np.ndarray | Source, rows: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
+        """``fn`` over fixed-size chunks of rows, in eval mode, without autograd; numpy out. A
+        source gives the same chunks, in its order, so the outputs equal an array's."""
         self.module_.eval()
-        rows = max(1, min(rows, INFERENCE_MAX_VALUES // max(1, X.shape[1])))
+        width = X.n_features if isinstance(X, Source) else X.shape[1]
+        rows = max(1, min(rows, INFERENCE_MAX_VALUES // max(1, width)))
+        if isinstance(X, Source):
+            chunks = X.chunks(rows)
+        else:
+            chunks = (X[start : start + rows] for start in range(0, len(X), rows))
         outs = []
-        for start in range(0, len(X), rows):
-            chunk = np.ascontiguousarray(X[start : start + rows])
+        for chunk in chunks:
+            chunk = np.ascontiguousarray(chunk)
             if not chunk.flags.writeable:  # a read-only memory map: torch wants writable memory
                 chunk = chunk.copy()
             x = torch.from_numpy(chunk)
@@ -726,7 +834,19 @@ class BaseAutoencoder(
         return np.concatenate(outs)
 
     def transform(self, X) -> np.ndarray:
-        """The code of each row, shape ``(n_samples, latent_dim)``, float32, deterministic."""
+        """The code of each row, shape ``(n_samples, latent_dim)``, float32, deterministic.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), images, torch Dataset, DataLoader \
+or iterable of batches
+            As :meth:`fit` takes it. A source is read in its own order (a Dataset: items 0, 1,
+            ...), in the same fixed chunks as an array, so the codes equal an array's.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, latent_dim), float32
+        """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(self.module_.encode, X).astype(np.float32, copy=False)
@@ -745,7 +865,9 @@ class BaseAutoencoder(
 
     @available_if(_has_decoder)
     def reconstruct(self, X) -> np.ndarray:
-        """``decode(encode(X))``: the model's reconstruction of each row, float32."""
+        """``decode(encode(X))``: the model's reconstruction of each row, float32 (``X`` as
+        :meth:`transform` takes it: an array, a Dataset, a DataLoader or an iterable of
+        batches, read in its order)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: self.module_.decode(self.module_.encode(x)), X).astype(
@@ -754,7 +876,9 @@ class BaseAutoencoder(
 
     def score_samples(self, X) -> np.ndarray:
         """Per-sample score, higher is better: minus the reconstruction loss of each row
-        (per-sample units, without regularisers). Low values flag anomalies."""
+        (per-sample units, without regularisers). Low values flag anomalies. ``X`` as
+        :meth:`transform` takes it; a source's batches are checked as they are read (finite,
+        and in [0, 1] where the loss needs it)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         self._check_values(X)

@@ -7,7 +7,8 @@ A model declares what differs between families, and nothing else:
   reconstruction, discriminator and generator phases of an adversarial autoencoder);
 * an optional **validation** function giving the same losses, in the same units, on held-out rows.
 
-The loop owns the rest: shuffled batches by indexing in-memory arrays (no per-sample ``Dataset``),
+The loop owns the rest: shuffled batches by indexing in-memory arrays (no per-sample ``Dataset``;
+a torch Dataset or an iterable of batches comes through :mod:`aekit.sources`' providers),
 optimisers and learning-rate schedules, per-epoch history, early stopping and the best weights,
 non-finite loss detection, Ctrl-C, callbacks, progress on stderr, and its own state for exact
 resumption. It knows ``nn.Module``s and phases, never estimators.
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 
 from .errors import ParameterError, TrainingDivergedError
+from .sources import Batches, Source
 
 Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
 
@@ -147,7 +149,8 @@ def make_scheduler(name: str, optimizer, max_epochs: int, patience: int):
 
 
 class ArrayBatches:
-    """Mini-batches of rows of an in-memory (or memory-mapped) array, by indexing.
+    """Mini-batches of rows of an in-memory (or memory-mapped) array, by indexing (the
+    :class:`aekit.sources.Batches` protocol, as the providers of other sources).
 
     ``index`` restricts the batches to those rows (a validation split without copying the data).
     With targets ``y`` (one per row of ``X``), each batch is a tuple ``(x, y)`` instead of ``x``.
@@ -225,7 +228,7 @@ class _Progress:
         if not self.tty:
             return
         width = 24
-        done = int(width * step / max(1, n_steps))
+        done = int(width * step / n_steps) if n_steps else 0  # 0: an iterable of unknown length
         loss_txt = f" loss {loss:.4g}" if loss is not None else ""
         sys.stderr.write(
             f"\repoch {epoch}/{self.total} [{'#' * done}{'.' * (width - done)}]"
@@ -360,8 +363,8 @@ class Trainer:
 
     def run(
         self,
-        X: np.ndarray,
-        X_val: np.ndarray | None = None,
+        X: np.ndarray | Source,
+        X_val: np.ndarray | Source | None = None,
         *,
         epochs: int,
         history: list[dict[str, Any]],
@@ -376,7 +379,9 @@ class Trainer:
         """Train for up to ``epochs`` more epochs, appending one dict per epoch to ``history``.
 
         The training rows are ``X`` (or ``X[index]``); the validation rows ``X_val``, or
-        ``X[val_index]`` (a split of one array without copying it). With targets ``y`` (and
+        ``X[val_index]`` (a split of one array without copying it). ``X`` and ``X_val`` are
+        arrays, or sources (:class:`aekit.sources.Source`: a torch Dataset, an iterable of batches),
+        whose batch providers meet :class:`ArrayBatches`' protocol. With targets ``y`` (and
         ``y_val`` for ``X_val``), the objectives receive ``(x, y)`` batches. ``stage`` labels each
         epoch's dict (multi-stage training such as greedy pre-training).
 
@@ -387,13 +392,13 @@ class Trainer:
         """
         cfg = self.config
         early_stopping = cfg.early_stopping if early_stopping is None else early_stopping
-        batches = ArrayBatches(X, cfg.batch_size, self.device, index, y=y)
+        batches = self._batches(X, cfg.batch_size, index, y)
         val_batches = None
         val_size = max(cfg.batch_size, 1024)
         if val_index is not None and len(val_index):
             val_batches = batches.subset(val_index, val_size)
-        elif X_val is not None and len(X_val):
-            val_batches = ArrayBatches(X_val, val_size, self.device, y=y_val)
+        elif X_val is not None and (isinstance(X_val, Source) or len(X_val)):
+            val_batches = self._batches(X_val, val_size, None, y_val)
         progress = _Progress(cfg.verbose, self.epoch + epochs)
         self.stop_training = False
         if self.best.state is None:  # "best so far" before any epoch: the starting weights
@@ -456,7 +461,13 @@ class Trainer:
         self._call(callbacks, "on_train_end", reason)
         return reason
 
-    def _train_epoch(self, batches: ArrayBatches, progress: _Progress) -> dict[str, Any]:
+    def _batches(self, X, batch_size: int, index, y) -> Batches:
+        """The batch provider of an array (:class:`ArrayBatches`) or of a source."""
+        if isinstance(X, Source):
+            return X.batches(batch_size, self.device, index=index, y=y)
+        return ArrayBatches(X, batch_size, self.device, index, y=y)
+
+    def _train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
         self.module.train()
         start = time.perf_counter()
         # Per-step values are only collected here (no arithmetic per step: tiny tensor ops cost
@@ -521,7 +532,7 @@ class Trainer:
         return logs
 
     @torch.no_grad()
-    def _validate_epoch(self, batches: ArrayBatches) -> dict[str, float]:
+    def _validate_epoch(self, batches: Batches) -> dict[str, float]:
         self.module.eval()
         validate = self.validate
         if validate is None:
@@ -539,6 +550,8 @@ class Trainer:
                 v = value.detach() * n
                 sums[key] = sums[key] + v if key in sums else v
             seen += n
+        if not seen:  # an iterable's split that held out no batch: no validation loss
+            return {}
         return {f"val_{k}": float(v) / seen for k, v in sums.items()}
 
     # -- best weights, callbacks -------------------------------------------------------------

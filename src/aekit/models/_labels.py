@@ -18,6 +18,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._params import Instance, Integer
 from ..errors import DataError
+from ..sources import take_rows
 
 #: The constraints of an ``unlabeled_label`` parameter: ``param(-1, *LABEL_MARKER)``.
 LABEL_MARKER = (None, Integer(), Instance(str, "a string"))
@@ -108,7 +109,7 @@ class LabelsMixin:
         if keep_unlabelled:
             return X_val, self._encode_labels(y_val, labelled)
         # unlabelled validation rows cannot be scored
-        return X_val[labelled], self._encode_labels(y_val[labelled])
+        return take_rows(X_val, np.flatnonzero(labelled)), self._encode_labels(y_val[labelled])
 
     def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
         """One more epoch over ``X``. ``classes`` (scikit-learn's incremental-learning

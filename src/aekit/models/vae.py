@@ -31,10 +31,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._params import Integer, Options, Real, param
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder
 from ..networks import mean_and_logvar
 from ..runtime import available_memory, resolve_device, seed_from
+from ..sources import IterableSource, Source, n_rows, probe_rows
 from ..training import Phase
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -326,11 +327,12 @@ class VAE(BaseAutoencoder):
         if int(self.n_importance_samples) > 1:
             probe = clone(self)
             X = probe._validate_X(X, reset=True)
-            probe._resolve_auto(X)
+            probe._resolve_auto(probe_rows(X))
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
-            n_val = int(len(X) * float(self.validation_fraction))  # as fit's split
-            n_val = n_val if 1 <= n_val < len(X) else 0
+            n = n_rows(X) or len(probe_rows(X))  # an iterable: its probe, for a bound
+            n_val = int(n * float(self.validation_fraction))  # as fit's split
+            n_val = n_val if 1 <= n_val < n else 0
             probe._check_iwae_memory(module, resolve_device(self.device), n_val)
         return resolved
 
@@ -367,9 +369,30 @@ class VAE(BaseAutoencoder):
             f"{fix}."
         )
 
+    def _check_source(self, X, y) -> None:
+        super()._check_source(X, y)
+        if not isinstance(X, Source):
+            return
+        if self.binarize == "static":
+            raise DataError(
+                f"binarize='static' draws one binary copy of the training rows, which {X.name}, "
+                "a Dataset or iterable, does not hold in memory: use binarize='dynamic' (a new "
+                "draw every epoch), binarize the samples in the Dataset, or give an array "
+                "(np.load(path, mmap_mode='r') for a file)"
+            )
+        if isinstance(X, IterableSource) and int(self.kl_warmup_epochs) > 0:
+            raise DataError(
+                f"kl_warmup_epochs={self.kl_warmup_epochs} counts steps per epoch, which an "
+                f"iterable of batches ({X.name}) does not know before it is read: give a "
+                "map-style Dataset, or kl_warmup_epochs=0"
+            )
+
     def _train(self, X, X_val, epochs, callbacks, **kw) -> None:
         val_index = kw.get("val_index")
-        n_val = len(X_val) if X_val is not None else 0 if val_index is None else len(val_index)
+        if X_val is not None:  # an iterable's part: at most a validation batch of 1024 rows
+            n_val = n_rows(X_val) or 1024
+        else:
+            n_val = 0 if val_index is None else len(val_index)
         self._check_iwae_memory(self.module_, self.device_, n_val)
         if self.binarize == "static":  # one seeded draw (a copy of X), validation rows included
             X = self._static_binary(X)

@@ -36,6 +36,7 @@ from ...networks import mean_and_logvar
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
 from ...runtime import seed_from
+from ...sources import Source
 from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
@@ -414,7 +415,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         if not self.supervised:
             return super().reconstruct(X)
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._in_memory(self._validate_X(X, reset=False))
         labels = self._decode_y(y, len(X))
         return self._rows(lambda x, yy: self.module_.decode(self.module_.encode(x), yy), X, labels)
 
@@ -425,11 +426,17 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         self._check_values(X)
+        X = self._in_memory(X)
         labels = self._decode_y(y, len(X))
         return self._rows(self.module_.score_samples, X, labels).astype(np.float64)
 
     def score(self, X, y=None) -> float:
         return float(np.mean(self.score_samples(X, y)))  # y is read by supervised models only
+
+    @staticmethod
+    def _in_memory(X) -> np.ndarray:
+        """A source's rows read into memory: a supervised model pairs each with its label."""
+        return X.to_array() if isinstance(X, Source) else X
 
     def _rows(self, fn, X: np.ndarray, labels: torch.Tensor) -> np.ndarray:
         """``fn(rows, labels)`` in batches (rows and labels stacked as one array)."""

@@ -33,6 +33,7 @@ from ...errors import DataError, ParameterError
 from ...losses import reconstruction_loss
 from ...nn import make_activation
 from ...runtime import seed_from
+from ...sources import take_rows
 from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
@@ -392,7 +393,7 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
             X_val, kw = self._labelled_validation_only(X_val, y, kw)
         dev = self.device_
         self.module_.labelled = (
-            torch.as_tensor(np.ascontiguousarray(X[labelled]), device=dev),
+            torch.as_tensor(take_rows(X, labelled), device=dev),
             torch.as_tensor(y[labelled], device=dev),
         )
         try:
@@ -412,7 +413,7 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
         if X_val is not None:
             y_val = kw.get("y_val")
             keep = np.zeros(len(X_val), bool) if y_val is None else np.asarray(y_val) >= 0
-            X_val = X_val[keep] if keep.any() else None
+            X_val = take_rows(X_val, np.flatnonzero(keep)) if keep.any() else None
             kw["y_val"] = None if X_val is None else np.asarray(y_val)[keep]
         return X_val, kw
 
