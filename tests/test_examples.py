@@ -46,9 +46,10 @@ def test_fashion_conv_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
 
 
 def test_sequence_anomaly_reports_aucs_for_every_fault_kind():
+    """A run check (--smoke: 2 epochs, near chance); the measured AUCs, and the claim that
+    the autoencoders beat IsolationForest, are in examples/README.md at full size."""
     done = _run(EXAMPLES / "sequence_anomaly" / "detect.py")
     assert done.returncode == 0, done.stdout + done.stderr
     for kind in ("spike", "level_shift", "frozen", "frequency", "all"):
-        row = re.search(rf"^{kind}((?:\s+[\d.]+){{4}})$", done.stdout, re.M)  # 4 contenders
+        row = re.search(rf"^{kind}((?:\s+[01]\.\d{{3}}){{4}})$", done.stdout, re.M)  # 4 AUCs
         assert row, f"no AUC row for {kind}:\n{done.stdout}"
-        assert all(0 <= float(auc) <= 1 for auc in row.group(1).split()), row.group(0)

@@ -189,4 +189,5 @@ def test_the_pca_baseline_is_fitted_on_a_bounded_sample_and_coded_in_chunks():
     assert abs(small.components_[0, 0]) > 0.99
     full = fit_pca(X, 2)
     assert full.n_samples_ == 5000
-    np.testing.assert_allclose(pca_codes(full, X), full.transform(X), rtol=1e-5, atol=1e-5)
+    chunked = pca_codes(full, X, max_values=8 * 1000)  # 5 chunks of 1000 rows
+    np.testing.assert_allclose(chunked, full.transform(X), rtol=1e-5, atol=1e-5)

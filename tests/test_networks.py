@@ -319,3 +319,72 @@ def test_user_networks_train_on_a_torch_dataset_as_on_the_array():
     assert b.encoder_.net.seen == (1, 9, 7)
     for k, v in a.module_.state_dict().items():
         assert torch.equal(v, b.module_.state_dict()[k]), k
+
+
+def test_a_decoder_output_in_another_layout_is_refused():
+    """(n, C, W, H) for (C, H, W) images has the right number of values, but training on it
+    would compare scrambled pixels: only (n, *input_shape) or flat rows are taken."""
+    X = np.random.default_rng(0).random((20, 1, 3, 5), dtype=np.float32)
+    model = aekit.Autoencoder(decoder=usernets.TransposingDecoder, latent_dim=2, max_epochs=1)
+    with pytest.raises(ParameterError, match=r"returned a tensor of shape \(2, 1, 5, 3\).*"
+                       r"\(n, 1, 3, 5\) or \(n, 15\)"):  # fmt: skip
+        model.fit(X)
+
+
+def test_instances_sharing_parameters_are_refused_not_silently_untied():
+    enc = usernets.Fixed()
+    dec = torch.nn.Linear(2, 10)
+    dec.weight = torch.nn.Parameter(enc.lin.weight.t())  # a new tensor: not shared, accepted
+    aekit.Autoencoder(encoder=enc, decoder=dec, latent_dim=2, max_epochs=1).fit(tiny_X())
+    tied = torch.nn.Sequential(enc.lin)  # the same Linear: its parameters are shared
+    with pytest.raises(ParameterError, match="share parameters"):
+        aekit.Autoencoder(encoder=enc, decoder=tied, latent_dim=2).fit(tiny_X())
+
+
+def test_a_constructor_that_reads_values_is_built_for_real_not_refused():
+    """The memory check builds networks on the meta device; a constructor that reads a
+    tensor's value cannot run there, and is then built for real instead."""
+    model = aekit.Autoencoder(encoder=usernets.ReadsValues, latent_dim=2, max_epochs=1)
+    assert model.fit(tiny_X()).encoder_.net.scale > 0
+
+
+def test_lazy_layers_are_refused_with_the_fix():
+    with pytest.raises(ParameterError, match=r"lazy parameter.*aekit passes input_shape"):
+        aekit.Autoencoder(encoder=usernets.LazyEncoder, latent_dim=2).fit(tiny_X())
+
+
+def test_dropout_in_a_user_network_is_reproducible_and_leaves_the_global_state_alone():
+    """Each epoch runs with torch's global generator forked and seeded from random_state and
+    the epoch number: a user's nn.Dropout gives the same model for the same seed."""
+    params = dict(encoder=usernets.DropoutEncoder, latent_dim=2, max_epochs=2, random_state=0)
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    a = aekit.Autoencoder(**params).fit(tiny_X())
+    torch.manual_seed(99)  # another global state: the same model
+    b = aekit.Autoencoder(**params).fit(tiny_X())
+    torch.manual_seed(5)
+    aekit.Autoencoder(**params).fit(tiny_X())
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for k, v in a.module_.state_dict().items():
+        assert torch.equal(v, b.module_.state_dict()[k]), k
+
+
+def test_a_class_from_the_main_script_loads_only_from_objects(tmp_path):
+    """A class defined in __main__ (a script, a notebook) is saved by name, but no other
+    process can import it by that name: load asks for it in objects=."""
+    Main = type("Encoder", (usernets.Encoder,), {"__module__": "__main__"})
+    model = aekit.Autoencoder(encoder=Main, latent_dim=2, max_epochs=1).fit(tiny_X())
+    model.save(tmp_path / "m")
+    with pytest.raises(UntrustedCodeError, match=r"__main__:Encoder.*objects=\{'encoder'"):
+        aekit.load(tmp_path / "m", trust_code=True)
+    loaded = aekit.load(tmp_path / "m", objects={"encoder": usernets.Encoder})
+    np.testing.assert_array_equal(loaded.transform(tiny_X()), model.transform(tiny_X()))
+
+
+def test_a_class_that_does_not_import_back_by_its_name_is_refused_at_save_time(tmp_path):
+    Renamed = type("Renamed", (usernets.Encoder,), {"__module__": "tests.usernets"})
+    model = aekit.Autoencoder(encoder=Renamed, latent_dim=2, max_epochs=1).fit(tiny_X())
+    with pytest.raises(
+        ModelFileError, match=r"cannot be imported back as 'tests.usernets:Renamed'"
+    ):
+        model.save(tmp_path / "m")

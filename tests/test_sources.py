@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import aekit
 from aekit.errors import DataError
@@ -112,8 +112,11 @@ def test_images_as_samples_learn_the_input_shape_and_train_a_conv_network():
     b = aekit.Autoencoder(**params).fit(Rows(X, shape=(1, 8, 8)))
     assert a.input_shape_ == b.input_shape_ == (1, 8, 8)
     assert same_state(a, b)
-    windows = aekit.Autoencoder(**SMALL).fit(Rows(X, shape=(16, 4)))
-    assert windows.input_shape_ == (16, 4) and windows.n_features_in_ == 64
+    # 2-D samples follow the rule of 3-D arrays: gray images, unless the model takes windows
+    gray = aekit.Autoencoder(**SMALL).fit(Rows(X, shape=(16, 4)))
+    assert gray.input_shape_ == (1, 16, 4) and gray.n_features_in_ == 64
+    windows = aekit.Autoencoder(**SMALL, input_shape=(16, 4)).fit(Rows(X, shape=(16, 4)))
+    assert windows.input_shape_ == (16, 4)
 
 
 def test_a_memory_map_gives_the_in_memory_arrays_model(tmp_path):
@@ -177,7 +180,8 @@ def test_an_iterable_of_batches_trains_and_holds_out_whole_batches():
     rows = np.concatenate([X[16 * k : 16 * k + 16] for k in held])
     assert model.n_train_rows_ == 400 - len(rows)
     assert model.history_[-1]["val_loss"] == pytest.approx(-model.score(rows), rel=1e-5)
-    assert data.passes == 1 + 2 * 3  # the probe, then a training and a validation pass per epoch
+    # the probe, the range for loss="auto", then a training and a validation pass per epoch
+    assert data.passes == 2 + 2 * 3
     assert np.array_equal(model.transform(data), model.transform(X))
     # a DataLoader over an IterableDataset is such an iterable; without a split, every batch
     loader = DataLoader(Stream(X), batch_size=50)
@@ -240,7 +244,11 @@ def big(value=None, at: int = 1050) -> np.ndarray:
 
 
 def test_nan_in_a_later_batch_names_the_item_or_the_batch():
-    params = dict(SMALL, max_epochs=1, batch_size=256, validation_fraction=0)
+    # loss="auto" reads every row before training (its range): the NaN is found there
+    with pytest.raises(DataError, match=r"X contains NaN at item 1050, feature 2"):
+        aekit.Autoencoder(**dict(SMALL, max_epochs=1)).fit(Rows(big(np.nan)))
+    # a fixed loss reads rows only as it trains: the batch is named too
+    params = dict(SMALL, max_epochs=1, batch_size=256, validation_fraction=0, loss="mse")
     with pytest.raises(DataError, match=r"X contains NaN at item 1050 \(batch \d of the epoch.*"
                        "feature 2"):  # fmt: skip
         aekit.Autoencoder(**params).fit(Rows(big(np.nan)))
@@ -259,10 +267,8 @@ def test_values_outside_the_unit_interval_for_bce():
         aekit.Autoencoder(**params).fit(Rows(big(2.0)))
     with pytest.raises(DataError, match=r"loss='bce' needs values in \[0, 1\].*first 1024"):
         aekit.Autoencoder(**params).fit(Rows(big(-1.0, at=5)))
-    # "auto" decides on the probe (the first 1024 samples); a later batch outside [0, 1] is
-    # refused with what chose bce and how to fit such data
-    with pytest.raises(DataError, match=r"loss='auto' chose 'bce' .*item 1050.*loss='mse'"):
-        aekit.Autoencoder(**{**params, "loss": "auto"}).fit(Rows(big(2.0)))
+    # "auto" decides on every row, as for an array: a value beyond the probe chooses mse
+    assert aekit.Autoencoder(**{**params, "loss": "auto"}).fit(Rows(big(2.0))).loss_ == "mse"
     model = aekit.Autoencoder(**params).fit(Rows(big()))
     with pytest.raises(DataError, match=r"needs values in .*item 1050"):
         model.score_samples(Rows(big(2.0)))
@@ -300,3 +306,32 @@ def test_the_global_random_states_are_untouched():
     assert torch.equal(torch.get_rng_state(), before[0])
     assert np.array_equal(np.random.get_state()[1], before[1])  # noqa: NPY002
     assert random.getstate() == before[2]
+
+
+def test_more_rows_than_the_probe_give_the_arrays_data_dependent_choices():
+    """fit reads a source's range over all its rows, not only its first PROBE_ROWS samples:
+    the salt-and-pepper range of a denoising model and the "auto" loss are the array's."""
+    from aekit.sources import PROBE_ROWS
+
+    X = np.random.default_rng(3).random((PROBE_ROWS + 60, 5), dtype=np.float32)
+    X[-1, 0] = 50.0  # beyond the probe: makes the data leave [0, 1]
+    params = dict(noise="salt_and_pepper", hidden=(8,), latent_dim=2, max_epochs=1,
+                  random_state=0)  # fmt: skip
+    a = aekit.DenoisingAutoencoder(**params).fit(X)
+    b = aekit.DenoisingAutoencoder(**params).fit(TensorDataset(torch.from_numpy(X)))
+    assert a.loss_ == b.loss_ == "mse"
+    assert float(b.module_.data_max[0]) == 50.0
+    for k, v in a.module_.state_dict().items():
+        assert torch.equal(v, b.module_.state_dict()[k]), k
+
+
+def test_two_dimensional_samples_are_gray_images_unless_the_model_takes_windows():
+    """The same rule as for 3-D arrays: (H, W) samples are (1, H, W) images, (T, C) windows
+    only for architecture="sequence" (or a user's encoder, or input_shape=(T, C))."""
+    X = np.random.default_rng(0).random((32, 8, 8), dtype=np.float32)
+    conv = dict(architecture="conv", hidden=(4,), latent_dim=2, max_epochs=1, random_state=0)
+    a = aekit.Autoencoder(**conv).fit(X)
+    b = aekit.Autoencoder(**conv).fit(TensorDataset(torch.from_numpy(X)))
+    assert a.input_shape_ == b.input_shape_ == (1, 8, 8)
+    seq = aekit.Autoencoder(architecture="sequence", hidden=(4,), latent_dim=2, max_epochs=1)
+    assert seq.fit(TensorDataset(torch.from_numpy(X))).input_shape_ == (8, 8)

@@ -107,3 +107,41 @@ class Broken(nn.Module):
 
 def not_a_module():
     return torch.zeros(1)
+
+
+class DropoutEncoder(Encoder):
+    """An encoder with dropout: it draws from torch's global generator while training."""
+
+    def __init__(self, input_shape, out_features, width=16):
+        super().__init__(input_shape, out_features, width)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.net(self.drop(x))
+
+
+class ReadsValues(Encoder):
+    """A constructor that reads a tensor's value: it cannot run on the meta device."""
+
+    def __init__(self, input_shape, out_features):
+        super().__init__(input_shape, out_features)
+        self.scale = float(self.net[1].weight.abs().max().item())
+
+
+class LazyEncoder(nn.Module):
+    """A lazy layer: its shape and initial values would come from the first batch."""
+
+    def __init__(self, out_features):
+        super().__init__()
+        self.lin = nn.LazyLinear(out_features)
+
+    def forward(self, x):
+        return self.lin(x.flatten(1))
+
+
+class TransposingDecoder(Decoder):
+    """Returns (n, C, W, H) for (C, H, W) images: as many values, in the wrong layout."""
+
+    def forward(self, z):
+        c, h, w = self.shape
+        return self.net(z).reshape(len(z), c, w, h)

@@ -143,7 +143,13 @@ def decode_rows(images: ImageFolder, out: np.ndarray, workers: int = 0) -> None:
     batches = _Batches(images, batch)
     workers = min(workers, len(batches) - 1)  # one batch: no process to start
     if workers > 0:
-        items = DataLoader(batches, batch_size=None, num_workers=workers, collate_fn=_as_is)
+        items = DataLoader(
+            batches,
+            batch_size=None,
+            num_workers=workers,
+            collate_fn=_as_is,
+            generator=torch.Generator().manual_seed(0),
+        )  # not the global one
     else:
         items = (batches[b] for b in range(len(batches)))
     for b, rows in enumerate(items):

@@ -219,6 +219,10 @@ class BaseAutoencoder(
                 return self._build_module()
         except (NotImplementedError, RuntimeError):
             return None
+        except ParameterError as e:  # a user's constructor that reads values: not on meta
+            if isinstance(e.__cause__, NotImplementedError | RuntimeError):
+                return None
+            raise
 
     def _check_memory(self) -> None:
         """Refuse a network whose training cannot fit in the memory available now.
@@ -235,6 +239,15 @@ class BaseAutoencoder(
         if module is None:
             return
         params = list(module.parameters())
+        lazy = [n for n, p in module.named_parameters()
+                if isinstance(p, torch.nn.parameter.UninitializedParameter)]  # fmt: skip
+        if lazy:
+            raise ParameterError(
+                f"{type(self).__name__}: {lazy[0]} is a lazy parameter (nn.LazyLinear, "
+                "nn.LazyConv2d, ...), whose shape and initial values would come from the first "
+                "batch, outside the seed. Give the layer its input size: aekit passes "
+                "input_shape, n_features, in_features and out_features to your constructor"
+            )
         n_params = sum(p.numel() for p in params)
         slots = OPTIMIZER_STATE.get(self.optimizer, 2)
         copies = 3 + slots
@@ -270,7 +283,7 @@ class BaseAutoencoder(
         probe._check_params()
         resolve_device(probe.device)
         X = probe._validate_X(X, reset=True)
-        resolved = probe._resolve_auto(probe_rows(X))
+        resolved = probe._resolve_auto(probe._data_range(X))
         probe._check_values(X)
         probe._check_source(X, y)
         probe._fit_targets(X, y, reset=True)
@@ -281,6 +294,21 @@ class BaseAutoencoder(
                 module = probe._build_module()
             networks.check_networks(module, probe_rows(X))
         return resolved
+
+    def _data_range(self, X) -> np.ndarray:
+        """What fit's data-dependent choices read (``_resolve_auto``, ``_init_from_data``): an
+        array itself. For a source, where something reads it (an "auto" parameter, or a family
+        whose ``_uses_data_range``), the minimum and maximum of each feature over all its rows
+        (two rows, one pass, :meth:`aekit.sources.Source.extremes`), so that a source gives the
+        model an array of the same rows gives; otherwise its probe."""
+        if not isinstance(X, Source):
+            return X
+        auto = any(getattr(self, name) == "auto" for name in self._auto_params)
+        return X.extremes() if auto or self._uses_data_range() else X.probe
+
+    def _uses_data_range(self) -> bool:
+        """Whether ``_init_from_data`` reads the data (per-feature minimum and maximum only)."""
+        return False
 
     def _resolve_auto(self, X: np.ndarray) -> dict[str, str]:
         """Set the fitted value of each ``_auto_params`` parameter (``loss_`` for ``loss``):
@@ -368,6 +396,15 @@ class BaseAutoencoder(
             )
             built = {"encoder": encoder, "decoder": decoder}
         owner = type(self).__name__
+        if isinstance(self.encoder, torch.nn.Module) and isinstance(self.decoder, torch.nn.Module):
+            mine = {id(p) for p in self.encoder.parameters()}
+            if any(id(p) in mine for p in self.decoder.parameters()):
+                raise ParameterError(
+                    f"{owner}: the encoder and decoder instances share parameters (tied "
+                    "weights). fit trains a copy of each, which would untie them silently; "
+                    "give untied networks, or tie inside one module of your own and use it as "
+                    "both sides' parent"
+                )
         shape = tuple(self.input_shape_ or (int(self.n_features_in_),))
         sizes = {"input_shape": shape, "n_features": int(self.n_features_in_),
                  "latent_dim": int(self.latent_dim)}  # fmt: skip
@@ -490,8 +527,10 @@ class BaseAutoencoder(
         """Whether 3-D input is ``(n, T, C)`` windows rather than gray images ``(n, H, W)``: for
         ``architecture="sequence"``, an ``input_shape`` ``(T, C)``, a model fitted on windows, or
         a user's encoder (it receives each sample in the shape given, ``(n, A, B)``)."""
-        if self.architecture == "sequence" or self.encoder is not None:
+        if self.architecture == "sequence":
             return True
+        if self.encoder is not None and (self.decoder is not None or self.architecture != "conv"):
+            return True  # (the built-in conv decoder needs images)
         if self.input_shape is not None and len(self.input_shape) == 2:
             return True
         fitted = None if reset else self.__dict__.get("input_shape_")
@@ -503,6 +542,8 @@ class BaseAutoencoder(
         them. Its values are checked batch by batch as they are read."""
         data = as_source(X, source)
         n, shape = data.n_features, sample_input_shape(data.sample_shape)
+        if shape is not None and len(shape) == 2 and not self._sequence_input(reset):
+            shape = (1, *shape)  # a gray image (H, W), as 3-D arrays are read
         if reset:
             self.n_features_in_ = n
             self.__dict__.pop("feature_names_in_", None)  # a source has no column names
@@ -602,7 +643,8 @@ torch Dataset, DataLoader or iterable of batches
         with self._unchanged_on_error():
             X = self._validate_X(X, reset=True)
             rows = probe_rows(X)  # X itself, or a source's first samples
-            self._resolve_auto(rows)
+            data_range = self._data_range(X)
+            self._resolve_auto(data_range)
             self._check_values(X)
             self._check_source(X, y)
             targets = self._fit_targets(X, y, reset=True)
@@ -614,7 +656,7 @@ torch Dataset, DataLoader or iterable of batches
                 train, X_val, index, val_index = self._split(X, seed, index)
             self.n_train_rows_ = self._count_rows(train, index)
             self._check_network()
-            self._initialize(seed, X=rows)
+            self._initialize(seed, X=rows, X_range=data_range)
         if self._pretrain(X, seed, callbacks):  # interrupted (Ctrl-C): no main training
             self.stop_reason_ = "interrupted"
             return self
@@ -661,7 +703,8 @@ torch Dataset, DataLoader or iterable of batches
         with self._unchanged_on_error():
             X = self._validate_X(X, reset=first)
             if first:
-                self._resolve_auto(probe_rows(X))
+                data_range = self._data_range(X)
+                self._resolve_auto(data_range)
             self._check_values(X)
             self._check_source(X, y)
             targets = self._fit_targets(X, y, reset=first)
@@ -669,7 +712,7 @@ torch Dataset, DataLoader or iterable of batches
             if first:
                 self.n_train_rows_ = self._count_rows(X, None)
                 self._check_network()
-                self._initialize(seed_from(self.random_state), X=probe_rows(X))
+                self._initialize(seed_from(self.random_state), X=probe_rows(X), X_range=data_range)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
@@ -735,7 +778,11 @@ torch Dataset, DataLoader or iterable of batches
         return TrainerConfig(**trainer_settings(self))
 
     def _initialize(
-        self, seed: int, device: torch.device | None = None, X: np.ndarray | None = None
+        self,
+        seed: int,
+        device: torch.device | None = None,
+        X: np.ndarray | None = None,
+        X_range: np.ndarray | None = None,
     ) -> None:
         """Build the module from ``seed`` (on the CPU, so a seed means the same weights on any
         device), set its data-dependent state from ``X``, move it to the device, and create the
@@ -748,7 +795,7 @@ torch Dataset, DataLoader or iterable of batches
             module = self._build_module()
         reset_parameters(module, torch.Generator().manual_seed(seed))
         if X is not None:
-            self._init_from_data(module, X)
+            self._init_from_data(module, X if X_range is None else X_range)
             networks.check_networks(module, X)  # the user's networks, on one batch
         self._attach_module(module.to(self.device_))
         self._trainer = Trainer(

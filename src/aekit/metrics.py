@@ -156,10 +156,10 @@ def fit_pca(X_train: np.ndarray, n_components: int, max_values: int = PCA_MAX_VA
     return PCA(n_components=n_components, random_state=0).fit(X_train)
 
 
-def pca_codes(pca, X: np.ndarray) -> np.ndarray:
-    """``pca.transform(X)`` chunk by chunk: the codes are small, the centred copy of ``X`` that
-    one call would make is not."""
-    step = max(1, 2**22 // max(1, X.shape[1]))
+def pca_codes(pca, X: np.ndarray, max_values: int = 2**22) -> np.ndarray:
+    """``pca.transform(X)`` chunk by chunk (at most ``max_values`` values each): the codes are
+    small, the centred copy of ``X`` that one call would make is not."""
+    step = max(1, max_values // max(1, X.shape[1]))
     parts = [pca.transform(X[i : i + step]) for i in range(0, len(X), step)]
     return np.concatenate(parts) if parts else np.empty((0, pca.n_components_), np.float32)
 

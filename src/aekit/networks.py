@@ -200,6 +200,9 @@ class UserDecoder(UserNetwork):
         super().__init__(net, "decoder", owner, contract)
         self.in_features = int(in_features)
         self.n_features = math.prod(int(s) for s in input_shape)
+        # the two layouts accepted: the sample's own shape, or flat (another shape with as many
+        # values, (C, W, H) for (C, H, W) say, would train on scrambled targets)
+        self.shapes = {tuple(int(s) for s in input_shape), (self.n_features,)}
 
     def receives(self) -> str:
         return f"codes of shape (n, {self.in_features})"
@@ -207,7 +210,8 @@ class UserDecoder(UserNetwork):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         n = len(z)
         out = self.net(z)
-        if not isinstance(out, torch.Tensor) or len(out) != n or out[0].numel() != self.n_features:
+        ok = isinstance(out, torch.Tensor) and len(out) == n
+        if not ok or tuple(out.shape[1:]) not in self.shapes:
             raise self._wrong(_shape_text(out), tuple(z.shape))
         return out.reshape(n, self.n_features)
 
@@ -287,6 +291,19 @@ def saved_form(role: str, value: Any, owner: str) -> str | dict[str, str]:
             "weights, never pickle. Define the class at the top level of a module"
         )
     path = f"{module}:{qualname}"
+    if module != "__main__":  # (a script's or notebook's class: loaded with objects= only)
+        from .priors import import_object
+
+        try:
+            found = import_object(path, role)
+        except ParameterError:
+            found = None
+        if found is not cls:
+            raise ModelFileError(
+                f"cannot save {owner}: {role}={describe(value)} cannot be imported back as "
+                f"{path!r} (the module does not define it under that name), so a load could not "
+                "rebuild it. Define the class at the top level of an importable module"
+            )
     return path if isinstance(value, type) else {"instance_of": path}
 
 

@@ -278,6 +278,12 @@ def _code_objects(
             continue
         if not isinstance(value, str):
             raise ModelFileError(f"{where} is {value!r}: not a built-in name nor an import path")
+        if kind == "module" and value.startswith("__main__:"):
+            raise UntrustedCodeError(
+                f"{where} = {value!r}: the class was defined in the script or notebook that saved "
+                "the model, which this process cannot import by name; pass it yourself: "
+                f"aekit.load({str(path)!r}, objects={{{param!r}: {value.partition(':')[2]}}})"
+            )
         if not trust_code:
             raise UntrustedCodeError(
                 f"{where} = {value!r} names code to import, and aekit never imports or runs code "

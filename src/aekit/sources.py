@@ -10,7 +10,11 @@
 * a :class:`torch.utils.data.DataLoader` over such a dataset: aekit takes ``loader.dataset`` and
   loads it in **its own order** (the seeded permutation the array path uses), with the loader's
   workers: ``num_workers``, ``pin_memory``, ``worker_init_fn``, ``multiprocessing_context``,
-  ``persistent_workers``, ``prefetch_factor``, ``timeout`` and ``in_order`` are reused; its
+  ``prefetch_factor`` and ``timeout`` are reused. Not ``in_order=False`` (batches come back in
+  order, so outputs keep the source's row order), nor ``persistent_workers`` (workers start
+  with each epoch, seeded from it, so that random augmentations in ``__getitem__`` are the same
+  for the same seed and after a resume; the training loop seeds the main process's torch
+  generator per epoch likewise, :meth:`aekit.training.Trainer._seeded`); its
   ``batch_size``, ``shuffle``, ``sampler`` and ``collate_fn`` are not (the estimator's
   ``batch_size`` holds, and aekit stacks the samples itself). The loader brings the workers,
   aekit brings the order: so a seed gives the same model as the same rows in an array, bit for
@@ -62,10 +66,8 @@ LOADER_OPTIONS = (
     "pin_memory",
     "worker_init_fn",
     "multiprocessing_context",
-    "persistent_workers",
     "prefetch_factor",
     "timeout",
-    "in_order",
 )
 
 
@@ -289,8 +291,8 @@ class _Collate:
 
 
 class _EpochSampler:
-    """A DataLoader's batch sampler whose index lists are set before each pass (one loader, and
-    its persistent workers, serve every epoch; the sampler runs in the main process)."""
+    """A DataLoader's batch sampler whose index lists are set before each pass (one loader
+    serves every epoch; the sampler runs in the main process)."""
 
     def __init__(self):
         self.batches: list[list[int]] = []
@@ -341,6 +343,20 @@ class Source:
         chunk shorter): the array path's inference chunks, so outputs are the same."""
         raise NotImplementedError  # pragma: no cover
 
+    def extremes(self) -> np.ndarray:
+        """The minimum and maximum of each feature over every row, as two float32 rows (what
+        fit's data-dependent choices read: ``X.min()``, ``X.max(0)`` of these equal the whole
+        data's). One pass over the source, then cached."""
+        if getattr(self, "_extremes", None) is None:
+            low = np.full(self.n_features, np.inf, dtype=np.float32)
+            high = np.full(self.n_features, -np.inf, dtype=np.float32)
+            for chunk in self.chunks(4096):
+                if len(chunk):
+                    np.minimum(low, chunk.min(0), out=low)
+                    np.maximum(high, chunk.max(0), out=high)
+            self._extremes = np.vstack([low, high])
+        return self._extremes
+
     def to_array(self) -> np.ndarray:
         """Every sample as flat float32 rows in memory."""
         return np.concatenate(list(self.chunks(4096)))
@@ -387,15 +403,12 @@ class MapSource(Source):
         extra: dict[str, Any] = {}
         if workers:
             for key in (
-                "persistent_workers",
                 "prefetch_factor",
                 "multiprocessing_context",
                 "timeout",
             ):
                 if o.get(key) is not None:
                     extra[key] = o[key]
-        if "in_order" in o:
-            extra["in_order"] = o["in_order"]
         return DataLoader(
             _Indexed(self.dataset),
             batch_sampler=batch_sampler,
@@ -576,7 +589,7 @@ class IterableSource(Source):
                 _shape_message(self.name, f"batch {k + 1}", tuple(t.shape[1:]), shape)
                 + f" (batch {k + 1} has shape {tuple(t.shape)})"
             )
-        x = t.reshape(len(t), -1).to(torch.float32, copy=True)
+        x = t.reshape(len(t), -1).to(device="cpu", dtype=torch.float32, copy=True)
         problem = self.rule.problem(x)
         if problem is not None:
             raise DataError(

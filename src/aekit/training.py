@@ -20,6 +20,7 @@ features, averaged over the batch) and any other metrics to log. Randomness insi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
@@ -301,6 +302,7 @@ class Trainer:
         self.config = config
         self.device = device
         self.validate = validate
+        self.seed = int(seed)
         self.shuffle_generator = torch.Generator().manual_seed(seed)
         self.noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.optimizers = {
@@ -467,7 +469,22 @@ class Trainer:
             return X.batches(batch_size, self.device, index=index, y=y)
         return ArrayBatches(X, batch_size, self.device, index, y=y)
 
+    @contextlib.contextmanager
+    def _seeded(self, offset: int):
+        """The global torch random state, forked and seeded from the trainer's seed and
+        ``offset`` (an epoch number): what draws from it in an epoch (a user's ``nn.Dropout``,
+        random augmentations in a Dataset's ``__getitem__``) is the same for the same seed,
+        after a resume too, and the caller's global state is put back afterwards."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed((self.seed * 1_000_003 + offset) % 2**63)
+            yield
+
     def _train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
+        with self._seeded(self.epoch):
+            return self._run_train_epoch(batches, progress)
+
+    def _run_train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
         self.module.train()
         start = time.perf_counter()
         # Per-step values are only collected here (no arithmetic per step: tiny tensor ops cost
@@ -533,6 +550,10 @@ class Trainer:
 
     @torch.no_grad()
     def _validate_epoch(self, batches: Batches) -> dict[str, float]:
+        with self._seeded(-1):  # the same draws in every epoch's validation
+            return self._run_validate_epoch(batches)
+
+    def _run_validate_epoch(self, batches: Batches) -> dict[str, float]:
         self.module.eval()
         validate = self.validate
         if validate is None:

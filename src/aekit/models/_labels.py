@@ -101,6 +101,7 @@ class LabelsMixin:
                 "learns from labels"
             )
         X_val = self._validate_X(validation_data[0], reset=False, source="validation_data")
+        self._check_source(X_val, validation_data[1])  # an iterable has no rows to pair with y
         self._check_values(X_val, "validation_data")
         y_val = column_or_1d(np.asarray(validation_data[1]), warn=False)
         if len(y_val) != len(X_val):

@@ -96,6 +96,9 @@ class DenoisingAutoencoder(Autoencoder):
             noise_level=self.noise_level, n_features=self.n_features_in_,
         )  # fmt: skip
 
+    def _uses_data_range(self) -> bool:
+        return True  # salt-and-pepper noise uses each feature's range
+
     def _init_from_data(self, module: DenoisingModule, X: np.ndarray) -> None:
         if self.loss_ != "bce":
             module.data_min.copy_(torch.from_numpy(X.min(0)))

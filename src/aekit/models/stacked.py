@@ -172,6 +172,9 @@ class StackedAutoencoder(BaseAutoencoder):
     def _build_module(self):
         return self._deep()._build_module()
 
+    def _uses_data_range(self) -> bool:
+        return self._family({})._uses_data_range()
+
     def _init_from_data(self, module, X: np.ndarray) -> None:
         self._deep()._init_from_data(module, X)
 

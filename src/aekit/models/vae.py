@@ -327,7 +327,7 @@ class VAE(BaseAutoencoder):
         if int(self.n_importance_samples) > 1:
             probe = clone(self)
             X = probe._validate_X(X, reset=True)
-            probe._resolve_auto(probe_rows(X))
+            probe._resolve_auto(probe._data_range(X))
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
             n = n_rows(X) or len(probe_rows(X))  # an iterable: its probe, for a bound
