@@ -218,11 +218,18 @@ def test_an_instance_saved_loads_with_objects_or_trust_when_it_needs_no_argument
     for loaded in (aekit.load(tmp_path / "m", trust_code=True),
                    aekit.load(tmp_path / "m", objects={"encoder": usernets.Fixed()})):  # fmt: skip
         np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    # a constructor with the sizes aekit knows: rebuilt with them
     other = aekit.Autoencoder(encoder=usernets.Encoder(input_shape=(10,), out_features=2),
                               latent_dim=2, max_epochs=1).fit(X)  # fmt: skip
     other.save(tmp_path / "o")
-    with pytest.raises(ParameterError, match=r"constructor needs arguments.*objects=\{'encoder'"):
-        aekit.load(tmp_path / "o", trust_code=True)
+    again = aekit.load(tmp_path / "o", trust_code=True)
+    np.testing.assert_array_equal(again.transform(X), other.transform(X))
+    # built with other arguments: the weights do not fit, and the message says what to pass
+    wide = aekit.Autoencoder(encoder=usernets.Encoder(input_shape=(10,), out_features=2, width=4),
+                             latent_dim=2, max_epochs=1).fit(X)  # fmt: skip
+    wide.save(tmp_path / "w")
+    with pytest.raises(ModelFileError, match=r"size mismatch.*objects=\{'encoder': ...\}"):
+        aekit.load(tmp_path / "w", trust_code=True)
 
 
 @pytest.mark.parametrize("path", ["os:system", "subprocess:Popen", "tests.usernets:not_a_module"])
@@ -388,3 +395,48 @@ def test_a_class_that_does_not_import_back_by_its_name_is_refused_at_save_time(t
         ModelFileError, match=r"cannot be imported back as 'tests.usernets:Renamed'"
     ):
         model.save(tmp_path / "m")
+
+
+def test_changing_the_network_after_fitting_is_refused_by_partial_fit_and_save(tmp_path):
+    """set_params of a parameter that shapes the network, then partial_fit or save, would go on
+    with the trained network under parameters that describe another (and save a folder whose
+    config its weights do not fit): refused, with the way back. Training settings may change."""
+    model = aekit.Autoencoder(encoder=usernets.Encoder, latent_dim=2, max_epochs=1).fit(tiny_X())
+    for change in ({"latent_dim": 5}, {"encoder_kwargs": {"width": 4}}, {"hidden": (4,)}):
+        model.set_params(**change)
+        name = next(iter(change))
+        with pytest.raises(ParameterError, match=rf"{name}=.*but the network was built with"):
+            model.partial_fit(tiny_X())
+        with pytest.raises(ParameterError, match=rf"save would go on.*set_params\({name}="):
+            model.save(tmp_path / "m")
+        model.set_params(**{"latent_dim": 2, "encoder_kwargs": None, "hidden": (256, 128)})
+    model.set_params(lr=0.01, batch_size=16)  # training settings: fine
+    model.partial_fit(tiny_X()).save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m", trust_code=True)  # the config its weights fit
+    np.testing.assert_array_equal(loaded.transform(tiny_X()), model.transform(tiny_X()))
+
+
+def test_sizes_reach_a_constructor_that_also_takes_keywords():
+    model = aekit.Autoencoder(encoder=usernets.KeywordsEncoder, latent_dim=2, max_epochs=1)
+    assert model.fit(tiny_X()).encoder_.net.lin.in_features == 10
+
+
+def test_a_decoder_class_ending_in_a_sigmoid_is_refused_for_bce():
+    model = aekit.Autoencoder(decoder=usernets.WrappedSigmoidDecoder, loss="bce", latent_dim=2)
+    with pytest.raises(ParameterError, match=r"ends with a Sigmoid"):
+        model.fit(tiny_X())
+
+
+def test_keyword_arguments_without_their_network_are_refused():
+    with pytest.raises(ParameterError, match=r"encoder_kwargs=.*but encoder=None"):
+        aekit.Autoencoder(encoder_kwargs={"width": 3}, latent_dim=2).fit(tiny_X())
+
+
+def test_batch_norm_in_a_user_network_names_a_one_row_batch_and_the_contractive_limit():
+    enc = dict(encoder=usernets.BatchNormEncoder, latent_dim=2, max_epochs=1)
+    with pytest.raises(aekit.DataError, match=r"17 rows with batch_size=16 leave a last batch "
+                       r"of 1.*Choose a batch_size"):  # fmt: skip
+        aekit.Autoencoder(**enc, batch_size=16, validation_fraction=0).fit(tiny_X(17))
+    with pytest.raises(ParameterError, match=r"BatchNorm1d.*jacobian='hutchinson'"):
+        aekit.ContractiveAutoencoder(**enc).fit(tiny_X())
+    aekit.ContractiveAutoencoder(**enc, jacobian="hutchinson").fit(tiny_X())

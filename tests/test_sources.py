@@ -335,3 +335,19 @@ def test_two_dimensional_samples_are_gray_images_unless_the_model_takes_windows(
     assert a.input_shape_ == b.input_shape_ == (1, 8, 8)
     seq = aekit.Autoencoder(architecture="sequence", hidden=(4,), latent_dim=2, max_epochs=1)
     assert seq.fit(TensorDataset(torch.from_numpy(X))).input_shape_ == (8, 8)
+
+
+def test_a_loader_over_an_iterable_dataset_leaves_the_global_random_state_alone():
+    """A DataLoader draws its workers' base seed from torch's global generator at each pass;
+    aekit reads it with that state forked and put back, in fit and in transform."""
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(torch.from_numpy(tiny_X(40)))
+
+    loader = DataLoader(Stream(), batch_size=8)
+    torch.manual_seed(7)
+    state = torch.random.get_rng_state()
+    model = aekit.Autoencoder(**dict(SMALL, max_epochs=2)).fit(loader)
+    model.transform(loader)
+    assert torch.equal(torch.random.get_rng_state(), state)

@@ -145,3 +145,35 @@ class TransposingDecoder(Decoder):
     def forward(self, z):
         c, h, w = self.shape
         return self.net(z).reshape(len(z), c, w, h)
+
+
+class KeywordsEncoder(nn.Module):
+    """A constructor that also takes ``**extra``: the sizes it names are still passed."""
+
+    def __init__(self, n_features, out_features, **extra):
+        super().__init__()
+        self.lin = nn.Linear(n_features, out_features)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+class WrappedSigmoidDecoder(nn.Module):
+    """A decoder class around a Sequential that ends in a sigmoid."""
+
+    def __init__(self, in_features, n_features):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_features, n_features), nn.Sigmoid())
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class BatchNormEncoder(nn.Module):
+    def __init__(self, n_features, out_features):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, 8), nn.BatchNorm1d(8), nn.ReLU(),
+                                 nn.Linear(8, out_features))  # fmt: skip
+
+    def forward(self, x):
+        return self.net(x)

@@ -971,7 +971,8 @@ def _read_csv(path: Path, label_column):
             what = "empty cell" if not cell.strip() else f"{cell!r} is not a number"
             return DataError(
                 f"{path}, line {line}, {column(j)}: {what}. Remove or encode non-numeric "
-                "columns, or pass label_column= for a column of labels."
+                "columns, or pass label_column= (--label-column on the command line) for a "
+                "column of labels."
             )
         value = float(cell)
         if math.isfinite(value) and abs(value) > _FLOAT32_MAX:

@@ -133,6 +133,25 @@ class NetworkParams:
     verbose: int = param(0, Integer(0), trainer=True)
 
 
+#: The shared parameters that shape the network (``set_params`` of one after fitting is refused
+#: by ``partial_fit``, ``continue_fit`` and ``save``; see ``_check_structure``).
+NETWORK_PARAMS = (
+    "latent_dim", "hidden", "decoder_hidden", "activation", "architecture", "input_shape", "tied",
+    "code_activation", "encoder", "encoder_kwargs", "decoder", "decoder_kwargs", "kernel_size",
+    "strides", "norm", "residual_blocks", "sequence_cell",
+)  # fmt: skip
+
+
+def _equal(a, b) -> bool:
+    """Parameter values compared as values (tuples and lists alike, numpy scalars too)."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
 def _has_decoder(model) -> bool:
     """The decoding methods' availability: ``hasattr`` is False, and says why, without one."""
     if not model.__sklearn_tags__().aekit.has_decoder:
@@ -169,6 +188,13 @@ class BaseAutoencoder(
         may change the parameters between calls), and by :func:`aekit.load` on the parameters
         read from a file."""
         check_params(self)
+        for role in networks.ROLES:
+            if getattr(self, role + "_kwargs", None) and getattr(self, role, None) is None:
+                raise ParameterError(
+                    f"{type(self).__name__}: {role}_kwargs={getattr(self, role + '_kwargs')!r} "
+                    f"are the keyword arguments of your own {role}, but {role}=None (the "
+                    f"built-in one takes none); give {role}=, or drop {role}_kwargs"
+                )
         if self.tied and (self.encoder is not None or self.decoder is not None):
             raise ParameterError(
                 f"{type(self).__name__}: tied=True ties the built-in MLP decoder's weights to "
@@ -348,6 +374,33 @@ class BaseAutoencoder(
                     f"{type(self).__name__}: {name}={value!r}, but the model was fitted with "
                     f"{name}_={fitted!r} and its network built for it; fit again to change it "
                     f"(partial_fit continues the fitted model), or set_params({name}={fitted!r})"
+                )
+
+    # Parameters that shape the trained network besides the shared ones (NETWORK_PARAMS): a
+    # family lists its own (the AAEs' discriminators, posterior, supervised decoder).
+    _structural_params: ClassVar[tuple[str, ...]] = ()
+
+    def _structure(self) -> tuple[str, ...]:
+        return (*NETWORK_PARAMS, *self._structural_params)
+
+    def _check_structure(self, action: str) -> None:
+        """``set_params`` of a parameter that shapes the network (``latent_dim``, ``hidden``,
+        ``encoder``, ...) after the network was built is refused by ``partial_fit``,
+        ``continue_fit`` and ``save``: they would go on with the network as trained while the
+        parameters describe another, and ``save`` would write a config its weights do not fit
+        (or that builds a different network when loaded)."""
+        built = self.__dict__.get("_built_with")
+        if built is None:
+            return
+        for name, old in built.items():
+            new = getattr(self, name)
+            same = new is old or (not isinstance(new, torch.nn.Module) and _equal(new, old))
+            if not same:
+                raise ParameterError(
+                    f"{type(self).__name__}: {name}={new!r}, but the network was built with "
+                    f"{name}={old!r}; {action} would go on with the network as trained, which "
+                    f"these parameters do not describe. Fit again to change it, or "
+                    f"set_params({name}={old!r})"
                 )
 
     def _resolved(self, name: str):
@@ -700,6 +753,7 @@ torch Dataset, DataLoader or iterable of batches
         self._check_params()  # every call: set_params may change them between calls
         if not first:
             self._check_fitted_choices()
+            self._check_structure("partial_fit")
         with self._unchanged_on_error():
             X = self._validate_X(X, reset=first)
             if first:
@@ -727,6 +781,7 @@ torch Dataset, DataLoader or iterable of batches
         check_is_fitted(self)
         self._check_params()
         self._check_fitted_choices()
+        self._check_structure("continue_fit")
         resumable = self.__sklearn_tags__().aekit.resumable
         if not (resumable and isinstance(self.random_state, int | np.integer)):
             raise ParameterError(
@@ -806,6 +861,7 @@ torch Dataset, DataLoader or iterable of batches
             seed=seed,
             validate=getattr(self.module_, "validate", None),
         )
+        self._built_with = {name: getattr(self, name) for name in self._structure()}
         self.history_: list[dict[str, Any]] = []
         self.n_epochs_ = 0
         self.best_epoch_ = 0
@@ -1026,6 +1082,7 @@ or iterable of batches
         the model (``aekit train`` keeps its ``data.json`` there).
         """
         check_is_fitted(self)
+        self._check_structure("save")
         state = self._trainer.state_dict()
         state["device_type"] = self.device_.type
         self._metadata = {**getattr(self, "_metadata", {}), **(metadata or {})}
@@ -1082,9 +1139,14 @@ or iterable of batches
         try:
             self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
         except RuntimeError as e:
+            detail = " ".join(line.strip() for line in str(e).splitlines()[1:])
+            users = [r for r in networks.ROLES if getattr(self, r, None) is not None]
+            hint = (f" The {users[0]} is your own network: pass the module it was trained with, "
+                    f"built with the same arguments, in objects={{{users[0]!r}: ...}}."
+                    if users else "")  # fmt: skip
             raise ModelFileError(
                 f"{path / persist.WEIGHTS_FILE}: the weights do not fit the model described in "
-                f"{persist.CONFIG_FILE} ({str(e).splitlines()[0]})"
+                f"{persist.CONFIG_FILE} ({detail[:600] or str(e)}).{hint}"
             ) from None
         self.module_.eval()
         self.history_ = persist.read_history(path, config, files)

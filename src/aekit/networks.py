@@ -8,7 +8,8 @@ Each is one of
   that names them and only where ``kwargs`` does not: ``input_shape`` (the shape of one sample:
   ``(C, H, W)``, ``(T, C)``, or ``(n_features,)`` for table rows), ``n_features``,
   ``latent_dim`` (the estimator's), ``out_features`` (an encoder: the width it must return) and
-  ``in_features`` (a decoder or discriminator: the width it receives);
+  ``in_features`` (a decoder or discriminator: the width it receives); a discriminator, which
+  sees codes only, gets ``in_features`` and ``latent_dim``;
 * an ``nn.Module`` instance: ``fit`` trains a deep copy, with the instance's own weights as the
   starting point, and never changes the caller's object.
 
@@ -95,8 +96,7 @@ def build(
         names = inspect.signature(obj).parameters
     except (TypeError, ValueError):  # (a constructor without a signature: pass nothing extra)
         names = {}
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in names.values())
-    given = {k: v for k, v in sizes.items() if k in names and k not in kwargs and not takes_any}
+    given = {k: v for k, v in sizes.items() if k in names and k not in kwargs}
     try:
         net = obj(**given, **kwargs)
     except Exception as e:
@@ -241,11 +241,12 @@ def mean_and_logvar(latent_dim: int) -> str:
 
 
 def ends_with_sigmoid(net: nn.Module) -> bool:
-    """Whether ``net`` is an ``nn.Sequential`` whose last layer is a sigmoid (a decoder that
-    returns probabilities, where aekit's BCE wants logits)."""
-    while isinstance(net, nn.Sequential) and len(net):
-        net = net[-1]
-    return isinstance(net, nn.Sigmoid)
+    """Whether the last layer ``net`` registers is a sigmoid (a decoder that returns
+    probabilities, where aekit's BCE wants logits): the last leaf of ``net.modules()``, which is
+    the last layer applied in the usual PyTorch module (a ``torch.sigmoid`` call in ``forward``
+    is not seen)."""
+    leaves = [m for m in net.modules() if not any(True for _ in m.children())]
+    return bool(leaves) and isinstance(leaves[-1], nn.Sigmoid)
 
 
 @torch.no_grad()

@@ -301,20 +301,18 @@ def _code_objects(
 
 
 def _instance_of(cls: type, param: str) -> Any:
-    """``cls()`` for a network saved from an instance (its weights come from the file), built
-    with the global random state put back afterwards."""
+    """A network saved from an instance (its weights come from the file): ``cls()``, built
+    with the global random state put back afterwards; for a constructor that needs arguments,
+    the class itself, which the estimator builds with the sizes it knows (``input_shape``,
+    ``latent_dim``, ...; :mod:`aekit.networks`). An instance built with other arguments must be
+    passed in ``objects`` (the weights then say so, naming the layers that differ)."""
     import torch
 
     try:
         with torch.random.fork_rng(devices=[]):
             return cls()
-    except TypeError as e:
-        raise ParameterError(
-            f"the saved {param} was an instance of {cls.__module__}.{cls.__qualname__}, whose "
-            f"constructor needs arguments ({e}); pass an instance built as it was: "
-            f"objects={{{param!r}: {cls.__name__}(...)}} (its weights are replaced by the saved "
-            "ones)"
-        ) from None
+    except TypeError:
+        return cls
 
 
 def _check_code(obj: Any, kind: str, where: str, instances: bool = True) -> Any:

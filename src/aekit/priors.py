@@ -231,7 +231,11 @@ def import_object(path: str, param: str = "prior") -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
-        raise ParameterError(f"{param}={path!r} cannot be imported ({e})") from None
+        hint = ""
+        if isinstance(e, ModuleNotFoundError):
+            hint = ("; is the module's folder on the Python path? (from the shell, run from that "
+                    "folder as PYTHONPATH=. aekit ...)")  # fmt: skip
+        raise ParameterError(f"{param}={path!r} cannot be imported ({e}){hint}") from None
     return obj
 
 

@@ -139,9 +139,11 @@ def as_source(X: Any, name: str = "X") -> Source:
         return MapSource(X, name)
     if iter(X) is X:
         raise DataError(
-            f"{name} is a one-shot iterator ({type(X).__name__}): it cannot be read again for a "
-            "second epoch. Give an object whose __iter__ starts a new pass each time (a list of "
-            "batches, a DataLoader, a class with __iter__), or a map-style torch Dataset"
+            f"{name} is a one-shot iterator ({type(X).__name__}): aekit reads a source more than "
+            "once (its first samples to learn their shape, then the pass itself; fit, once per "
+            "epoch), and this can be read only once. Give an object whose __iter__ starts a new "
+            "pass each time (a list of batches, a DataLoader, a class with __iter__), or a "
+            "map-style torch Dataset"
         )
     return IterableSource(X, name)
 
@@ -288,6 +290,13 @@ class _Collate:
                 return None, index, ("shape", j, tuple(s.shape))
             x[j].copy_(s.reshape(-1))  # any dtype to float32, rounding as numpy's astype
         return x, index, self.rule.problem(x)
+
+
+def _forked(iterable: Iterable) -> Iterator[Any]:
+    """Iterate ``iterable`` with torch's global random state put back at the end: a
+    DataLoader draws its workers' base seed from it when a pass starts."""
+    with torch.random.fork_rng(devices=[]):
+        yield from iterable
 
 
 class _EpochSampler:
@@ -543,7 +552,7 @@ class IterableSource(Source):
         self.part = "all"  # "train" or "validation" of a split
         self.n_rows: int | None = None  # rows of one pass of this part, once counted
         rows, have, shape = [], 0, None
-        for k, batch in enumerate(iterable):
+        for k, batch in enumerate(_forked(iterable)):
             x = self._rows(batch, k, shape)
             shape = self.sample_shape  # set by the first batch
             rows.append(x.numpy())
@@ -600,7 +609,7 @@ class IterableSource(Source):
     def passes(self) -> Iterator[torch.Tensor]:
         """One pass over this part's batches, as checked flat float32 rows (counting them)."""
         seen = 0
-        for k, batch in enumerate(self.iterable):
+        for k, batch in enumerate(_forked(self.iterable)):
             if self.holdout is not None and self.held_out(k) != (self.part == "validation"):
                 continue
             x = self._rows(batch, k, self.sample_shape)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ParameterError, TrainingDivergedError
+from .errors import DataError, ParameterError, TrainingDivergedError
 from .sources import Batches, Source
 
 Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
@@ -469,6 +469,18 @@ class Trainer:
             return X.batches(batch_size, self.device, index=index, y=y)
         return ArrayBatches(X, batch_size, self.device, index, y=y)
 
+    def _one_row_batch(self, batches: Batches, step: int, rows: int) -> DataError:
+        """The error for a batch too small for batch normalisation in training (torch's
+        "Expected more than 1 value per channel"), with its cause and fix."""
+        n, size = getattr(batches, "n", None), self.config.batch_size
+        why = (f"{n} rows with batch_size={size} leave a last batch of {n % size}"
+               if n and n % size == rows else "the source gave a batch that small")  # fmt: skip
+        return DataError(
+            f"batch {step} of epoch {self.epoch + 1} has {rows} row, and batch normalisation "
+            f"needs at least 2 per batch in training: {why}. Choose a batch_size that leaves at "
+            "least 2 rows in the last batch (or leave a row out)"
+        )
+
     @contextlib.contextmanager
     def _seeded(self, offset: int):
         """The global torch random state, forked and seeded from the trainer's seed and
@@ -499,7 +511,12 @@ class Trainer:
             for phase in self.phases:
                 opt = self.optimizers[phase.name]
                 opt.zero_grad(set_to_none=True)
-                out = phase.objective(x, self.noise_generator)
+                try:
+                    out = phase.objective(x, self.noise_generator)
+                except ValueError as e:
+                    if "more than 1 value per channel" not in str(e):
+                        raise
+                    raise self._one_row_batch(batches, step, _batch_size(x)) from e
                 loss = out["loss"]
                 loss.backward()
                 opt.step()

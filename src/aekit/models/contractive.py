@@ -174,6 +174,16 @@ class ContractiveAutoencoder(Autoencoder):
 
     def _build_module(self) -> ContractiveModule:
         encoder, decoder = self._build_networks()
+        if self.jacobian == "exact" and self.encoder is not None:
+            batchwise = nn.modules.batchnorm._BatchNorm | nn.modules.dropout._DropoutNd
+            mixing = [type(m).__name__ for m in encoder.modules() if isinstance(m, batchwise)]
+            if mixing:
+                raise ParameterError(
+                    f"{type(self).__name__}: the encoder has {mixing[0]}, and jacobian='exact' "
+                    "differentiates it row by row with torch.func, which batch statistics and "
+                    "random dropout masks do not allow; use jacobian='hutchinson' (an unbiased "
+                    "estimate from ordinary gradients), or an encoder without them in training"
+                )
         return ContractiveModule(
             encoder, decoder, self.loss_, self.output_activation, weight=self.contraction_weight,
             jacobian=self.jacobian, n_projections=int(self.n_projections),

@@ -21,7 +21,7 @@ Variants (all through the same three phases):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -254,6 +254,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     prior: Any = param("gaussian", PRIOR_NAME, Function(builtin=PRIORS))
     n_components: int = param(10, Integer(1))
     prior_params: dict | None = param(None, None, Instance(dict, "a dict such as {'radius': 4.0}"))
+    _structural_params: ClassVar[tuple[str, ...]] = (
+        "discriminator", "discriminator_kwargs", "discriminator_hidden", "posterior", "supervised",
+        "prior_labels",
+    )  # fmt: skip
+
     posterior: str = param("deterministic", Options(*POSTERIORS))
     supervised: bool = param(False, Boolean())
     prior_labels: bool = param(False, Boolean())

@@ -459,6 +459,10 @@ class AAEClustering(ClusterMixin, _CategoricalAAE):
         The cluster of each training row (of the last ``fit`` or ``partial_fit``; not saved).
     """
 
+    _structural_params: ClassVar[tuple[str, ...]] = (
+        "discriminator", "discriminator_kwargs", "discriminator_hidden", "n_clusters",
+    )  # fmt: skip
+
     n_clusters: int = param(16, Integer(1))
 
     def _n_categories(self) -> int:

@@ -147,6 +147,10 @@ class _AdversarialBase(Autoencoder):
     discriminator: Any = param(None, None, Network())
     discriminator_kwargs: dict | None = param(None, None, KWARGS)
 
+    _structural_params: ClassVar[tuple[str, ...]] = (
+        "discriminator", "discriminator_kwargs", "discriminator_hidden",
+    )  # fmt: skip
+
     # The code is pushed towards a prior, so copying the input is not the optimum.
     _overcomplete_code: ClassVar[bool] = True
 
