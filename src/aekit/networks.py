@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -271,11 +270,6 @@ def check_networks(module: nn.Module, X: Any) -> None:
     finally:
         for m, training in modes:
             m.training = training
-
-
-def user_networks(params: dict[str, Any], roles: Sequence[str]) -> list[str]:
-    """The roles among ``roles`` that ``params`` gives a user network for."""
-    return [r for r in roles if params.get(r) is not None]
 
 
 def saved_form(role: str, value: Any, owner: str) -> str | dict[str, str]:
