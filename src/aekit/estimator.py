@@ -314,8 +314,8 @@ class BaseAutoencoder(
         probe._check_source(X, y)
         probe._fit_targets(X, y, reset=True)
         probe._check_network()  # builds the network on the meta device: its errors, no memory
-        users = any(getattr(self, role, None) is not None for role in networks.ROLES)
-        if users or probe._network_on_meta() is None:  # built for real: run the user's networks
+        # built for real where the user's networks must run, or the meta device cannot build it
+        if self._user_networks() or probe._network_on_meta() is None:
             with torch.random.fork_rng(devices=[]):
                 module = probe._build_module()
             networks.check_networks(module, probe_rows(X))
@@ -407,6 +407,11 @@ class BaseAutoencoder(
         """The value in use of an ``_auto_params`` parameter: as ``fit`` resolved it, else (not
         fitted yet) the parameter itself."""
         return self.__dict__.get(name + "_", getattr(self, name))
+
+    def _user_networks(self) -> list[str]:
+        """The network parameters (``encoder``, ``decoder``, ``discriminator``) given a user's
+        network."""
+        return [role for role in networks.ROLES if getattr(self, role, None) is not None]
 
     def _build_networks(
         self,
@@ -1140,7 +1145,7 @@ or iterable of batches
             self.module_.load_state_dict({k: v.to(device) for k, v in weights.items()})
         except RuntimeError as e:
             detail = " ".join(line.strip() for line in str(e).splitlines()[1:])
-            users = [r for r in networks.ROLES if getattr(self, r, None) is not None]
+            users = self._user_networks()
             hint = (f" The {users[0]} is your own network: pass the module it was trained with, "
                     f"built with the same arguments, in objects={{{users[0]!r}: ...}}."
                     if users else "")  # fmt: skip

@@ -287,13 +287,9 @@ def saved_form(role: str, value: Any, owner: str) -> str | dict[str, str]:
         )
     path = f"{module}:{qualname}"
     if module != "__main__":  # (a script's or notebook's class: loaded with objects= only)
-        from .priors import import_object
+        from .priors import import_path
 
-        try:
-            found = import_object(path, role)
-        except ParameterError:
-            found = None
-        if found is not cls:
+        if import_path(cls) != path:  # the name must import back to this very class
             raise ModelFileError(
                 f"cannot save {owner}: {role}={describe(value)} cannot be imported back as "
                 f"{path!r} (the module does not define it under that name), so a load could not "
