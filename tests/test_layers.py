@@ -14,6 +14,7 @@ SRC = Path(aekit.__file__).parent
 # Lowest first. A module may import modules of its own layer or below.
 LAYERS = [
     ["aekit._version", "aekit.errors"],
+    ["aekit.distributed"],  # process groups, shards, global-batch noise: under every torch user
     [
         "aekit._validation",
         "aekit._params",

@@ -73,6 +73,8 @@ class Checkpoint(Callback):
         self._last = -math.inf
 
     def on_train_begin(self, trainer, estimator) -> None:
+        if not trainer.world.is_main:  # data-parallel training: rank 0 alone writes
+            return
         io.ownership(self.path)  # a folder aekit may not write is refused before training
         self._last = -math.inf  # each fit's first due checkpoint is saved
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from . import distributed as dist
+
 NOISES = ("masking", "gaussian", "salt_and_pepper")
 
 
@@ -38,17 +40,17 @@ def corrupt(
     """
     shape, device = x.shape, x.device
     if noise == "masking":
-        keep = torch.rand(shape, generator=generator, device=device) >= level
+        keep = dist.rand(shape, generator=generator, device=device) >= level
         return x * keep
     if noise == "gaussian":
-        out = x + level * torch.randn(shape, generator=generator, device=device, dtype=x.dtype)
+        out = x + level * dist.randn(shape, generator=generator, device=device, dtype=x.dtype)
         if clip:
             low_t, high_t = (torch.as_tensor(v, device=device, dtype=x.dtype) for v in (low, high))
             out = torch.clamp(out, low_t, high_t)
         return out
     if noise == "salt_and_pepper":
-        hit = torch.rand(shape, generator=generator, device=device) < level
-        salt = torch.rand(shape, generator=generator, device=device) < 0.5
+        hit = dist.rand(shape, generator=generator, device=device) < level
+        salt = dist.rand(shape, generator=generator, device=device) < 0.5
         low_t = torch.as_tensor(low, device=device, dtype=x.dtype).expand(shape)
         high_t = torch.as_tensor(high, device=device, dtype=x.dtype).expand(shape)
         return torch.where(hit, torch.where(salt, high_t, low_t), x)

@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from . import distributed as dist
 from . import networks, persist
 from ._params import (
     Boolean,
@@ -61,7 +62,7 @@ from .nn import (
     build_encoder_decoder,
     reset_parameters,
 )
-from .runtime import available_memory, format_bytes, resolve_device, seed_from
+from .runtime import available_memory, format_bytes, resolve_device, seed_from, training_seed
 from .sources import (
     IterableSource,
     Source,
@@ -707,7 +708,7 @@ torch Dataset, DataLoader or iterable of batches
             self._check_source(X, y)
             targets = self._fit_targets(X, y, reset=True)
             X_val, y_val = self._validation_rows(validation_data)
-            seed = seed_from(self.random_state)
+            seed = training_seed(self.random_state)
             index = self._trainable_rows(targets)
             train, val_index = X, None
             if X_val is None:
@@ -771,7 +772,8 @@ torch Dataset, DataLoader or iterable of batches
             if first:
                 self.n_train_rows_ = self._count_rows(X, None)
                 self._check_network()
-                self._initialize(seed_from(self.random_state), X=probe_rows(X), X_range=data_range)
+                seed = training_seed(self.random_state)
+                self._initialize(seed, X=probe_rows(X), X_range=data_range)
         self._train(X, X_val, 1, callbacks, early_stopping=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
@@ -916,6 +918,7 @@ torch Dataset, DataLoader or iterable of batches
                 self.n_train_rows_ = X.n_rows  # counted in the first epoch
 
     def _sync_from_trainer(self) -> None:
+        self.world_size_ = self._trainer.world.size
         self.n_epochs_ = self._trainer.epoch
         self.best_epoch_ = self._trainer.best.epoch
 
@@ -1085,9 +1088,15 @@ or iterable of batches
         ``metadata`` (JSON types) is stored in the config, for example label names.
         ``extra_files`` (name to bytes) are written in the same generation and checksummed with
         the model (``aekit train`` keeps its ``data.json`` there).
+
+        In data-parallel training (a process group of several processes, see
+        :mod:`aekit.distributed`), every rank holds the same model and rank 0 alone writes; the
+        other ranks return ``path`` without touching it.
         """
         check_is_fitted(self)
         self._check_structure("save")
+        if not dist.world().is_main:  # data-parallel training: rank 0 alone writes
+            return Path(path)
         state = self._trainer.state_dict()
         state["device_type"] = self.device_.type
         self._metadata = {**getattr(self, "_metadata", {}), **(metadata or {})}
@@ -1115,6 +1124,7 @@ or iterable of batches
             **{name + "_": self._resolved(name) for name in self._auto_params},
             "feature_names_in_": None if names is None else [str(n) for n in names],
             "device_": str(self.device_),
+            "world_size": int(getattr(self, "world_size_", 1)),  # processes it last trained in
         }
 
     def _restore(
@@ -1128,6 +1138,7 @@ or iterable of batches
                                      f"is not one of {self._auto_params[name]}")  # fmt: skip
             setattr(self, name + "_", value)
         self.n_train_rows_ = int(fitted.get("n_train_rows_", 0))
+        self.world_size_ = int(fitted.get("world_size", 1))
         self.n_features_in_ = int(fitted["n_features_in_"])
         shape = fitted.get("input_shape_")
         self.input_shape_ = tuple(shape) if shape is not None else None

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import distributed as dist
 from .errors import ParameterError
 
 PRIORS = ("gaussian", "mixture", "swiss_roll", "uniform")
@@ -62,7 +63,7 @@ class Prior:
     def _components(self, n: int, generator: torch.Generator, labels) -> torch.Tensor:
         """Component of each row: the label where given (>= 0), else uniform at random."""
         device = generator.device
-        drawn = torch.randint(self.n_components, (n,), generator=generator, device=device)
+        drawn = dist.randint(self.n_components, (n,), generator=generator, device=device)
         if labels is None:
             return drawn
         labels = labels.to(device)
@@ -82,7 +83,7 @@ class GaussianPrior(Prior):
 
     def sample(self, n, generator, labels=None):
         self._no_labels(labels)
-        return self.std * torch.randn((n, self.dim), generator=generator, device=generator.device)
+        return self.std * dist.randn((n, self.dim), generator=generator, device=generator.device)
 
 
 class UniformPrior(Prior):
@@ -93,7 +94,7 @@ class UniformPrior(Prior):
 
     def sample(self, n, generator, labels=None):
         self._no_labels(labels)
-        u = torch.rand((n, self.dim), generator=generator, device=generator.device)
+        u = dist.rand((n, self.dim), generator=generator, device=generator.device)
         return self.low + (self.high - self.low) * u
 
 
@@ -147,7 +148,7 @@ class MixturePrior(Prior):
     def sample(self, n, generator, labels=None):
         k = self._components(n, generator, labels)
         means = self.means.to(generator.device)[k]
-        noise = torch.randn((n, self.dim), generator=generator, device=generator.device)
+        noise = dist.randn((n, self.dim), generator=generator, device=generator.device)
         return means + self.std * noise
 
 
@@ -160,12 +161,12 @@ class SwissRollPrior(Prior):
     def sample(self, n, generator, labels=None):
         device = generator.device
         k = self._components(n, generator, labels)
-        u = (k + torch.rand((n,), generator=generator, device=device)) / self.n_components
+        u = (k + dist.rand((n,), generator=generator, device=device)) / self.n_components
         r = 3.0 * u.sqrt()
         angle = 4 * math.pi * u.sqrt()
         z = torch.stack([r * angle.cos(), r * angle.sin()], dim=1)
         if self.noise > 0:
-            z = z + self.noise * torch.randn((n, 2), generator=generator, device=device)
+            z = z + self.noise * dist.randn((n, 2), generator=generator, device=device)
         return z
 
 
@@ -177,6 +178,7 @@ class CallablePrior(Prior):
 
     def sample(self, n, generator, labels=None):
         self._no_labels(labels)
+        n = dist.global_rows(n)  # in data-parallel training: the global batch's draw
         z = self.fn(n, generator)
         if not isinstance(z, torch.Tensor):
             z = torch.as_tensor(np.asarray(z, dtype=np.float32))
@@ -185,7 +187,7 @@ class CallablePrior(Prior):
                 f"prior {self.name} returned shape {tuple(z.shape)} for n={n}; it must return "
                 f"(n, latent_dim) = ({n}, {self.dim})"
             )
-        return z.to(device=generator.device, dtype=torch.float32)
+        return dist.local_rows(z.to(device=generator.device, dtype=torch.float32))
 
 
 def import_path(obj: Any) -> str | None:

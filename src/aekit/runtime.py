@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from . import distributed as dist
 from .errors import ParameterError
 
 
@@ -86,3 +87,9 @@ def seed_from(random_state) -> int:
     if isinstance(random_state, int | np.integer):
         return int(random_state) & 0x7FFFFFFFFFFF
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+def training_seed(random_state) -> int:
+    """:func:`seed_from` for ``fit``: in data-parallel training, rank 0's seed on every rank (a
+    seed of None draws fresh entropy, which would differ between the processes)."""
+    return dist.broadcast_int(seed_from(random_state), dist.world())

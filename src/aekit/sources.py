@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from . import distributed as dist
 from ._validation import check_unit_interval
 from .errors import DataError
 
@@ -80,6 +81,9 @@ class Batches(Protocol):
     def __len__(self) -> int: ...  # batches per epoch (0: unknown; for the progress bar)
 
     def epoch(self, generator: torch.Generator | None) -> Iterator[Any]: ...
+
+    # (rows, total): this process's part of each batch of ``total`` rows (data-parallel training)
+    def shards(self, generator: torch.Generator | None, world: dist.World) -> Iterator[Any]: ...
 
     def subset(self, index: np.ndarray, batch_size: int) -> Batches: ...
 
@@ -512,26 +516,31 @@ class DatasetBatches:
 
     def epoch(self, generator: torch.Generator | None):
         """Yield batches in an order drawn from ``generator`` (``None``: the original order)."""
+        for x, _ in self.shards(generator, dist.ALONE):
+            yield x
+
+    def shards(self, generator: torch.Generator | None, world: dist.World):
+        """``(rows, total)``: this process's part of each batch of ``total`` rows."""
         if generator is None:
             order = np.arange(self.n)
         else:
             order = torch.randperm(self.n, generator=generator).numpy()
         if self.index is not None:
             order = self.index[order]
-        self._sampler.batches = [
-            order[s : s + self.batch_size].tolist() for s in range(0, self.n, self.batch_size)
-        ]
+        batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
+        totals = [len(b) for b in batches]
+        self._sampler.batches = [b[slice(*dist.part(len(b), world))].tolist() for b in batches]
         # The workers' seeds (random augmentations in __getitem__) follow the epoch's order: the
         # same in a resumed fit, and never drawn from the shuffle generator (which the array
         # path does not draw from either).
         self._loader.generator.manual_seed(int(order[:8].astype(np.int64).sum()) + len(order))
         cuda = self.device.type == "cuda"
-        for x, index in self.source.read(self._loader, step=1):
+        for total, (x, index) in zip(totals, self.source.read(self._loader, step=1), strict=True):
             x = x.to(self.device, non_blocking=cuda and x.is_pinned())
             if self.y is None:
-                yield x
+                yield x, total
             else:
-                yield x, self.y[torch.as_tensor(index, device=self.y.device)]
+                yield (x, self.y[torch.as_tensor(index, device=self.y.device)]), total
 
 
 class IterableSource(Source):
@@ -671,3 +680,9 @@ class IterableBatches:
     def epoch(self, generator: torch.Generator | None):
         for x in self.source.passes():
             yield x.to(self.device)
+
+    def shards(self, generator: torch.Generator | None, world: dist.World):
+        """``(rows, total)``: every process reads every batch, and keeps its part."""
+        for x in self.source.passes():
+            lo, hi = dist.part(len(x), world)
+            yield x[lo:hi].to(self.device), len(x)

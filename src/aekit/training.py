@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed as dist
 from .errors import DataError, ParameterError, TrainingDivergedError
 from .sources import Batches, Source
 
@@ -209,12 +210,20 @@ class ArrayBatches:
 
     def epoch(self, generator: torch.Generator | None):
         """Yield batches in an order drawn from ``generator`` (``None``: the original order)."""
+        for x, _ in self.shards(generator, dist.ALONE):
+            yield x
+
+    def shards(self, generator: torch.Generator | None, world: dist.World):
+        """Yield ``(rows, total)``: this process's part (:func:`aekit.distributed.part`) of
+        each batch of ``total`` rows of the epoch; only those rows are read."""
         if generator is None:
             order = np.arange(self.n)
         else:
             order = torch.randperm(self.n, generator=generator).numpy()
         for start in range(0, self.n, self.batch_size):
-            yield self.rows(order[start : start + self.batch_size])
+            idx = order[start : start + self.batch_size]
+            lo, hi = dist.part(len(idx), world)
+            yield self.rows(idx[lo:hi]), len(idx)
 
 
 class _Progress:
@@ -320,6 +329,7 @@ class Trainer:
             name: make_scheduler(config.lr_schedule, opt, config.max_epochs, config.patience)
             for name, opt in self.optimizers.items()
         }
+        self.world = dist.ALONE  # the process group of the current run (see run)
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
@@ -401,7 +411,15 @@ class Trainer:
             val_batches = batches.subset(val_index, val_size)
         elif X_val is not None and (isinstance(X_val, Source) or len(X_val)):
             val_batches = self._batches(X_val, val_size, None, y_val)
-        progress = _Progress(cfg.verbose, self.epoch + epochs)
+        # Data-parallel training in the process group the caller (torchrun, Ray, ...) set up:
+        # every rank checks it has the same rows and starts from rank 0's weights, as
+        # DistributedDataParallel does. (Only here: loading a model on one rank is no collective.)
+        self.world = dist.world()
+        if batches.n is not None:  # an iterable counts its rows in the first epoch
+            dist.agree(batches.n, self.world, "numbers of training rows")
+        dist.broadcast_module(self.module, self.world)
+        # Only rank 0 reports progress (and, in the callbacks, writes files).
+        progress = _Progress(cfg.verbose if self.world.is_main else 0, self.epoch + epochs)
         self.stop_training = False
         if self.best.state is None:  # "best so far" before any epoch: the starting weights
             self.best.state = self._snapshot()
@@ -441,6 +459,9 @@ class Trainer:
                 history.append(logs)
                 progress.epoch_end(logs, logs["samples_per_second"])
                 self._call(callbacks, "on_epoch_end", logs)
+                if self.world.distributed:  # a callback on one rank (a time limit) stops all
+                    flag = torch.tensor([float(self.stop_training)])
+                    self.stop_training = bool(dist.all_sum(flag, self.world).item() > 0)
                 if early_stopping and self.best.wait >= cfg.patience:
                     reason = "early_stopping"
                     break
@@ -496,6 +517,28 @@ class Trainer:
         with self._seeded(self.epoch):
             return self._run_train_epoch(batches, progress)
 
+    def _step(self, phase: Phase, x, batches: Batches, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step of ``phase`` on batch ``x`` (this rank's rows of it)."""
+        opt = self.optimizers[phase.name]
+        opt.zero_grad(set_to_none=True)
+        try:
+            out = phase.objective(x, self.noise_generator)
+        except ValueError as e:
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise self._one_row_batch(batches, step, _batch_size(x)) from e
+        loss = out["loss"]
+        if self.world.distributed:  # this rank's share of the global batch's mean loss
+            (loss * dist.share()).backward()
+            dist.average_gradients(phase.parameters, self.world)
+        else:
+            loss.backward()
+        opt.step()
+        if phase.after_step is not None:
+            with torch.no_grad():
+                phase.after_step()
+        return out
+
     def _run_train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
         self.module.train()
         start = time.perf_counter()
@@ -506,27 +549,18 @@ class Trainer:
         sizes: list[int] = []
         n_steps = len(batches)
         shown = 0.0
-        for step, x in enumerate(batches.epoch(self.shuffle_generator), start=1):
+        world = self.world
+        totals: list[int] = []
+        for step, (x, total) in enumerate(batches.shards(self.shuffle_generator, world), 1):
             sizes.append(_batch_size(x))
-            for phase in self.phases:
-                opt = self.optimizers[phase.name]
-                opt.zero_grad(set_to_none=True)
-                try:
-                    out = phase.objective(x, self.noise_generator)
-                except ValueError as e:
-                    if "more than 1 value per channel" not in str(e):
-                        raise
-                    raise self._one_row_batch(batches, step, _batch_size(x)) from e
-                loss = out["loss"]
-                loss.backward()
-                opt.step()
-                if phase.after_step is not None:
-                    with torch.no_grad():
-                        phase.after_step()
-                for key, value in out.items():
-                    name = phase.loss_key if key == "loss" else key
-                    records.setdefault(name, []).append(value.detach())
-                step_losses.append(records[phase.loss_key][-1])
+            totals.append(total)
+            with dist.shard(total, world):
+                for phase in self.phases:
+                    out = self._step(phase, x, batches, step)
+                    for key, value in out.items():
+                        name = phase.loss_key if key == "loss" else key
+                        records.setdefault(name, []).append(value.detach())
+                    step_losses.append(records[phase.loss_key][-1])
             if step == 1:  # every phase must log under its own names
                 for name, values in records.items():
                     if len(values) != 1:
@@ -535,10 +569,20 @@ class Trainer:
                         )
             if progress.tty and (now := time.perf_counter()) - shown >= 0.1:
                 shown = now  # at most 10 updates a second: reading the loss synchronises
-                rate = sum(sizes) / max(now - start, 1e-9)
+                rate = sum(totals) / max(now - start, 1e-9)
                 progress.batch(self.epoch + 1, step, n_steps, float(step_losses[0]), rate)
         # One synchronisation per epoch: the step losses are checked here, not at every step.
-        losses = torch.stack(step_losses).cpu()
+        # Each value is this rank's mean over its rows; weighted by those rows and summed over
+        # the ranks, it becomes the global batch's mean, the same on every rank.
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        seen = sum(totals)
+        if world.distributed:
+            per_step = torch.tensor(totals, dtype=torch.float64)
+            losses = torch.stack(step_losses).double().cpu().view(len(sizes), -1)
+            losses = dist.all_sum(losses * weights[:, None], world).cpu() / per_step[:, None]
+            losses = losses.view(-1)
+        else:
+            losses = torch.stack(step_losses).cpu()
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             first = int((~finite).nonzero()[0, 0])
@@ -556,10 +600,11 @@ class Trainer:
         self.epoch += 1
         seconds = time.perf_counter() - start
         logs: dict[str, Any] = {"epoch": self.epoch}
-        weights = torch.tensor(sizes, dtype=torch.float64)
-        seen = int(weights.sum())
-        for name, values in records.items():
-            logs[name] = float(torch.stack(values).cpu().double() @ weights) / seen
+        names = list(records)
+        sums = torch.stack([torch.stack(records[k]).cpu().double() @ weights for k in names])
+        sums = dist.all_sum(sums, world).cpu()  # every rank logs, and decides, alike
+        for name, value in zip(names, sums.tolist(), strict=True):
+            logs[name] = value / seen
         logs["lr"] = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
         logs["seconds"] = seconds
         logs["samples_per_second"] = seen / max(seconds, 1e-9)
@@ -582,15 +627,19 @@ class Trainer:
 
         sums: dict[str, torch.Tensor] = {}
         seen = 0
-        for x in batches.epoch(None):
+        for x, total in batches.shards(None, self.world):  # each rank its part of every batch
             n = _batch_size(x)
-            for key, value in validate(x).items():
-                v = value.detach() * n
+            with dist.shard(total, self.world):
+                values = validate(x)
+            for key, value in values.items():
+                v = value.detach().double() * n
                 sums[key] = sums[key] + v if key in sums else v
-            seen += n
+            seen += total
         if not seen:  # an iterable's split that held out no batch: no validation loss
             return {}
-        return {f"val_{k}": float(v) / seen for k, v in sums.items()}
+        names = list(sums)
+        totals = dist.all_sum(torch.stack([sums[k] for k in names]), self.world).cpu()
+        return {f"val_{k}": v / seen for k, v in zip(names, totals.tolist(), strict=True)}
 
     # -- best weights, callbacks -------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+from .. import distributed as dist
 from .. import runs
 from ..errors import TrainingDivergedError
 from ..models.catalog import FAMILIES
@@ -36,15 +38,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..tags import aekit_tags
 
     _check_training_options(args)  # before anything is read or written
+    if args.nproc_per_node is not None and dist.env_world_size() == 1:
+        return _launch(args)
+    world = dist.init_from_env(args.device)  # under torchrun: join its process group
     if args.resume:
-        return _resume(args)
+        return _resume(args, world)
     if args.model is None or args.data is None:
         raise UsageError("train needs a model name and --data (or --resume, to continue the "
                          "run in --out)")  # fmt: skip
     cls = cli_class(args.model)
     params, chosen = resolve_params(cls, args)
     out = run_folder(args.out)
-    replacing = runs.check_run_folder(out, args.overwrite)  # before any work
+    # In data-parallel training (torchrun), rank 0 alone checks, locks and writes the run folder.
+    replacing = runs.check_run_folder(out, args.overwrite) if world.is_main else False
     spec = runs.data_spec(args.data, data_dir=args.data_dir, scale=args.scale,
                           test_fraction=args.test_fraction, split_seed=args.split_seed,
                           label_column=args.label_column, labeled=args.labeled,
@@ -67,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 notes.append(f"--scale minmax: held-out rows can leave [0, 1], so {name}="
                              f"{value!r}; --set {name}=... to choose")  # fmt: skip
     if params.get("random_state") is None:  # a fresh seed, recorded: the run can be resumed
-        params["random_state"] = seed_from(None)  # (its validation split drawn again)
+        params["random_state"] = dist.broadcast_int(seed_from(None), world)  # (rank 0's)
     params.setdefault("verbose", 0 if args.quiet else 1)
     model = cls(**params)
     tags = aekit_tags(model)
@@ -82,9 +88,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.model} needs labels, and {ds.source} has none")
         y_train = keep_labels(ds.y_train, args.labeled, args.split_seed, model.unlabeled_label)
     resolved = model.preflight(ds.X_train, y_train)  # fail before touching --out
-    for note in [*notes, *_auto_notes(model, resolved)] if not args.quiet else ():
+    for note in [*notes, *_auto_notes(model, resolved)] if world.is_main and not args.quiet else ():
         say(f"note: {note}")
     run_data = runs.run_data(spec, ds)
+    if not world.is_main:
+        return _train_rank(args, model, lambda: model.fit(ds.X_train, y_train))
     with io.folder_lock(out):
         if runs.check_run_folder(out, args.overwrite) != replacing:  # as it is now, under the lock
             raise UsageError(f"another aekit run wrote a model into {out} while this one was "
@@ -103,6 +111,43 @@ def cmd_train(args: argparse.Namespace) -> int:
             io.json_bytes(run_data),
             lambda callbacks: model.fit(ds.X_train, y_train, callbacks=callbacks),
         )
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``aekit train --nproc-per-node N ...``: the same command under ``torchrun
+    --standalone --nproc-per-node N`` (one machine; for several, call torchrun itself with its
+    rendezvous options, ``torchrun ... -m aekit train ...``)."""
+    import os
+    import subprocess
+    import sys
+
+    if args.nproc_per_node < 1:
+        raise UsageError(f"--nproc-per-node {args.nproc_per_node}: give a number of processes "
+                         ">= 1")  # fmt: skip
+    argv, skip = [], False
+    for a in args.argv:  # the command line without --nproc-per-node
+        if skip:
+            skip = False
+        elif a == "--nproc-per-node":
+            skip = True
+        elif not a.startswith("--nproc-per-node="):
+            argv.append(a)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={args.nproc_per_node}", "-m", "aekit", *argv]  # fmt: skip
+    env = {**os.environ}
+    if args.threads is None:  # torchrun's own default, said out loud rather than warned about
+        env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.call(command, env=env)
+
+
+def _train_rank(args: argparse.Namespace, model, fit) -> int:
+    """A rank other than 0 in data-parallel training: train alongside rank 0 (every step is a
+    collective), write nothing, print nothing."""
+    try:
+        fit()
+    except TrainingDivergedError:
+        return 1  # rank 0 reports it and saves the best weights
+    return 0
 
 
 def _check_training_options(args: argparse.Namespace) -> None:
@@ -142,7 +187,7 @@ def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
     return notes
 
 
-def _resume(args: argparse.Namespace) -> int:
+def _resume(args: argparse.Namespace, world) -> int:
     """``aekit train --resume --out RUN``: continue the run that RUN holds (or the unfinished
     one an interrupted ``--overwrite`` left in RUN/staging) up to its ``max_epochs`` (or
     ``--epochs``), on the rows of its own data.json, then finish it as ``train`` would."""
@@ -161,8 +206,11 @@ def _resume(args: argparse.Namespace) -> int:
     source = out / runs.STAGING if replacing else out
     if not runs.has_model(source):
         raise UsageError(f"--resume: {out} holds no model to continue; train one first")
-    runs.check_writable(out, [])
-    with io.folder_lock(out):
+    lock = contextlib.nullcontext()
+    if world.is_main:  # in data-parallel training, rank 0 alone locks and writes the folder
+        runs.check_writable(out, [])
+        lock = io.folder_lock(out)
+    with lock:
         run = Run.open(source, device=args.device, trust_code=args.trust_code)
         if run.data is None:
             raise UsageError(f"--resume: {source} holds a model saved from Python, without "
@@ -192,8 +240,12 @@ def _resume(args: argparse.Namespace) -> int:
             y_train = keep_labels(ds.y_train, spec.get("labeled"), spec.get("split_seed", 0),
                                    model.unlabeled_label)  # fmt: skip
         model.set_params(verbose=0 if args.quiet else 1)
+        if not world.is_main:
+            return _train_rank(args, model,
+                               lambda: model.continue_fit(ds.X_train, y_train))  # fmt: skip
         if not args.quiet:
-            say(f"resuming {source} at epoch {model.n_epochs_} of {model.max_epochs}")
+            say(f"resuming {source} at epoch {model.n_epochs_} of {model.max_epochs} "
+                f"(trained in {model.world_size_} process(es), now {world.size})")  # fmt: skip
         return _train_run(args, out, replacing, model, ds, y_train, data_bytes,
                           lambda callbacks: model.continue_fit(ds.X_train, y_train,
                                                                 callbacks=callbacks))  # fmt: skip
@@ -453,6 +505,15 @@ def add_parsers(sub) -> None:
         help="and at most once per this many seconds (default 30; 0: every N epochs)",
     )
     t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument(
+        "--nproc-per-node",
+        type=int,
+        dest="nproc_per_node",
+        metavar="N",
+        help="data-parallel training in N processes on this machine (one per GPU; gloo on the "
+        "CPU): shorthand for `torchrun --standalone --nproc-per-node N -m aekit train ...`; "
+        "--batch-size stays the global batch",
+    )
     t.add_argument(
         "--time-limit",
         type=float,

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.func import jacrev, vmap
 
+from .. import distributed as dist
 from .._params import Integer, Options, Real, param
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
@@ -88,7 +89,7 @@ def jacobian_norm_hutchinson(
     """
     total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
     for _ in range(n_projections):
-        e = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        e = dist.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
         # Rows are independent, so grad of sum_i <z_i, e_i> w.r.t. x gives every J_i^T e_i.
         (vjp,) = torch.autograd.grad(z, x, grad_outputs=e, create_graph=True)
         total = total + vjp.pow(2).sum(1)

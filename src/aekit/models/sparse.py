@@ -26,6 +26,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .. import distributed as dist
 from .._params import Options, Real, param
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
@@ -42,7 +43,7 @@ def kl_sparsity(s: torch.Tensor, rho: float) -> torch.Tensor:
 
     ``rho_hat`` is squeezed affinely into ``[eps, 1 - eps]`` rather than clamped, so a unit whose
     mean activation has collapsed to 0 or 1 still gets the gradient that pulls it back."""
-    rho_hat = _EPS + (1 - 2 * _EPS) * s.mean(0)
+    rho_hat = _EPS + (1 - 2 * _EPS) * dist.batch_mean(s)
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 

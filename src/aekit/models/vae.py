@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from .. import distributed as dist
 from .._params import Integer, Options, Real, param
 from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder
@@ -100,7 +101,9 @@ class VAEModule(nn.Module):
         return -0.5 * ((x - out).pow(2) / var + self.log_var_x + _LOG_2PI).sum(-1)
 
     def sample_posterior(self, mu, logvar, k: int, generator) -> torch.Tensor:
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = dist.randn(
+            (k, *mu.shape), generator=generator, rows_dim=1, device=mu.device, dtype=mu.dtype
+        )
         return mu + (0.5 * logvar).exp() * eps
 
     def log_weights(self, x: torch.Tensor, k: int, generator, posterior=None, eps=None):
@@ -174,7 +177,7 @@ class VAEModule(nn.Module):
 
     def _binarized(self, x: torch.Tensor, generator) -> torch.Tensor:
         if self.binarize == "dynamic":  # a fresh draw of the binary image every batch
-            return torch.bernoulli(x, generator=generator)
+            return dist.bernoulli(x, generator=generator)
         return x
 
     def objective(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -186,7 +189,7 @@ class VAEModule(nn.Module):
         mu, logvar = self.posterior(x)
         z = self.sample_posterior(mu, logvar, 1, generator)[0]
         rec = -self.log_px(x, self.decoder(z)).mean()
-        kl_dims = gaussian_kl(mu, logvar).mean(0)  # per latent dimension, batch mean
+        kl_dims = dist.batch_mean(gaussian_kl(mu, logvar))  # per latent dimension, batch mean
         kl = kl_dims.sum()
         kl_term = kl_dims.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
         weight = self.beta

@@ -29,6 +29,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
+from ... import distributed as dist
 from ..._params import Boolean, Function, Instance, Integer, Options, param
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_loss
@@ -96,7 +97,7 @@ class AAEModule(nn.Module):
         mu, logvar = self.posterior(x)
         if logvar is None:
             return mu
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = dist.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
     def _decoder_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -124,7 +125,7 @@ class AAEModule(nn.Module):
     def critic(self, z: torch.Tensor, y: torch.Tensor | None, generator) -> torch.Tensor:
         """``D``'s logit that ``z`` comes from the prior (with instance noise in training)."""
         if self.noise > 0 and self.training:
-            z = z + self.noise * torch.randn(
+            z = z + self.noise * dist.randn(
                 z.shape, generator=generator, device=z.device, dtype=z.dtype
             )
         if self.n_conditions:

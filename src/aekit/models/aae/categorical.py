@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from ... import distributed as dist
 from ..._params import Boolean, Integer, param, param_of
 from ...errors import DataError, ParameterError
 from ...losses import reconstruction_loss
@@ -93,7 +94,7 @@ class CategoricalAAEModule(nn.Module):
 
     def _noisy(self, v: torch.Tensor, generator) -> torch.Tensor:
         if self.noise > 0 and self.training:
-            return v + self.noise * torch.randn(v.shape, generator=generator, device=v.device)
+            return v + self.noise * dist.randn(v.shape, generator=generator, device=v.device)
         return v
 
     # -- phases ------------------------------------------------------------------------------
@@ -110,10 +111,10 @@ class CategoricalAAEModule(nn.Module):
             logits, z = self.heads(x)
             fake_y = F.softmax(logits, dim=1)
             real_y = one_hot(
-                torch.randint(self.n_categories, (n,), generator=generator, device=dev),
+                dist.randint(self.n_categories, (n,), generator=generator, device=dev),
                 self.n_categories,
             )
-            real_z = torch.randn(z.shape, generator=generator, device=dev)
+            real_z = dist.randn(z.shape, generator=generator, device=dev)
         cat_loss, cat_acc = critic_loss(
             lambda v: self.category_critic(self._noisy(v, generator)),
             real_y, fake_y, self.label_smoothing, self.penalty,
@@ -142,8 +143,11 @@ class CategoricalAAEModule(nn.Module):
         if self.labelled is None:
             raise RuntimeError("no labelled rows: set module.labelled before training")
         X, y = self.labelled
-        n = min(len(batch[0] if isinstance(batch, tuple) else batch), len(X))
-        idx = torch.randint(len(X), (n,), generator=generator, device=generator.device)
+        rows = len(batch[0] if isinstance(batch, tuple) else batch)
+        if dist.global_rows(rows) <= len(X):  # one labelled row per row of the batch
+            idx = dist.randint(len(X), (rows,), generator=generator, device=generator.device)
+        else:  # fewer labelled rows than the batch holds: that many draws (in each process)
+            idx = torch.randint(len(X), (len(X),), generator=generator, device=generator.device)
         idx = idx.to(X.device)
         logits = self.logits(X[idx])
         return {
