@@ -1,0 +1,75 @@
+"""A worker for the data-parallel tests (tests/test_distributed.py), run under torchrun: it joins
+the gloo process group that torchrun describes and does what its first argument names.
+
+``fit OUT``: fits each model of :data:`MODELS` on the digits and saves, from every rank, its
+weights and losses to ``OUT.<rank>.npz`` (numpy, not aekit's save: each rank's own result).
+Without a process group (plain ``python``), it writes ``OUT.npz``: the one-process reference.
+``save DIR``: fits the AE, then every rank calls ``save(DIR)`` and ``save(DIR-rank<r>)``.
+``mismatch``: rank 1 passes fewer rows than rank 0 (an error on both).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+
+import aekit
+
+COMMON = dict(max_epochs=2, batch_size=64, random_state=0, device="cpu")
+MODELS = {
+    "ae": lambda: aekit.Autoencoder(latent_dim=4, hidden=(32,), **COMMON),
+    "vae": lambda: aekit.VAE(latent_dim=4, hidden=(32,), free_bits=0.1, **COMMON),
+    "aae": lambda: aekit.AdversarialAutoencoder(latent_dim=2, hidden=(32,), **COMMON),
+    "dae": lambda: aekit.DenoisingAutoencoder(latent_dim=4, hidden=(32,), **COMMON),
+    "sparse": lambda: aekit.SparseAutoencoder(latent_dim=4, hidden=(32,), penalty="kl", **COMMON),
+}
+
+
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return (load_digits().data / 16).astype(np.float32)  # 1797 rows: uneven last batches
+
+
+def fit_all(names=None) -> dict[str, np.ndarray]:
+    X = digits()
+    out = {}
+    for name in names or MODELS:
+        model = MODELS[name]().fit(X)
+        for key, t in model.module_.state_dict().items():
+            out[f"{name}/{key}"] = t.numpy()
+        keys = sorted(k for k in model.history_[0] if k.endswith("loss"))
+        out[f"{name}/history"] = np.array([[e[k] for k in keys] for e in model.history_])
+        out[f"{name}/world_size"] = np.array(model.world_size_)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    torch.set_num_threads(1)
+    what, target = argv[0], argv[1] if len(argv) > 1 else ""
+    rank = 0
+    if "RANK" in os.environ:
+        torch.distributed.init_process_group("gloo")
+        rank = torch.distributed.get_rank()
+    if what == "fit":
+        suffix = f".{rank}" if "RANK" in os.environ else ""
+        np.savez(target + suffix + ".npz", **fit_all(argv[2:] or None))
+    elif what == "save":
+        model = MODELS["ae"]().fit(digits())
+        model.save(target)
+        model.save(f"{target}-rank{rank}")
+    elif what == "mismatch":
+        X = digits()
+        try:
+            MODELS["ae"]().fit(X if rank == 0 else X[:-100])
+        except aekit.errors.DataError as e:
+            print(f"rank {rank}: DataError: {e}")
+            return
+        print(f"rank {rank}: no error")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
