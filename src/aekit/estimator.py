@@ -73,7 +73,14 @@ from .sources import (
     sample_input_shape,
 )
 from .tags import Tags
-from .training import LR_SCHEDULES, OPTIMIZER_STATE, OPTIMIZERS, Trainer, TrainerConfig
+from .training import (
+    LR_SCHEDULES,
+    OPTIMIZER_STATE,
+    OPTIMIZERS,
+    PRECISIONS,
+    Trainer,
+    TrainerConfig,
+)
 
 # Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
 # of float32, per chunk). It depends on the data's width only, not on training settings, so that
@@ -131,6 +138,8 @@ class NetworkParams:
     restore_best: bool = param(True, Boolean(), trainer=True)
     random_state: Any = param(None, None, Integer(), RANDOM_STATE)
     device: str = param("auto", DEVICE)
+    precision: str = param("fp32", Options(*PRECISIONS), trainer=True)
+    cuda_graphs: bool = param(False, Boolean(), trainer=True)
     verbose: int = param(0, Integer(0), trainer=True)
 
 

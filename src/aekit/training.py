@@ -44,6 +44,10 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 # momentum buffer), for the estimators' memory check before training.
 OPTIMIZER_STATE = {"adam": 2, "adamw": 2, "sgd": 1}
 LR_SCHEDULES = ("none", "cosine", "step", "plateau")
+PRECISIONS = ("fp32", "bf16")
+# Full-size steps run eagerly before a step is captured in a CUDA graph: the optimiser state,
+# cuBLAS workspaces and the caching allocator are set up by then (torch's recipe says "a few").
+GRAPH_WARMUP_STEPS = 3
 
 
 @dataclass
@@ -95,6 +99,8 @@ class TrainerConfig:
     patience: int = 10
     min_delta: float = 0.0
     restore_best: bool = True
+    precision: str = "fp32"
+    cuda_graphs: bool = False
     verbose: int = 0
 
 
@@ -220,6 +226,19 @@ class ArrayBatches:
             order = np.arange(self.n)
         else:
             order = torch.randperm(self.n, generator=generator).numpy()
+        if self._on_device is not None:
+            # Rows resident on the device: the epoch's order goes there once, and each batch is
+            # one gather on the device, with no copy from the host per step.
+            rows = order if self.index is None else self.index[order]
+            on_device = torch.as_tensor(rows, device=self.device)
+            y = self.y
+            for start in range(0, self.n, self.batch_size):
+                total = min(self.batch_size, self.n - start)
+                lo, hi = dist.part(total, world)
+                idx = on_device[start + lo : start + hi]
+                x = self._on_device[idx]
+                yield (x if y is None else (x, y[idx.to(y.device)])), total
+            return
         for start in range(0, self.n, self.batch_size):
             idx = order[start : start + self.batch_size]
             lo, hi = dist.part(len(idx), world)
@@ -270,6 +289,42 @@ class _Best:
     epoch: int = 0
     wait: int = 0
     state: dict | None = field(default=None, repr=False)
+
+
+class _CapturedStep:
+    """Every phase of one training step, captured once in a CUDA graph and replayed.
+
+    Static buffers hold the batch (copied in before each replay) and the stacked metrics (copied
+    out after). ``key`` records what the capture baked in (the batch's shapes and every
+    optimiser hyperparameter, such as the scheduled learning rate): a different key needs a new
+    capture. Optimiser state replaced by ``load_state_dict`` (a resume, the best weights
+    restored) invalidates it too (:meth:`Trainer._drop_graph`)."""
+
+    def __init__(self, trainer: Trainer, x, key):
+        self.key = key
+        self.inputs = tuple(t.clone() for t in (x if isinstance(x, tuple) else (x,)))
+        self.tuple = isinstance(x, tuple)
+        self.graph = torch.cuda.CUDAGraph()
+        self.graph.register_generator_state(trainer.noise_generator)
+        batch = self.inputs if self.tuple else self.inputs[0]
+        stream = torch.cuda.Stream(trainer.device)
+        stream.wait_stream(torch.cuda.current_stream(trainer.device))
+        with torch.cuda.stream(stream), torch.cuda.graph(self.graph, stream=stream):
+            outs = [trainer._phase_step(phase, batch, None, 0, graphed=True)
+                    for phase in trainer.phases]  # fmt: skip
+            self.layout = [(phase, list(out)) for phase, out in zip(trainer.phases, outs,
+                                                                     strict=True)]  # fmt: skip
+            self.metrics = torch.stack(
+                [v.detach().float().reshape(()) for out in outs for v in out.values()]
+            )
+        torch.cuda.current_stream(trainer.device).wait_stream(stream)
+
+    def replay(self, x) -> list[tuple[Phase, dict[str, torch.Tensor]]]:
+        for static, t in zip(self.inputs, x if self.tuple else (x,), strict=True):
+            static.copy_(t, non_blocking=True)
+        self.graph.replay()
+        values = iter(self.metrics.clone())  # the next replay overwrites the static outputs
+        return [(phase, {k: next(values) for k in keys}) for phase, keys in self.layout]
 
 
 class Trainer:
@@ -330,6 +385,10 @@ class Trainer:
             for name, opt in self.optimizers.items()
         }
         self.world = dist.ALONE  # the process group of the current run (see run)
+        self._graph: _CapturedStep | None = None
+        self._graph_off: str | None = None  # why steps are not captured (None: they may be)
+        self._eager_full_steps = 0  # full-size eager steps so far (the graph's warm-up)
+        self._settings = ""  # the optimisers' settings at the start of this epoch
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
@@ -418,6 +477,7 @@ class Trainer:
         if batches.n is not None:  # an iterable counts its rows in the first epoch
             dist.agree(batches.n, self.world, "numbers of training rows")
         dist.broadcast_module(self.module, self.world)
+        self._graphs_for_this_run()
         # Only rank 0 reports progress (and, in the callbacks, writes files).
         progress = _Progress(cfg.verbose if self.world.is_main else 0, self.epoch + epochs)
         self.stop_training = False
@@ -517,14 +577,18 @@ class Trainer:
         with self._seeded(self.epoch):
             return self._run_train_epoch(batches, progress)
 
-    def _step(self, phase: Phase, x, batches: Batches, step: int) -> dict[str, torch.Tensor]:
-        """One optimisation step of ``phase`` on batch ``x`` (this rank's rows of it)."""
+    def _phase_step(
+        self, phase: Phase, x, batches: Batches | None, step: int, graphed: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """One optimisation step of ``phase`` on batch ``x`` (this rank's rows of it).
+        ``graphed``: gradients are zeroed in place, as a captured step must."""
         opt = self.optimizers[phase.name]
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=not graphed)
         try:
-            out = phase.objective(x, self.noise_generator)
+            with self._autocast():
+                out = phase.objective(x, self.noise_generator)
         except ValueError as e:
-            if "more than 1 value per channel" not in str(e):
+            if "more than 1 value per channel" not in str(e) or batches is None:
                 raise
             raise self._one_row_batch(batches, step, _batch_size(x)) from e
         loss = out["loss"]
@@ -539,6 +603,101 @@ class Trainer:
                 phase.after_step()
         return out
 
+    def _autocast(self):
+        """bfloat16 autocast for ``precision="bf16"`` (the weights stay float32)."""
+        if self.config.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _train_step(self, x, batches: Batches, step: int):
+        """Every phase on batch ``x``: ``[(phase, metrics)]``, replayed from a CUDA graph when
+        ``cuda_graphs`` allows, else eagerly."""
+        if self._graph_off is None and _batch_size(x) == self.config.batch_size:
+            done = self._graphed_step(x)
+            if done is not None:
+                return done
+        return [(phase, self._phase_step(phase, x, batches, step)) for phase in self.phases]
+
+    def _optimizer_settings(self) -> str:
+        """Every optimiser hyperparameter a captured step bakes in (the scheduled rates too)."""
+        return repr(
+            [
+                [(k, v) for k, v in sorted(g.items()) if k != "params"]
+                for opt in self.optimizers.values()
+                for g in opt.param_groups
+            ]
+        )
+
+    def _graphed_step(self, x):
+        """A full-size step through the CUDA graph (captured first when needed); None where the
+        step runs eagerly instead: from a failed capture on."""
+        if self._eager_full_steps < GRAPH_WARMUP_STEPS:
+            self._eager_full_steps += 1
+            # The warm-up runs on a side stream, as torch's recipe for capture asks.
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                out = [(p, self._phase_step(p, x, None, 0, graphed=True)) for p in self.phases]
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return out
+        # The settings change between epochs only (schedules, set_params): read once per epoch.
+        key = (tuple(t.shape for t in x) if isinstance(x, tuple) else x.shape, self._settings)
+        if self._graph is None or self._graph.key != key:
+            self._graph = None  # its memory goes back before the new capture
+            try:
+                self._graph = _CapturedStep(self, x, key)
+            except Exception as e:  # any failure to capture means: run eagerly
+                detail = str(e).splitlines()[0][:300] if str(e) else ""
+                self._no_graphs(
+                    f"this model's training step cannot be captured in a CUDA graph "
+                    f"({type(e).__name__}: {detail}); a step that copies from the host or "
+                    "synchronises (a table moved to the GPU in every step, .item(), shapes "
+                    "that depend on the data) cannot be"
+                )
+                return None
+        return self._graph.replay(x)
+
+    def _no_graphs(self, why: str) -> None:
+        """Steps run eagerly from now on, and the user is told why."""
+        import warnings
+
+        self._graph, self._graph_off = None, why
+        warnings.warn(f"cuda_graphs=True: training runs eagerly: {why}", UserWarning, stacklevel=5)
+
+    def _drop_graph(self) -> None:
+        """Forget the captured step: the optimiser state it refers to was replaced."""
+        self._graph = None
+
+    def _graphs_for_this_run(self) -> None:
+        """Decide, at the start of a run, whether steps may be captured (``cuda_graphs``), and
+        make the optimisers capturable where they will be."""
+        if not self.config.cuda_graphs:
+            self._graph, self._graph_off = None, "cuda_graphs=False"
+            return
+        why = None
+        if self.device.type != "cuda":
+            why = f"CUDA graphs need a CUDA device, and this model trains on {self.device}"
+        elif self.world.distributed:
+            why = "data-parallel training is not captured in CUDA graphs yet"
+        elif self.config.optimizer == "sgd":
+            why = "the sgd optimiser cannot be captured (adam and adamw can)"
+        if why is not None:
+            self._no_graphs(why)
+            return
+        if self._graph_off == "cuda_graphs=False":
+            self._graph_off = None
+        if self._graph_off is not None:  # a capture failed before: stays eager
+            return
+        for opt in self.optimizers.values():
+            # The warm-up and the last, smaller batch step the capturable optimiser eagerly, on
+            # purpose: torch's warning that this is slower than capturable=False does not apply.
+            opt._warned_capturable_if_run_uncaptured = True
+            for group in opt.param_groups:
+                group["capturable"] = True
+            for state in opt.state.values():  # a step count kept on the host moves along
+                if isinstance(state.get("step"), torch.Tensor):
+                    state["step"] = state["step"].to(self.device)
+
     def _run_train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
         self.module.train()
         start = time.perf_counter()
@@ -551,12 +710,12 @@ class Trainer:
         shown = 0.0
         world = self.world
         totals: list[int] = []
+        self._settings = self._optimizer_settings() if self._graph_off is None else ""
         for step, (x, total) in enumerate(batches.shards(self.shuffle_generator, world), 1):
             sizes.append(_batch_size(x))
             totals.append(total)
             with dist.shard(total, world):
-                for phase in self.phases:
-                    out = self._step(phase, x, batches, step)
+                for phase, out in self._train_step(x, batches, step):
                     for key, value in out.items():
                         name = phase.loss_key if key == "loss" else key
                         records.setdefault(name, []).append(value.detach())
@@ -629,7 +788,7 @@ class Trainer:
         seen = 0
         for x, total in batches.shards(None, self.world):  # each rank its part of every batch
             n = _batch_size(x)
-            with dist.shard(total, self.world):
+            with dist.shard(total, self.world), self._autocast():
                 values = validate(x)
             for key, value in values.items():
                 v = value.detach().double() * n
@@ -659,6 +818,7 @@ class Trainer:
         state = self.best.state
         if state is None:
             return
+        self._drop_graph()
         self.module.load_state_dict(state["module"])
         for k, opt in self.optimizers.items():
             opt.load_state_dict(copy.deepcopy(state["optimizers"][k]))
@@ -687,6 +847,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._drop_graph()
         self.epoch = int(state["epoch"])
         b = state["best"]
         self.best = _Best(float(b["value"]), int(b["epoch"]), int(b["wait"]), None)

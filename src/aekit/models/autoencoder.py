@@ -178,6 +178,19 @@ class Autoencoder(BaseAutoencoder):
         bit-identical results on the same machine, torch version and thread count.
     device : str, default="auto"
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16": the objectives run under ``torch.autocast`` in bfloat16 (matrix products and
+        convolutions; losses stay float32), with float32 weights and optimiser state.
+    cuda_graphs : bool, default=False
+        On a CUDA device, capture each full-size training step (every phase, forward, backward
+        and optimiser step) once in a CUDA graph and replay it: one launch per step instead of
+        hundreds, which is what limits small models (see docs/benchmarks.md). The first steps
+        run eagerly as the warm-up; the last, smaller batch of an epoch runs eagerly; a changed
+        learning rate is captured anew. Where a step cannot be captured (another device,
+        data-parallel training, a network or prior doing host work inside the step), training
+        runs eagerly and says why in a ``UserWarning``. The noise of a captured step comes from
+        the same generator but not in the same order as eagerly, so the two agree in
+        distribution, not bit for bit.
     verbose : int, default=0
         1: progress on stderr (a bar on a terminal, a line per epoch otherwise).
 
