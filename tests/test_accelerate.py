@@ -133,3 +133,18 @@ def test_bf16_with_graphs_on_cuda_learns(small_digits):
     a, b = _losses(fp32), _losses(bf16)
     assert b[-1] < b[0]
     np.testing.assert_allclose(b[-3:], a[-3:], rtol=0.05)
+
+
+@cuda
+def test_a_model_trained_with_graphs_pickles_and_trains_on(small_digits):
+    """In-memory pickling (clone, joblib) leaves the CUDA graph behind; the copy captures anew."""
+    import pickle
+
+    X, _ = small_digits
+    model = _fit(aekit.Autoencoder, X, max_epochs=5, cuda_graphs=True)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy._trainer._graph is None
+    copy.partial_fit(X)
+    model.partial_fit(X)
+    for a, b in zip(model.module_.parameters(), copy.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -313,7 +313,7 @@ def test_chunked_importance_sampling_equals_unchunked():
     """The running logsumexp over chunks of samples gives the bound of all samples at once."""
     X = np.random.default_rng(0).random((40, 7), dtype=np.float32)
     vae = VAE(latent_dim=3, hidden=(16,), likelihood="bernoulli", max_epochs=1,
-              random_state=0).fit(X)  # fmt: skip
+              random_state=0, device="cpu").fit(X)  # fmt: skip
     x = torch.from_numpy(X[:9])
     eps = torch.randn(50, 9, 3, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

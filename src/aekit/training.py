@@ -307,7 +307,7 @@ class _CapturedStep:
         self.graph = torch.cuda.CUDAGraph()
         self.graph.register_generator_state(trainer.noise_generator)
         batch = self.inputs if self.tuple else self.inputs[0]
-        stream = torch.cuda.Stream(trainer.device)
+        stream = trainer._side_stream()
         stream.wait_stream(torch.cuda.current_stream(trainer.device))
         with torch.cuda.stream(stream), torch.cuda.graph(self.graph, stream=stream):
             outs = [trainer._phase_step(phase, batch, None, 0, graphed=True)
@@ -389,9 +389,17 @@ class Trainer:
         self._graph_off: str | None = None  # why steps are not captured (None: they may be)
         self._eager_full_steps = 0  # full-size eager steps so far (the graph's warm-up)
         self._settings = ""  # the optimisers' settings at the start of this epoch
+        self._stream: torch.cuda.Stream | None = None  # of the warm-up and captures
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (in memory: clones, joblib) without the CUDA graph and stream, which cannot
+        be: the next run captures again."""
+        state = self.__dict__.copy()
+        state["_graph"] = state["_stream"] = None
+        return state
 
     def reconfigure(self, config: TrainerConfig) -> None:
         """Take new settings between runs (``set_params`` then ``partial_fit``): batch size,
@@ -601,7 +609,9 @@ class Trainer:
         if phase.after_step is not None:
             with torch.no_grad():
                 phase.after_step()
-        return out
+        # Detached: no step's autograd graph outlives it (a graph kept alive into the next step
+        # keeps its AccumulateGrad nodes, bound to the stream they were made on).
+        return {k: v.detach() for k, v in out.items()}
 
     def _autocast(self):
         """bfloat16 autocast for ``precision="bf16"`` (the weights stay float32)."""
@@ -633,8 +643,8 @@ class Trainer:
         step runs eagerly instead: from a failed capture on."""
         if self._eager_full_steps < GRAPH_WARMUP_STEPS:
             self._eager_full_steps += 1
-            # The warm-up runs on a side stream, as torch's recipe for capture asks.
-            side = torch.cuda.Stream(self.device)
+            # The warm-up runs on the side stream of the captures, as torch's recipe asks.
+            side = self._side_stream()
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
                 out = [(p, self._phase_step(p, x, None, 0, graphed=True)) for p in self.phases]
@@ -656,6 +666,12 @@ class Trainer:
                 )
                 return None
         return self._graph.replay(x)
+
+    def _side_stream(self) -> torch.cuda.Stream:
+        """The one stream that warm-up steps and captures run on."""
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(self.device)
+        return self._stream
 
     def _no_graphs(self, why: str) -> None:
         """Steps run eagerly from now on, and the user is told why."""
