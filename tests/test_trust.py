@@ -614,7 +614,7 @@ def test_resume_continues_an_interrupted_run_as_if_never_stopped(
     assert (tmp_path / "r" / "metrics.json").exists()
     code, _, err = run(["train", "--resume", "--out", tmp_path / "r"], capsys)
     assert code == 2 and "is complete (6 epochs" in err and "--epochs N" in err
-    code, _, err = run(["train", "--resume", "--out", tmp_path / "r", "--epochs", "7"], capsys)
+    code, _, err = run(["train", "--resume", tmp_path / "r", "--epochs", "7"], capsys)  # RUN
     assert code == 0 and aekit.load(tmp_path / "r").n_epochs_ == 7
 
 
@@ -645,6 +645,14 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert code == 2 and "leave out --data" in err
     code, _, err = run(["train", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "needs a model name and --data" in err
+    code, _, err = run(["train", "ae", "--data", "digits"], capsys)
+    assert code == 2 and "train needs --out RUN" in err
+    code, _, err = run(["train", "--resume"], capsys)
+    assert code == 2 and "--resume needs the run to continue" in err
+    code, _, err = run(["train", "--resume", tmp_path / "a", "--out", tmp_path / "b"], capsys)
+    assert code == 2 and "name two folders" in err
+    code, _, err = run(["train", "--resume", "", "--epochs", "3"], capsys)
+    assert code == 2 and "--resume is empty" in err
     assert main(["train", "stacked", "--data", "digits", *FAST, "--set", "pretrain_epochs=1",
                  "--out", str(tmp_path / "s")]) == 0  # fmt: skip
     code, _, err = run(["train", "--resume", "--out", tmp_path / "s", "--epochs", "9"], capsys)

@@ -289,6 +289,7 @@ class _Best:
     epoch: int = 0
     wait: int = 0
     state: dict | None = field(default=None, repr=False)
+    restored_at: int | None = None  # the epoch count when ``state`` was last restored
 
 
 class _CapturedStep:
@@ -835,6 +836,7 @@ class Trainer:
         if state is None:
             return
         self._drop_graph()
+        self.best.restored_at = self.epoch  # until the next epoch, the weights are the best's
         self.module.load_state_dict(state["module"])
         for k, opt in self.optimizers.items():
             opt.load_state_dict(copy.deepcopy(state["optimizers"][k]))
@@ -852,8 +854,12 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly: optimisers, schedules, generators,
-        epoch count and the early-stopping bookkeeping (not the best weights themselves)."""
-        return {
+        epoch count and the early-stopping bookkeeping, with the best epoch's weights and
+        optimiser state (``best_state``) when the best epoch is an earlier one and they have
+        not been restored (otherwise they are the current ones, which the caller saves anyway):
+        early stopping (or Ctrl-C) after a resume then returns to the same best epoch as a run
+        that was never stopped."""
+        state = {
             "epoch": self.epoch,
             "best": {"value": self.best.value, "epoch": self.best.epoch, "wait": self.best.wait},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
@@ -861,12 +867,19 @@ class Trainer:
             "shuffle_generator": self.shuffle_generator.get_state(),
             "noise_generator": self.noise_generator.get_state(),
         }
+        current = self.best.epoch == self.epoch or self.best.restored_at == self.epoch
+        if self.best.state is not None and not current:
+            state["best_state"] = self.best.state
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._drop_graph()
         self.epoch = int(state["epoch"])
         b = state["best"]
-        self.best = _Best(float(b["value"]), int(b["epoch"]), int(b["wait"]), None)
+        # Without best_state (the best epoch is the current one, or a save of an older aekit),
+        # run() takes the current weights as the best so far.
+        self.best = _Best(float(b["value"]), int(b["epoch"]), int(b["wait"]),
+                          state.get("best_state"))  # fmt: skip
         for k, opt in self.optimizers.items():
             opt.load_state_dict(copy.deepcopy(state["optimizers"][k]))
         for k, s in self.schedulers.items():

@@ -25,9 +25,12 @@ from .common import (
 )
 
 
-def run_folder(text: str | None) -> Path:
-    if text is None or not str(text).strip():
-        raise UsageError("--out is empty (an unset shell variable?); give the run folder to write")
+def run_folder(text: str | None, flag: str = "--out") -> Path:
+    if text is None:
+        raise UsageError(f"train needs {flag} RUN, the run folder to write")
+    if not str(text).strip():
+        raise UsageError(f"{flag} is empty (an unset shell variable?); give the run folder to "
+                         "write")  # fmt: skip
     return Path(text)
 
 
@@ -41,11 +44,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc_per_node is not None and dist.env_world_size() == 1:
         return _launch(args)
     world = dist.init_from_env(args.device)  # under torchrun: join its process group
-    if args.resume:
+    if args.resume is not None:
         return _resume(args, world)
     if args.model is None or args.data is None:
-        raise UsageError("train needs a model name and --data (or --resume, to continue the "
-                         "run in --out)")  # fmt: skip
+        raise UsageError("train needs a model name and --data (or --resume RUN, to continue "
+                         "the run in RUN)")  # fmt: skip
     cls = cli_class(args.model)
     params, chosen = resolve_params(cls, args)
     out = run_folder(args.out)
@@ -187,20 +190,35 @@ def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
     return notes
 
 
+def resume_folder(args: argparse.Namespace) -> Path:
+    """The run folder of ``--resume RUN``, or of ``--resume --out RUN`` (the two spellings; both
+    given, they must name the same folder)."""
+    if args.resume is True:  # --resume without a folder: the one in --out
+        if args.out is None:
+            raise UsageError("--resume needs the run to continue: aekit train --resume RUN")
+        return run_folder(args.out)
+    out = run_folder(args.resume, "--resume")
+    if args.out is not None and Path(args.out) != out:
+        raise UsageError(f"--resume {out} and --out {args.out} name two folders; give the run "
+                         "to continue once (aekit train --resume RUN)")  # fmt: skip
+    return out
+
+
 def _resume(args: argparse.Namespace, world) -> int:
-    """``aekit train --resume --out RUN``: continue the run that RUN holds (or the unfinished
-    one an interrupted ``--overwrite`` left in RUN/staging) up to its ``max_epochs`` (or
-    ``--epochs``), on the rows of its own data.json, then finish it as ``train`` would."""
+    """``aekit train --resume RUN`` (or ``--resume --out RUN``): continue the run that RUN holds
+    (or the unfinished one an interrupted ``--overwrite`` left in RUN/staging) up to its
+    ``max_epochs`` (or ``--epochs``), on the rows of its own data.json, then finish it as
+    ``train`` would."""
     from .. import io
     from ..runs import Run
     from ..tags import aekit_tags
 
-    out = run_folder(args.out)
+    out = resume_folder(args)
     given = [flag for flag, value in (("a model name", args.model), ("--data", args.data),
              ("--overwrite", args.overwrite), ("--image-size", args.image_size))
              if value]  # fmt: skip
     if given:
-        raise UsageError(f"--resume continues the run in --out with its own model and data; "
+        raise UsageError(f"--resume continues the run in RUN with its own model and data; "
                          f"leave out {', '.join(given)}")  # fmt: skip
     replacing = runs.has_model(out / runs.STAGING)
     source = out / runs.STAGING if replacing else out
@@ -286,7 +304,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
     if model.stop_reason_ == "interrupted" and replacing:
         model.save(target, metadata=metadata, extra_files={runs.DATA_FILE: data_bytes})
         say(f"aekit: training was interrupted; {out} keeps its earlier model, and the new "
-             f"run's best weights so far are in {target} (aekit train --resume --out {out} "
+             f"run's best weights so far are in {target} (aekit train --resume {out} "
              "continues it)")  # fmt: skip
         return interrupted_code()
     with io.signals_deferred():  # the commit and the clean-up, as one step
@@ -300,7 +318,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
         return interrupted_code()
     if model.stop_reason_ == "interrupted":
         say(f"aekit: training was interrupted; the run holds the best weights so far (aekit "
-             f"train --resume --out {out} continues it)")  # fmt: skip
+             f"train --resume {out} continues it)")  # fmt: skip
         return interrupted_code()
     return result
 
@@ -483,7 +501,7 @@ def add_parsers(sub) -> None:
         help="any estimator parameter, e.g. --set lr_schedule=cosine (repeatable)",
     )
     t.add_argument("--config", help="TOML file whose keys are estimator parameters")
-    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument("--out", help="run folder to write (required unless --resume RUN names it)")
     t.add_argument(
         "--overwrite",
         action="store_true",
@@ -493,9 +511,12 @@ def add_parsers(sub) -> None:
     add_trust_code(t)
     t.add_argument(
         "--resume",
-        action="store_true",
-        help="continue the interrupted run in --out (or in --out/staging) up to its epochs "
-        "(or --epochs) on its own data; no model name or --data",
+        nargs="?",
+        const=True,
+        metavar="RUN",
+        help="continue the interrupted run in RUN (or in RUN/staging) from its last checkpoint "
+        "up to its epochs (or --epochs), on its own data; no model name or --data. Without "
+        "RUN, the run in --out",
     )
     t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
     t.add_argument(
