@@ -69,6 +69,9 @@ class VAEModule(nn.Module):
         self.binarize = binarize
         # Saved with the weights, so that a resumed run continues its warm-up where it was.
         self.register_buffer("warmup_steps", torch.tensor(int(warmup_steps)))
+        # Known on the host: without a warm-up, a training step does no ramp arithmetic (seven
+        # small kernels a step, as much as the rest of a small model's step on a GPU).
+        self.warms_up = int(warmup_steps) > 0
         if likelihood == "gaussian" and variance == "learned":
             self.log_var_x = nn.Parameter(torch.zeros(()))
         elif likelihood == "gaussian":
@@ -193,7 +196,7 @@ class VAEModule(nn.Module):
         kl = kl_dims.sum()
         kl_term = kl_dims.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
         weight = self.beta
-        if self.training:
+        if self.training and self.warms_up:
             # (step + 1) / W, capped at 1, as tensor arithmetic (no device synchronisation)
             ramp = ((self.step + 1) / self.warmup_steps.clamp_min(1)).clamp(max=1.0)
             weight = self.beta * torch.where(self.warmup_steps > 0, ramp, torch.ones_like(ramp))
