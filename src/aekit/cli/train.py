@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import distributed as dist
 from .. import runs
 from ..errors import TrainingDivergedError
 from ..models.catalog import FAMILIES
@@ -35,6 +34,7 @@ def run_folder(text: str | None, flag: str = "--out") -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .. import distributed as dist
     from .. import io
     from ..models.catalog import cli_class
     from ..runtime import seed_from
