@@ -25,6 +25,10 @@ MODELS = {
     "aae": lambda: aekit.AdversarialAutoencoder(latent_dim=2, hidden=(32,), **COMMON),
     "dae": lambda: aekit.DenoisingAutoencoder(latent_dim=4, hidden=(32,), **COMMON),
     "sparse": lambda: aekit.SparseAutoencoder(latent_dim=4, hidden=(32,), penalty="kl", **COMMON),
+    "batchnorm": lambda: aekit.Autoencoder(
+        latent_dim=4, architecture="conv", norm="batch", input_shape=(1, 8, 8), hidden=(8, 16),
+        **COMMON,
+    ),
 }
 
 
@@ -44,6 +48,7 @@ def fit_all(names=None) -> dict[str, np.ndarray]:
         keys = sorted(k for k in model.history_[0] if k.endswith("loss"))
         out[f"{name}/history"] = np.array([[e[k] for k in keys] for e in model.history_])
         out[f"{name}/world_size"] = np.array(model.world_size_)
+        out[f"{name}/codes"] = model.transform(X[:300])
     return out
 
 

@@ -287,3 +287,58 @@ def broadcast_int(value: int, w: World) -> int:
     t = torch.tensor([value], dtype=torch.int64, device=w.device)
     torch.distributed.broadcast(t, src=0, group=w.group)
     return int(t[0])
+
+
+# -- batch normalisation over the global batch ---------------------------------------------------
+
+
+def _global_batch_norm(self: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor):
+    """``forward`` of a BatchNorm layer with the statistics of the global batch: what
+    ``nn.SyncBatchNorm`` computes, on any backend (gloo on the CPU too), with the trainer's
+    rows per rank. Outside a shard, or in eval mode, the layer's own forward."""
+    s = _SHARD.get()
+    if s is None or not self.training:
+        return type(self).forward(self, x)
+    dims = [0, *range(2, x.dim())]
+    per_row = x[:1].numel() // x.shape[1]  # values of one channel in one row
+    count = s.total * per_row
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mean = _SumOverRanks.apply(x.sum(dims), s.world.group) / count
+    centred = x - mean.view(shape)
+    var = _SumOverRanks.apply(centred.pow(2).sum(dims), s.world.group) / count
+    out = centred * torch.rsqrt(var.view(shape) + self.eps)
+    if self.affine:
+        out = out * self.weight.view(shape) + self.bias.view(shape)
+    if self.track_running_stats:
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            m = self.momentum
+            if m is None:  # a cumulative moving average
+                m = 1.0 / float(self.num_batches_tracked)
+            unbiased = var.detach() * count / max(count - 1, 1)
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
+    return out
+
+
+@contextlib.contextmanager
+def global_batch_norm(module: torch.nn.Module, w: World) -> Iterator[None]:
+    """Within: the BatchNorm layers of ``module`` normalise with the global batch's statistics
+    (all-reduced with autograd), so N processes train as one. The layers are left as they are
+    (their class, their state dict); only their ``forward`` is replaced, and put back after."""
+    layers = [
+        m
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        and not isinstance(m, torch.nn.SyncBatchNorm)
+    ]
+    if not w.distributed or not layers:
+        yield
+        return
+    for m in layers:
+        m.forward = _global_batch_norm.__get__(m)
+    try:
+        yield
+    finally:
+        for m in layers:
+            del m.forward

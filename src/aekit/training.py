@@ -495,48 +495,9 @@ class Trainer:
         self._call(callbacks, "on_train_begin")
         reason = "max_epochs"
         try:
-            for _ in range(epochs):
-                logs = self._train_epoch(batches, progress)
-                if stage is not None:
-                    logs = {"stage": stage, **logs}
-                if val_batches is not None:
-                    logs.update(self._validate_epoch(val_batches))
-                monitor = logs.get("val_loss", logs["loss"])
-                if not math.isfinite(monitor):
-                    lr = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
-                    raise TrainingDivergedError(
-                        f"the validation loss is {monitor} at epoch {self.epoch} (learning rate "
-                        f"{lr:g}) while the training loss is finite: the validation rows hold "
-                        "values the model cannot reconstruct (far outside the training data's "
-                        "range?). Check validation_data and its scaling. The best weights so "
-                        f"far (epoch {self.best.epoch}) were kept.",
-                        epoch=self.epoch,
-                        step=0,
-                        lr=lr,
-                    )
-                for sched in self.schedulers.values():
-                    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                        sched.step(monitor)
-                    elif sched is not None:
-                        sched.step()
-                improved = monitor < self.best.value - cfg.min_delta
-                if improved:  # the weights and the optimiser state, restored together
-                    self.best = _Best(monitor, self.epoch, 0, self._snapshot())
-                else:
-                    self.best.wait += 1
-                logs["best_epoch"] = self.best.epoch
-                history.append(logs)
-                progress.epoch_end(logs, logs["samples_per_second"])
-                self._call(callbacks, "on_epoch_end", logs)
-                if self.world.distributed:  # a callback on one rank (a time limit) stops all
-                    flag = torch.tensor([float(self.stop_training)])
-                    self.stop_training = bool(dist.all_sum(flag, self.world).item() > 0)
-                if early_stopping and self.best.wait >= cfg.patience:
-                    reason = "early_stopping"
-                    break
-                if self.stop_training:
-                    reason = "callback"
-                    break
+            with dist.global_batch_norm(self.module, self.world):
+                reason = self._epochs(epochs, batches, val_batches, progress, history, callbacks,
+                                      early_stopping, stage)  # fmt: skip
         except KeyboardInterrupt:
             reason = "interrupted"
             self.restore_best()
@@ -551,6 +512,55 @@ class Trainer:
         if reason == "early_stopping" and cfg.restore_best:
             self.restore_best()
         self._call(callbacks, "on_train_end", reason)
+        return reason
+
+    def _epochs(self, epochs, batches, val_batches, progress, history, callbacks,
+                early_stopping, stage) -> str:  # fmt: skip
+        """The epochs of :meth:`run`; returns why they stopped (Ctrl-C and divergence aside)."""
+        cfg = self.config
+        reason = "max_epochs"
+        for _ in range(epochs):
+            logs = self._train_epoch(batches, progress)
+            if stage is not None:
+                logs = {"stage": stage, **logs}
+            if val_batches is not None:
+                logs.update(self._validate_epoch(val_batches))
+            monitor = logs.get("val_loss", logs["loss"])
+            if not math.isfinite(monitor):
+                lr = self.optimizers[self.phases[0].name].param_groups[0]["lr"]
+                raise TrainingDivergedError(
+                    f"the validation loss is {monitor} at epoch {self.epoch} (learning rate "
+                    f"{lr:g}) while the training loss is finite: the validation rows hold "
+                    "values the model cannot reconstruct (far outside the training data's "
+                    "range?). Check validation_data and its scaling. The best weights so "
+                    f"far (epoch {self.best.epoch}) were kept.",
+                    epoch=self.epoch,
+                    step=0,
+                    lr=lr,
+                )
+            for sched in self.schedulers.values():
+                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    sched.step(monitor)
+                elif sched is not None:
+                    sched.step()
+            improved = monitor < self.best.value - cfg.min_delta
+            if improved:  # the weights and the optimiser state, restored together
+                self.best = _Best(monitor, self.epoch, 0, self._snapshot())
+            else:
+                self.best.wait += 1
+            logs["best_epoch"] = self.best.epoch
+            history.append(logs)
+            progress.epoch_end(logs, logs["samples_per_second"])
+            self._call(callbacks, "on_epoch_end", logs)
+            if self.world.distributed:  # a callback on one rank (a time limit) stops all
+                flag = torch.tensor([float(self.stop_training)])
+                self.stop_training = bool(dist.all_sum(flag, self.world).item() > 0)
+            if early_stopping and self.best.wait >= cfg.patience:
+                reason = "early_stopping"
+                break
+            if self.stop_training:
+                reason = "callback"
+                break
         return reason
 
     def _batches(self, X, batch_size: int, index, y) -> Batches:
