@@ -26,7 +26,11 @@ MODELS = {
     "dae": lambda: aekit.DenoisingAutoencoder(latent_dim=4, hidden=(32,), **COMMON),
     "sparse": lambda: aekit.SparseAutoencoder(latent_dim=4, hidden=(32,), penalty="kl", **COMMON),
     "batchnorm": lambda: aekit.Autoencoder(
-        latent_dim=4, architecture="conv", norm="batch", input_shape=(1, 8, 8), hidden=(8, 16),
+        latent_dim=4,
+        architecture="conv",
+        norm="batch",
+        input_shape=(1, 8, 8),
+        hidden=(8, 16),
         **COMMON,
     ),
 }
