@@ -104,15 +104,17 @@ def inference_chunk(device, bytes_per_row: int, width: int) -> tuple[int, int]:
     output, summed: :meth:`BaseAutoencoder._bytes_per_row`; ``k`` times one sample's for the
     VAE's ``k`` importance samples). The budget (:func:`inference_budget`):
 
-    * the CPU (and MPS): 16 MiB. Throughput on the CPU peaks when a pass fits the caches and
-      falls beyond (single thread, 784-400-20 networks: 1024 rows of ``score_samples`` run 1.3x
-      as fast as 10,000 at once; ``docs/benchmarks.md``), so a small bounded chunk is also the
-      fast one. That is 1024 to 2048 rows of a 784-400-20 autoencoder, 16 of a VAE's
+    * the CPU (and MPS): 16 MiB. Throughput on the CPU is flat from a few hundred rows a pass
+      and falls once a pass outgrows the caches (one thread, 784-400-20 networks:
+      ``score_samples`` in chunks of 1024 rows runs 1.5x as fast as in chunks of 16,384 and
+      1.6x as fast as 10,000 rows at once; ``docs/benchmarks.md``), so the bounded chunk is
+      also a fast one: 1024 to 2048 rows of a 784-400-20 autoencoder, 16 of a VAE's
       ``log_likelihood`` with 50 samples.
     * a CUDA device: the smaller of half the free memory and an eighth of the total memory,
-      rounded down to a power of two, so that the chunk is the same for every call while a
-      quarter of the device is free (on an 80 GB H100: 8 GiB), and shrinks, by halves, when
-      memory is short.
+      rounded down to a power of two (on an 80 GB H100: 8 GiB), so that the chunk is the same
+      at every call while a quarter of the device is free, and shrinks by halves when memory is
+      short. Larger passes keep paying there (an H200: 16,384-row chunks of ``transform`` 1.4x
+      as fast as 4096; ``log_likelihood`` with 5000 samples 2.2x as fast as in 128 MiB passes).
 
     A function of the device, the model, the data's width and ``k`` only, never of the data's
     source or length: an array, a Dataset and a memory map of the same rows are cut into the
