@@ -5,7 +5,7 @@ CONSTRAINTS ?= constraints.txt
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test test-fast lint format bench clean
+.PHONY: demo test test-fast lint format bench bench-inference clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_speed.py
+
+# Inference rows/s of aekit's chunk rule against fixed chunks (about 2.5 minutes, one thread).
+bench-inference: $(VENV)/.installed
+	$(PY) benchmarks/inference.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

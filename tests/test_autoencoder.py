@@ -505,3 +505,83 @@ def test_plateau_schedule_lowers_the_rate_when_the_loss_stalls(digits):
                      max_epochs=40, random_state=0).fit(digits.X_train[:300])  # fmt: skip
     lrs = [h["lr"] for h in ae.history_]
     assert lrs[0] == 0.05 and min(lrs) <= 0.005
+
+
+# --- inference chunks (issue 14) ----------------------------------------------------------------
+
+
+def test_inference_chunk_rule_on_the_cpu():
+    """A 16 MiB activation budget, rounded down to a power of two, at least one row, at most
+    2**24 input values; the same for any length of data (the length is not an argument)."""
+    from aekit.estimator import CPU_INFERENCE_BYTES, inference_chunk
+
+    assert CPU_INFERENCE_BYTES == 2**24
+    assert inference_chunk("cpu", 12756, 784) == (1024, 2**24)  # 784-400-20 score_samples
+    assert inference_chunk("cpu", 6496, 784) == (2048, 2**24)  # its transform
+    assert inference_chunk("cpu", 50 * 4 * 3216, 784)[0] == 16  # a VAE's 50 samples a row
+    assert inference_chunk("cpu", 2**30, 784)[0] == 1  # one row over budget: still one row
+    assert inference_chunk("cpu", 8, 2**20)[0] == 16  # wide rows: at most 2**24 values read
+
+
+def test_inference_chunk_rule_on_cuda_follows_its_memory(monkeypatch):
+    """On a CUDA device: min(free / 2, total / 8), as a power of two. While a quarter of the
+    device is free the chunk is that of its total memory (the same at every call); below, it
+    halves with the free memory."""
+    from aekit.estimator import inference_chunk
+
+    memory = {"free": 80 * 10**9, "total": 80 * 10**9}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (memory["free"], memory["total"]))
+    k, sample = 5000, 4 * 3216  # log_likelihood's 5000 samples of a 784-400-20 VAE
+    assert inference_chunk("cuda", k * sample, 784) == (128, 2**33)  # 8 GiB of 80 GB
+    memory["free"] = 25 * 10**9  # still over a quarter free: the same chunk
+    assert inference_chunk("cuda:0", k * sample, 784) == (128, 2**33)
+    memory["free"] = 10 * 10**9
+    assert inference_chunk("cuda", k * sample, 784) == (64, 2**32)
+    memory["free"] = 3 * 10**9
+    assert inference_chunk("cuda", k * sample, 784) == (16, 2**30)
+    assert inference_chunk("cuda", 50 * sample, 784) == (1024, 2**30)  # k = 50: 100x the rows
+    memory.update(free=140 * 10**9, total=140 * 10**9)  # small rows: 2**24 values read
+    assert inference_chunk("cuda", 6496, 784) == (16384, 2**34)
+
+
+def test_inference_is_cut_by_the_rule_for_the_bytes_one_row_costs(monkeypatch):
+    """transform's chunk comes from the layer outputs of one probe row of zeros (drawing no
+    random numbers), and a budget of 16 rows' worth gives chunks of 16 rows."""
+    X = np.random.default_rng(0).random((150, 6), dtype=np.float32)
+    ae = Autoencoder(latent_dim=2, hidden=(8,), max_epochs=1, random_state=0).fit(X)
+    per_row = ae._bytes_per_row(ae.module_.encode, 6)
+    assert per_row == 4 * (6 + 8 + 8 + 2 + 2)  # input, Linear, ReLU, Linear, the code
+    monkeypatch.setattr("aekit.estimator.CPU_INFERENCE_BYTES", 16 * per_row + 1)
+    sizes, encode = [], ae.module_.encode
+    monkeypatch.setattr(ae.module_, "encode", lambda x: sizes.append(len(x)) or encode(x))
+    rng = torch.get_rng_state()
+    codes = ae.transform(X)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert sizes == [1] + [16] * 9 + [6]  # the probe, then the chunks
+    monkeypatch.undo()
+    np.testing.assert_allclose(codes, ae.transform(X), rtol=1e-6, atol=1e-6)  # one chunk
+
+
+def test_log_likelihood_chunks_hold_k_samples_a_row(monkeypatch):
+    """The VAE's importance-sampled paths size their chunks for k samples a row: k times the
+    rows' cost, fewer rows for more samples, and the samples of one row split into passes
+    only where even one row's k samples exceed the budget."""
+    from aekit import VAE
+    from aekit.models import vae as vae_module
+
+    X = np.random.default_rng(0).random((40, 7), dtype=np.float32)
+    vae = VAE(latent_dim=3, hidden=(16,), likelihood="bernoulli", max_epochs=1,
+              random_state=0).fit(X)  # fmt: skip
+    _, peak = vae.module_.values_per_sample()
+    monkeypatch.setattr("aekit.estimator.CPU_INFERENCE_BYTES", 4 * peak * 80)
+    calls, original = [], vae_module.VAEModule.iwae_bound_chunked
+
+    def spy(self, x, k, chunk, *args, **kw):
+        calls.append((len(x), chunk))
+        return original(self, x, k, chunk, *args, **kw)
+
+    monkeypatch.setattr(vae_module.VAEModule, "iwae_bound_chunked", spy)
+    for k, rows, per_pass in [(10, 8, 10), (20, 4, 20), (80, 1, 80), (200, 1, 80)]:
+        calls.clear()
+        assert np.isfinite(vae.log_likelihood(X, n_samples=k))
+        assert set(calls) == {(rows, per_pass)} and len(calls) == len(X) // rows, k

@@ -132,6 +132,27 @@ def test_a_memory_map_gives_the_in_memory_arrays_model(tmp_path):
     assert np.array_equal(a.transform(X), c.transform(Batches(mm, 16)))
 
 
+def test_sources_are_cut_into_the_arrays_inference_chunks(tmp_path, monkeypatch):
+    """Over many inference chunks (a budget of a few rows, so 150 rows make many), an array, a
+    Dataset, a memory map, a DataLoader and batches of another size give bit-identical codes,
+    scores and log-likelihood estimates: the chunks depend on the model and the width, never on
+    the source."""
+    X = tiny_X(150)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ae = aekit.Autoencoder(**SMALL).fit(X)
+    vae = aekit.VAE(**SMALL).fit(X)
+    whole = ae.transform(X)
+    monkeypatch.setattr("aekit.estimator.CPU_INFERENCE_BYTES", 20 * 4 * X.shape[1])
+    sources = [mm, Rows(X), Rows(mm), Batches(mm, 7), DataLoader(Rows(X), batch_size=9)]
+    codes, scores, ll = ae.transform(X), ae.score_samples(X), vae.log_likelihood(X, 20)
+    np.testing.assert_allclose(codes, whole, rtol=1e-6, atol=1e-6)
+    for source in sources:
+        assert np.array_equal(ae.transform(source), codes)
+        assert np.array_equal(ae.score_samples(source), scores)
+        assert vae.log_likelihood(source, 20) == ll
+
+
 def test_a_dataset_fit_resumes_exactly(tmp_path):
     """fit 4 epochs == fit 2, save, load, continue_fit to 4 (aekit train --resume), bit for
     bit, with the Dataset's validation split drawn again from random_state."""

@@ -82,11 +82,57 @@ from .training import (
     TrainerConfig,
 )
 
-# Rows per forward pass at inference: 4096, fewer for wide rows (at most 2**24 input values, 64 MB
-# of float32, per chunk). It depends on the data's width only, not on training settings, so that
-# outputs do not either: float32 results change at the 1e-7 level with the batch size.
-INFERENCE_BATCH_SIZE = 4096
+# Inference chunks (see inference_chunk): activations per forward pass on the CPU, and input
+# values per chunk read on the host on any device.
+CPU_INFERENCE_BYTES = 2**24
 INFERENCE_MAX_VALUES = 2**24
+
+
+def _floor_pow2(n: int) -> int:
+    return 1 << (max(1, int(n)).bit_length() - 1)
+
+
+def inference_budget(device) -> int:
+    """Bytes of activations one inference pass may hold on ``device`` (:func:`inference_chunk`):
+    on a CUDA device the smaller of half its free memory and an eighth of its total memory, as a
+    power of two; elsewhere ``CPU_INFERENCE_BYTES``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return _floor_pow2(min(free // 2, total // 8))
+    return CPU_INFERENCE_BYTES
+
+
+def inference_chunk(device, bytes_per_row: int, width: int) -> tuple[int, int]:
+    """Rows per forward pass at inference, and the activation budget they were sized for.
+
+    ``rows = budget // bytes_per_row``, at most ``INFERENCE_MAX_VALUES // width`` (64 MB of
+    float32 input read on the host per chunk), at least 1, rounded down to a power of two.
+    ``bytes_per_row`` estimates one row's activations in the pass (the sizes of every layer's
+    output, summed: :meth:`BaseAutoencoder._bytes_per_row`; ``k`` times one sample's for the
+    VAE's ``k`` importance samples). The budget (:func:`inference_budget`):
+
+    * the CPU (and MPS): 16 MiB. Throughput on the CPU is flat from a few hundred rows a pass
+      and falls once a pass outgrows the caches (one thread, 784-400-20 networks:
+      ``score_samples`` in chunks of 1024 rows runs 1.5x as fast as in chunks of 16,384 and
+      1.6x as fast as 10,000 rows at once; ``docs/benchmarks.md``), so the bounded chunk is
+      also a fast one: 1024 to 2048 rows of a 784-400-20 autoencoder, 16 of a VAE's
+      ``log_likelihood`` with 50 samples.
+    * a CUDA device: the smaller of half the free memory and an eighth of the total memory,
+      rounded down to a power of two (on an 80 GB H100: 8 GiB), so that the chunk is the same
+      at every call while a quarter of the device is free, and shrinks by halves when memory is
+      short. Larger passes keep paying there (an H200: 16,384-row chunks of ``transform`` 1.4x
+      as fast as 4096; ``log_likelihood`` with 5000 samples 2.2x as fast as in 128 MiB passes).
+
+    A function of the device, the model, the data's width and ``k`` only, never of the data's
+    source or length: an array, a Dataset and a memory map of the same rows are cut into the
+    same chunks and give bit-identical outputs (float32 results depend on the batch size at the
+    1e-7 level).
+    """
+    budget = inference_budget(device)
+    rows = min(budget // max(1, int(bytes_per_row)), INFERENCE_MAX_VALUES // max(1, int(width)))
+    return _floor_pow2(rows), budget
+
 
 RANDOM_STATE = Instance(np.random.RandomState, "a numpy RandomState")
 DEVICE = Instance((str, torch.device), "a device such as 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
@@ -934,12 +980,44 @@ torch Dataset, DataLoader or iterable of batches
     # -- using a fitted model ----------------------------------------------------------------
 
     @torch.no_grad()
-    def _batched(self, fn, X: np.ndarray | Source, rows: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
-        """``fn`` over fixed-size chunks of rows, in eval mode, without autograd; numpy out. A
-        source gives the same chunks, in its order, so the outputs equal an array's."""
+    def _bytes_per_row(self, fn, width: int) -> int:
+        """Bytes one row costs in ``fn``: its input, its output and every layer's output (the
+        forward hooks of the module's leaf layers, on one row of zeros), summed. An over-estimate
+        of what is alive at once without autograd, and cheap: one row through the network.
+        ``fn`` must not draw random numbers (the probe would consume them)."""
+        sizes = [int(width)]
+
+        def record(_module, _inputs, out):
+            for t in out if isinstance(out, tuple | list) else (out,):
+                if isinstance(t, torch.Tensor):
+                    sizes.append(t.numel())
+
+        leaves = [m for m in self.module_.modules() if not list(m.children())]
+        hooks = [m.register_forward_hook(record) for m in leaves]
+        try:
+            self.module_.eval()
+            out = fn(torch.zeros(1, int(width), device=self.device_))
+        finally:
+            for h in hooks:
+                h.remove()
+        sizes.append(out.numel() if isinstance(out, torch.Tensor) else 0)
+        return 4 * sum(sizes)
+
+    @torch.no_grad()
+    def _batched(
+        self, fn, X: np.ndarray | Source, *, bytes_per_row: int | None = None, rows: int = 0
+    ) -> np.ndarray:
+        """``fn`` over chunks of rows, in eval mode, without autograd; numpy out.
+
+        The chunk is :func:`inference_chunk`'s for ``bytes_per_row`` (by default measured on
+        ``fn`` itself, :meth:`_bytes_per_row`), or ``rows`` where given. A source is read in the
+        same chunks, in its order, so the outputs equal an array's."""
         self.module_.eval()
         width = X.n_features if isinstance(X, Source) else X.shape[1]
-        rows = max(1, min(rows, INFERENCE_MAX_VALUES // max(1, width)))
+        if not rows:
+            if bytes_per_row is None:
+                bytes_per_row = self._bytes_per_row(fn, width)
+            rows, _ = inference_chunk(self.device_, bytes_per_row, width)
         if isinstance(X, Source):
             chunks = X.chunks(rows)
         else:

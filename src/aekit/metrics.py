@@ -72,8 +72,9 @@ def reconstruction_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, float]:
     return _errors(X, lambda start, stop: X_hat[start:stop])
 
 
-# Rows per chunk when a reconstruction is computed chunk by chunk (the model's inference batch),
-# fewer for rows of more than 256 features (at most 2**20 values, 8 MB of float64, per chunk).
+# Rows per chunk when a reconstruction is computed chunk by chunk (the model cuts each into its
+# own inference chunks), fewer for rows of more than 256 features (at most 2**20 values, 8 MB of
+# float64, per chunk).
 _RECON_ROWS = 4096
 
 

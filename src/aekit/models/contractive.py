@@ -194,5 +194,10 @@ class ContractiveAutoencoder(Autoencoder):
         """Exact squared Frobenius norm of the encoder's Jacobian at each row, shape (n,)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        # Small chunks: the exact Jacobian holds rows * latent_dim * n_features floats.
-        return self._batched(self.module_.jacobian_norm, X, rows=256).astype(np.float64)
+        # Per row: the Jacobian (latent_dim x n_features floats), and the encoder's activations
+        # once forward and once per code unit backward (vmap(jacrev) runs them together).
+        n, latent = int(self.n_features_in_), int(self.latent_dim)
+        per_row = (latent + 1) * self._bytes_per_row(self.module_.encode, n) + 4 * latent * n
+        return self._batched(self.module_.jacobian_norm, X, bytes_per_row=per_row).astype(
+            np.float64
+        )

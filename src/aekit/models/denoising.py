@@ -112,7 +112,11 @@ class DenoisingAutoencoder(Autoencoder):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
-        return self._batched(lambda x: self.module_.corrupt(x, g), X).astype(np.float32)
+        # no layers, and a probe would draw from g: the rows in and out are the memory
+        per_row = 8 * int(self.n_features_in_)
+        return self._batched(lambda x: self.module_.corrupt(x, g), X, bytes_per_row=per_row).astype(
+            np.float32
+        )
 
     def denoise(self, X) -> np.ndarray:
         """The reconstruction of (possibly noisy) inputs: the model's estimate of the clean data."""

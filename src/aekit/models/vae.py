@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from .. import distributed as dist
 from .._params import Integer, Options, Real, param
 from ..errors import DataError, ParameterError
-from ..estimator import BaseAutoencoder
+from ..estimator import BaseAutoencoder, inference_chunk
 from ..networks import mean_and_logvar
 from ..runtime import available_memory, resolve_device, seed_from
 from ..sources import IterableSource, Source, n_rows, probe_rows
@@ -42,8 +42,6 @@ from ..training import Phase
 LIKELIHOODS = ("gaussian", "bernoulli")
 BINARIZE = ("dynamic", "static")  # or None
 _LOG_2PI = math.log(2 * math.pi)
-#: Activations alive at once in :meth:`VAE.log_likelihood` (its chunks of importance samples).
-_LL_CHUNK_BYTES = 2**27
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -420,11 +418,20 @@ class VAE(BaseAutoencoder):
         X = self._validate_X(X, reset=False)
         self._check_values(X)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
-        return float(np.mean(self._batched(lambda x: self.module_.elbo(x, g), X)))
+        # the chunk measured on score_samples (the same layers): a probe of elbo would draw from g
+        per_row = self._bytes_per_row(self.module_.score_samples, self.n_features_in_)
+        return float(np.mean(self._batched(lambda x: self.module_.elbo(x, g), X,
+                                           bytes_per_row=per_row)))  # fmt: skip
 
     def log_likelihood(self, X, n_samples: int = 5000, random_state=0) -> float:
         """Importance-sampled estimate of the mean ``log p(x)`` (nats per sample): ``L_k`` with
-        ``k = n_samples``, batched so that the samples of a test set fit in memory."""
+        ``k = n_samples``, batched so that the samples of a test set fit in memory.
+
+        Rows go in chunks sized for ``k`` samples each (:func:`~aekit.estimator.inference_chunk`
+        with ``k`` times one sample's activations, :meth:`VAEModule.values_per_sample`); where
+        even one row's ``k`` samples exceed the budget, the samples of a chunk go through the
+        decoder a part at a time. The chunks, and so the draws each row gets, depend on the
+        device, the network and ``k``, not on the data's source or length."""
         if (
             isinstance(n_samples, bool)
             or not isinstance(n_samples, int | np.integer)
@@ -438,14 +445,17 @@ class VAE(BaseAutoencoder):
         X = self._validate_X(X, reset=False)
         self._check_values(X)
         g = torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
-        # samples per forward pass: at most _LL_CHUNK_BYTES of activations alive at once
+        # k samples of a row each cost `peak` values; a chunk of rows holds all k of them where
+        # they fit the budget, else the samples go through the decoder `per_pass` at a time
         _, peak = self.module_.values_per_sample()
+        sample_bytes = 4 * peak
+        rows, budget = inference_chunk(self.device_, k * sample_bytes, self.n_features_in_)
+        per_pass = max(1, min(k, budget // (rows * sample_bytes)))
 
         def bound(x: torch.Tensor) -> torch.Tensor:
-            chunk = max(1, min(k, _LL_CHUNK_BYTES // (4 * len(x) * peak)))
-            return self.module_.iwae_bound_chunked(x, k, chunk, g)
+            return self.module_.iwae_bound_chunked(x, k, per_pass, g)
 
-        return self._batched(bound, X, rows=256).astype(np.float64)
+        return self._batched(bound, X, rows=rows).astype(np.float64)
 
     def active_units(self, X, threshold: float = 0.01) -> int:
         """Latent dimensions ``u`` with ``Cov_x(E_q[z_u]) > threshold`` (Burda et al. 2015)."""
