@@ -41,14 +41,34 @@ def test_bf16_trains_with_float32_weights_and_follows_fp32(small_digits):
 
 
 def test_cuda_graphs_off_a_cuda_device_trains_eagerly_and_says_why(small_digits):
+    """True asks for graphs: their absence is a warning. The default, "auto", is silent."""
     X, _ = small_digits
     kw = dict(SMALL, max_epochs=2, device="cpu")
-    eager = aekit.VAE(**kw).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eager = aekit.VAE(**kw).fit(X)
+    assert eager.cuda_graphs == "auto"
     with pytest.warns(UserWarning, match="cuda_graphs=True: training runs eagerly: CUDA graphs "
                       "need a CUDA device"):  # fmt: skip
         graphs = aekit.VAE(cuda_graphs=True, **kw).fit(X)
     for a, b in zip(eager.module_.parameters(), graphs.module_.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_auto_leaves_steps_with_the_users_code_uncaptured():
+    """A user's network or prior function may keep Python state, which a replay would skip:
+    "auto" does not capture them (True does, on the user's word)."""
+    from tests.usernets import Decoder, Encoder
+
+    def config(**kw):
+        return aekit.AdversarialAutoencoder(**kw)._trainer_config().cuda_graphs
+
+    assert config() == "auto"
+    assert config(encoder=Encoder, decoder=Decoder) is False
+    assert config(prior="tests.test_aae:ring") is False
+    assert config(prior="mixture") == "auto"
+    assert config(encoder=Encoder, cuda_graphs=True) is True
+    assert aekit.Autoencoder(cuda_graphs=False)._trainer_config().cuda_graphs is False
 
 
 def test_precision_is_checked():
@@ -110,19 +130,41 @@ def test_restored_best_weights_are_not_overwritten_by_a_stale_graph(small_digits
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+class HostSyncingEncoder(torch.nn.Module):
+    """Reads a value back to the host in every forward (``.item()``), which a capture refuses."""
+
+    def __init__(self, n_features: int, latent_dim: int):
+        super().__init__()
+        self.net = torch.nn.Linear(n_features, latent_dim)
+        self.largest = 0.0
+
+    def forward(self, x):
+        self.largest = max(self.largest, float(x.abs().max().item()))
+        return self.net(x)
+
+
 @cuda
 def test_a_step_that_cannot_be_captured_trains_eagerly_and_says_why(small_digits):
-    """The mixture prior moves its table of means to the GPU in every step: a copy from the
-    host, which a capture refuses. Training goes on eagerly, and learns."""
+    """cuda_graphs=True with an encoder that synchronises: the capture fails, training goes on
+    eagerly with a warning naming the reason, and learns. Under "auto" the user's encoder
+    is never captured, and no warning is given."""
     X, _ = small_digits
+    kw = dict(SMALL, encoder=HostSyncingEncoder, max_epochs=4, device="cuda")
     with pytest.warns(UserWarning, match="cannot be captured in a CUDA graph"):
-        model = aekit.AdversarialAutoencoder(
-            **{**SMALL, "latent_dim": 2}, prior="mixture", max_epochs=4, device="cuda",
-            cuda_graphs=True,
-        )  # fmt: skip
-        model.fit(X)
+        model = aekit.Autoencoder(cuda_graphs=True, **kw).fit(X)
     assert model._trainer._graph is None and model._trainer._graph_off
-    assert np.isfinite(_losses(model)).all()
+    assert _losses(model)[-1] < _losses(model)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        auto = aekit.Autoencoder(**kw).fit(X)
+    assert auto._trainer._graph is None
+
+
+@cuda
+def test_auto_captures_on_a_cuda_device(small_digits):
+    X, _ = small_digits
+    model = _fit(aekit.AdversarialAutoencoder, X, max_epochs=3, prior="mixture", latent_dim=2)
+    assert model._trainer._graph is not None
 
 
 @cuda

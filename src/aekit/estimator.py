@@ -185,7 +185,7 @@ class NetworkParams:
     random_state: Any = param(None, None, Integer(), RANDOM_STATE)
     device: str = param("auto", DEVICE)
     precision: str = param("fp32", Options(*PRECISIONS), trainer=True)
-    cuda_graphs: bool = param(False, Boolean(), trainer=True)
+    cuda_graphs: bool | str = param("auto", Options("auto"), Boolean(), trainer=True)
     verbose: int = param(0, Integer(0), trainer=True)
 
 
@@ -891,8 +891,18 @@ torch Dataset, DataLoader or iterable of batches
         return perm[n_val:], perm[:n_val]
 
     def _trainer_config(self) -> TrainerConfig:
-        """The parameters declared ``trainer=True``, under their own names."""
-        return TrainerConfig(**trainer_settings(self))
+        """The parameters declared ``trainer=True``, under their own names (``cuda_graphs="auto"``
+        stays "auto" where a captured step is safe, and is False where it is not)."""
+        settings = trainer_settings(self)
+        if settings["cuda_graphs"] == "auto" and not self._capture_is_safe():
+            settings["cuda_graphs"] = False
+        return TrainerConfig(**settings)
+
+    def _capture_is_safe(self) -> bool:
+        """Whether a captured step computes what an eager one does: not where a user's code runs
+        in the step (a network of the user's may keep Python state, which a replay skips).
+        Families with other user code in the step (a prior function) say so too."""
+        return not self._user_networks()
 
     def _initialize(
         self,

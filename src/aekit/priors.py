@@ -147,7 +147,9 @@ class MixturePrior(Prior):
 
     def sample(self, n, generator, labels=None):
         k = self._components(n, generator, labels)
-        means = self.means.to(generator.device)[k]
+        if self.means.device != generator.device:  # moved once, not copied in every step
+            self.means = self.means.to(generator.device)
+        means = self.means[k]
         noise = dist.randn((n, self.dim), generator=generator, device=generator.device)
         return means + self.std * noise
 

@@ -100,7 +100,7 @@ class TrainerConfig:
     min_delta: float = 0.0
     restore_best: bool = True
     precision: str = "fp32"
-    cuda_graphs: bool = False
+    cuda_graphs: bool | str = "auto"  # where possible, falling back without a warning
     verbose: int = 0
 
 
@@ -685,11 +685,16 @@ class Trainer:
         return self._stream
 
     def _no_graphs(self, why: str) -> None:
-        """Steps run eagerly from now on, and the user is told why."""
+        """Steps run eagerly from now on, and the user is told why: a warning where they asked
+        for graphs, a note on stderr (``verbose``) where "auto" found them impossible."""
         import warnings
 
         self._graph, self._graph_off = None, why
-        warnings.warn(f"cuda_graphs=True: training runs eagerly: {why}", UserWarning, stacklevel=5)
+        if self.config.cuda_graphs is True:
+            warnings.warn(f"cuda_graphs=True: training runs eagerly: {why}", UserWarning,
+                          stacklevel=5)  # fmt: skip
+        elif self.config.verbose and self.world.is_main:
+            sys.stderr.write(f"note: training runs eagerly, without CUDA graphs: {why}\n")
 
     def _drop_graph(self) -> None:
         """Forget the captured step: the optimiser state it refers to was replaced."""
@@ -698,7 +703,8 @@ class Trainer:
     def _graphs_for_this_run(self) -> None:
         """Decide, at the start of a run, whether steps may be captured (``cuda_graphs``), and
         make the optimisers capturable where they will be."""
-        if not self.config.cuda_graphs:
+        auto = self.config.cuda_graphs == "auto"
+        if not self.config.cuda_graphs or (auto and self.device.type != "cuda"):
             self._graph, self._graph_off = None, "cuda_graphs=False"
             return
         why = None
@@ -709,7 +715,10 @@ class Trainer:
         elif self.config.optimizer == "sgd":
             why = "the sgd optimiser cannot be captured (adam and adamw can)"
         if why is not None:
-            self._no_graphs(why)
+            if auto:  # "auto" asked for graphs only where they work: nothing to say
+                self._graph, self._graph_off = None, why
+            else:
+                self._no_graphs(why)
             return
         if self._graph_off == "cuda_graphs=False":
             self._graph_off = None

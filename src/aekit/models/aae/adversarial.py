@@ -265,6 +265,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     prior_labels: bool = param(False, Boolean())
     unlabeled_label: Any = param(-1, *LABEL_MARKER)
 
+    def _capture_is_safe(self) -> bool:
+        # A prior of the user's is Python called in every step, which a CUDA graph replays
+        # without calling it.
+        return super()._capture_is_safe() and isinstance(self.prior, str) and ":" not in self.prior
+
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
