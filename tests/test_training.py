@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io as _io
 import sys
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from aekit.nn import reset_parameters
-from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig
+from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig, make_optimizer
 
 
 class TwoParams(nn.Module):
@@ -143,6 +144,97 @@ def test_state_dict_round_trip_continues_exactly():
     t1.run(X, epochs=2, history=[])
     t2.run(X, epochs=2, history=[])
     assert torch.equal(net1.weight, net2.weight) and t2.epoch == 5
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_optimizers_are_fused_where_torch_supports_it(name):
+    """Fused kernels for floating-point parameters on the CPU (any float dtype in torch 2.13);
+    the multi-tensor implementation where they are not supported (complex parameters here);
+    a phase's own ``fused``/``foreach`` option wins."""
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        opt = make_optimizer(name, [nn.Parameter(torch.zeros(3, dtype=dtype))], 0.1, 0.0, 0.9)
+        assert opt.defaults["fused"] is True and not opt.defaults["foreach"], dtype
+    opt = make_optimizer(name, [nn.Parameter(torch.zeros(3, dtype=torch.complex64))], 0.1, 0, 0.9)
+    assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+    opt = make_optimizer(name, [nn.Parameter(torch.zeros(3))], 0.1, 0.0, 0.9, foreach=True)
+    assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+    m = TwoParams()
+    trainer = Trainer(
+        m, [Phase("p", m.pull_a, [m.a])], TrainerConfig(optimizer=name), device=torch.device("cpu"),
+        seed=0,
+    )  # fmt: skip
+    assert trainer.optimizers["p"].defaults["fused"] is True
+
+
+def test_a_foreach_optimizer_state_loads_into_the_fused_optimizer_and_continues_identically():
+    """Checkpoints written before the optimisers were fused hold a foreach Adam's state: the same
+    tensors (two moments and a float32 ``step`` per parameter), but param groups that say
+    ``foreach=True``. Loaded into today's fused Adam, it stays fused, and it continues exactly as
+    from the same numbers saved by a fused Adam; it also continues a foreach run to rounding."""
+    from aekit.io import join_tensors, split_tensors
+
+    def make(**options):
+        net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 3))
+        reset_parameters(net, torch.Generator().manual_seed(0))
+
+        def obj(x, g):
+            return {"loss": (net(x + torch.randn(x.shape, generator=g)) - x).pow(2).sum(1).mean()}
+
+        cfg = TrainerConfig(lr=0.01, batch_size=4)
+        phase = Phase("p", obj, list(net.parameters()), optimizer_options=options)
+        return net, Trainer(net, [phase], cfg, device=torch.device("cpu"), seed=5)
+
+    def saved(trainer):  # through the same split/join as optimizer.safetensors + .json
+        return join_tensors(*split_tensors(trainer.state_dict()))
+
+    def resumed(net, state, **options):
+        net2, t2 = make(**options)
+        net2.load_state_dict(net.state_dict())
+        t2.load_state_dict(state)
+        return net2, t2
+
+    X = np.random.default_rng(0).random((10, 3), dtype=np.float32)
+    net_old, old = make(foreach=True)  # the optimiser as it was
+    old.run(X, epochs=3, history=[])
+    state_old = saved(old)
+    assert state_old["optimizers"]["p"]["param_groups"][0]["foreach"] is True
+    net_new, new = make()
+    new.run(X, epochs=3, history=[])
+    state_new = saved(new)
+    assert new.optimizers["p"].param_groups[0]["fused"] is True
+
+    # the same format: the same tensors, names, shapes and dtypes
+    def flat(state):
+        per_param = state["optimizers"]["p"]["state"].items()
+        return {(i, k): (v.shape, v.dtype) for i, d in per_param for k, v in d.items()}
+
+    assert flat(state_old) == flat(state_new)
+
+    # the fused run's numbers, in a foreach checkpoint's clothes
+    as_foreach = copy.deepcopy(state_new)
+    as_foreach["optimizers"]["p"]["param_groups"] = state_old["optimizers"]["p"]["param_groups"]
+    net_a, a = resumed(net_new, state_new)
+    net_b, b = resumed(net_new, as_foreach)
+    assert b.optimizers["p"].param_groups[0]["fused"] is True
+    assert not b.optimizers["p"].param_groups[0]["foreach"]
+    for t in (new, a, b):
+        t.run(X, epochs=2, history=[])
+    for p_new, p_a, p_b in zip(
+        net_new.parameters(), net_a.parameters(), net_b.parameters(), strict=True
+    ):
+        assert torch.equal(p_new, p_a) and torch.equal(p_new, p_b)
+
+    # the real old checkpoint continues the old run (fused and foreach round differently)
+    net_c, c = resumed(net_old, state_old)
+    assert c.optimizers["p"].param_groups[0]["fused"] is True
+    old.run(X, epochs=2, history=[])
+    c.run(X, epochs=2, history=[])
+    for p_old, p_c in zip(net_old.parameters(), net_c.parameters(), strict=True):
+        torch.testing.assert_close(p_c, p_old, rtol=1e-5, atol=1e-6)
+    # and a fused state loads into a foreach optimiser (a device without fused kernels)
+    _, d = resumed(net_new, state_new, foreach=True)
+    assert d.optimizers["p"].param_groups[0]["foreach"] is True
+    d.run(X, epochs=1, history=[])
 
 
 def test_progress_bar_on_a_terminal_overwrites_itself(monkeypatch):
