@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+from aekit.callbacks import Callback
+from aekit.errors import ParameterError
 from aekit.nn import reset_parameters
 from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig, make_optimizer
 
@@ -268,3 +270,103 @@ def test_time_limit_stops_after_the_budget():
     for bad in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ParameterError, match="seconds"):
             TimeLimit(bad)
+
+
+@pytest.fixture
+def torch_default_threads(monkeypatch):
+    """No thread count chosen by the user: torch's count, 2, is what torch picked itself (2
+    usable CPUs, 2 physical cores, as at aekit's import). Torch's count is put back after."""
+    from aekit import runtime
+
+    for name in ("AEKIT_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(runtime, "_chosen_threads", None)
+    monkeypatch.setattr(runtime, "_threads_at_import", 2)
+    monkeypatch.setattr(runtime, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(runtime, "_physical_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield runtime
+    torch.set_num_threads(before)
+
+
+class _ThreadsSeen(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, trainer, estimator, logs):
+        self.seen.append(torch.get_num_threads())
+
+
+def test_who_chose_the_thread_count(torch_default_threads, monkeypatch):
+    """Torch's default is nobody's choice; a different torch.set_num_threads, $AEKIT_THREADS,
+    $OMP_NUM_THREADS or aekit.runtime.set_threads (the CLI's --threads) is the user's."""
+    runtime = torch_default_threads
+    assert runtime.user_threads() is None
+    torch.set_num_threads(1)
+    assert runtime.user_threads() == 1
+    torch.set_num_threads(2)
+    assert runtime.user_threads() is None
+    with runtime.using_threads(2):  # the same count as torch's default, chosen explicitly
+        assert runtime.user_threads() == 2
+    assert runtime.user_threads() is None and torch.get_num_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert runtime.user_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("AEKIT_THREADS", "3")
+    assert runtime.user_threads() == 3
+    monkeypatch.setenv("AEKIT_THREADS", "none")
+    with pytest.raises(ParameterError, match="AEKIT_THREADS='none'"):
+        runtime.user_threads()
+
+
+def test_the_default_thread_rule(torch_default_threads, monkeypatch):
+    """One thread for models under ONE_THREAD_MFLOP per batch; above it, torch's count, but no
+    more than the CPUs other processes leave free."""
+    runtime = torch_default_threads
+    small = runtime.ONE_THREAD_MFLOP / 2
+    big = runtime.ONE_THREAD_MFLOP * 2
+    assert runtime.default_training_threads(small) == 1
+    assert runtime.default_training_threads(big) == 2
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 1)
+    assert runtime.default_training_threads(big) == 1
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 5)
+    assert runtime.default_training_threads(big) == 1
+
+
+def test_busy_cpus_reads_the_load_of_this_machine():
+    from aekit.runtime import busy_cpus
+
+    assert isinstance(busy_cpus(), int) and 0 <= busy_cpus() <= 100_000
+
+
+def test_fit_trains_with_the_default_rule_and_puts_torch_threads_back(torch_default_threads):
+    """With torch's default count (2 here), a small model trains on one thread, and torch's count
+    is 2 again after fit, after a failed fit too; a count the user chose is used as is."""
+    from aekit import Autoencoder
+    from aekit.errors import TrainingDivergedError
+
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    seen = _ThreadsSeen()
+    model = Autoencoder(latent_dim=2, hidden=(4,), max_epochs=2, random_state=0)
+    model.fit(X, callbacks=[seen])
+    assert seen.seen == [1, 1] and torch.get_num_threads() == 2
+
+    class Diverge(Callback):
+        def on_epoch_end(self, trainer, estimator, logs):
+            raise TrainingDivergedError("stop", epoch=1, step=1, lr=0.1)
+
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X, callbacks=[Diverge()])
+    assert torch.get_num_threads() == 2
+
+    torch.set_num_threads(3)  # the user's choice wins, and stays
+    seen = _ThreadsSeen()
+    model.fit(X, callbacks=[seen])
+    assert seen.seen == [3, 3] and torch.get_num_threads() == 3
+    torch.set_num_threads(2)
+    with torch_default_threads.using_threads(2):
+        seen = _ThreadsSeen()
+        model.partial_fit(X, callbacks=[seen])
+    assert seen.seen == [2] and torch.get_num_threads() == 2

@@ -3,6 +3,8 @@ will live here too). Small pure helpers, imported by the estimator and the famil
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 
 import numpy as np
@@ -86,3 +88,157 @@ def seed_from(random_state) -> int:
     if isinstance(random_state, int | np.integer):
         return int(random_state) & 0x7FFFFFFFFFFF
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+# -- CPU threads for training --------------------------------------------------------------------
+
+#: Environment variable fixing the torch CPU threads aekit trains with (a number >= 1).
+THREADS_ENV = "AEKIT_THREADS"
+#: Training work per batch, in MFLOP (6 x parameters x rows), under which training uses one
+#: thread: below it a second thread gains little (each step is many small operations, each
+#: costing about as much to hand out to two threads as to run), and it costs 10-30x when another
+#: process holds a core. Measured in :func:`default_training_threads`.
+ONE_THREAD_MFLOP = 4000.0
+
+_chosen_threads: int | None = None  # set_threads(n)
+_threads_at_import = torch.get_num_threads()
+
+
+def set_threads(n: int | None) -> None:
+    """Use ``n`` torch CPU threads (``torch.set_num_threads(n)``), for training too: aekit then
+    leaves the count alone. ``None`` gives the choice back to aekit (torch's count is left as it
+    is until the next training picks one). The CLI's ``--threads`` calls this."""
+    global _chosen_threads
+    if n is None:
+        _chosen_threads = None
+        return
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ParameterError(f"threads={n!r}: give a number of CPU threads >= 1 (or None)")
+    _chosen_threads = int(n)
+    torch.set_num_threads(int(n))
+
+
+@contextlib.contextmanager
+def using_threads(n: int):
+    """:func:`set_threads` ``(n)`` for the block; the previous choice and torch's count are put
+    back after it."""
+    previous, before = _chosen_threads, torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(previous)
+        torch.set_num_threads(before)
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get(THREADS_ENV)
+    if value is None or not value.strip():
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ParameterError(f"{THREADS_ENV}={value!r}: give a number of CPU threads >= 1")
+    return n
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _physical_cores() -> int | None:
+    """Distinct (package, core) pairs among the usable CPUs (Linux), or None."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        cores = set()
+        for cpu in cpus:
+            topo = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+            with open(f"{topo}/core_id") as a, open(f"{topo}/physical_package_id") as b:
+                cores.add((a.read().strip(), b.read().strip()))
+        return len(cores) or None
+    except (AttributeError, OSError):
+        return None
+
+
+def user_threads() -> int | None:
+    """The torch CPU thread count the user chose, or None where torch runs with its default.
+
+    Chosen: :func:`set_threads` (the CLI's ``--threads``), ``$AEKIT_THREADS``, ``$OMP_NUM_THREADS``
+    or ``$MKL_NUM_THREADS`` (which set torch's default), or ``torch.set_num_threads`` to a count
+    torch would not pick itself: one that differs from the count when aekit was imported, or that
+    is neither the number of usable CPUs nor of their physical cores (torch's defaults). A
+    ``torch.set_num_threads(n)`` before importing aekit to exactly torch's default cannot be told
+    from the default: use :func:`set_threads` or ``$AEKIT_THREADS`` to fix such a count.
+    """
+    if _chosen_threads is not None:
+        return _chosen_threads
+    env = _env_threads()
+    if env is not None:
+        return env
+    current = torch.get_num_threads()
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS"):
+        return current
+    defaults = {_usable_cpus(), _physical_cores(), os.cpu_count()}
+    if current != _threads_at_import or current not in defaults:
+        return current
+    return None
+
+
+def busy_cpus() -> int:
+    """How many of the CPUs other processes keep busy now: the larger of the runnable tasks this
+    instant (``/proc/loadavg``'s fourth field, less this process) and the 1-minute load average
+    less one (this process, if it was running). 0 where the system reports neither."""
+    busy = 0.0
+    with contextlib.suppress(AttributeError, OSError):  # no load average on Windows
+        busy = os.getloadavg()[0] - 1
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        busy = max(busy, running - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(0, math.floor(busy + 0.5))
+
+
+def default_training_threads(mflop_per_batch: float) -> int:
+    """The torch CPU threads aekit trains with when the user has not chosen (:func:`user_threads`).
+
+    One thread for a model whose training work per batch is under :data:`ONE_THREAD_MFLOP`
+    (6 x parameters x batch size, in MFLOP); otherwise torch's default, but no more than the
+    usable CPUs that other processes leave free (:func:`busy_cpus`), and at least one.
+
+    Why (``benchmarks/threads.py``, 2-core AMD EPYC, torch 2.13, the 784-400-20-400-784
+    autoencoder; docs/experiments.md): torch's default here is two threads. When another process
+    holds one core, two threads train 20-30x slower than one (at batch 128: 233 against 4,476
+    samples/s; at 1024: 1,222 against 6,749), as each of the hundreds of parallel regions per
+    step waits for the thread that is not scheduled. On an idle machine two threads gained
+    nothing at batch 128 (495 MFLOP per batch) and gained at batch 1024 (3,962 MFLOP).
+    """
+    if mflop_per_batch < ONE_THREAD_MFLOP:
+        return 1
+    free = _usable_cpus() - busy_cpus()
+    return max(1, min(torch.get_num_threads(), free))
+
+
+@contextlib.contextmanager
+def training_threads(device: torch.device, mflop_per_batch: float):
+    """Run the block (a training call) with :func:`default_training_threads` torch threads when
+    training on the CPU and the user has not chosen a count; torch's count is put back after."""
+    if torch.device(device).type != "cpu" or user_threads() is not None:
+        yield
+        return
+    before = torch.get_num_threads()
+    n = default_training_threads(mflop_per_batch)
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
