@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**out, "results": results}, indent=2))
         return 0
     sizes = "-".join(map(str, (784, *hidden, args.latent)))
-    print(f"torch {torch.__version__}, {len(os.sched_getaffinity(0))} CPUs, {len(X)} rows, "
-          f"{sizes} autoencoder; samples/s, medians")  # fmt: skip
+    print(f"torch {torch.__version__} (default {TORCH_DEFAULT} threads), "
+          f"{len(os.sched_getaffinity(0))} CPUs, {len(X)} rows, {sizes} autoencoder; "
+          "samples/s, medians")  # fmt: skip
     head = f"{'condition':<9} {'load1':>5} {'batch':>5} {'MFLOP/batch':>11}"
     head += "".join(f" {f'{t} thr' if t != 'auto' else 'auto':>9}" for t in threads)
     head += "".join(f" {f'{t}/1':>6}" for t in threads[1:])

@@ -335,6 +335,26 @@ def test_the_default_thread_rule(torch_default_threads, monkeypatch):
     assert runtime.default_training_threads(big) == 1
 
 
+def test_the_free_cores_are_counted_again_after_each_epoch(torch_default_threads, monkeypatch):
+    """A model above ONE_THREAD_MFLOP trains on the free cores: two while nothing else runs, one
+    from the epoch after another process takes a core (at most one count a second)."""
+    from types import SimpleNamespace
+
+    from aekit import Autoencoder
+
+    runtime = torch_default_threads
+    monkeypatch.setattr(runtime, "ONE_THREAD_MFLOP", 0.0)  # this small model counts as big
+    busy = iter([0, 0, 1, 1, 1])
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: next(busy))
+    clock = iter(range(0, 100, 2))  # two seconds between counts
+    monkeypatch.setattr(runtime, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    seen = _ThreadsSeen()
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    Autoencoder(latent_dim=2, hidden=(4,), max_epochs=4, random_state=0).fit(X, callbacks=[seen])
+    # counted before epoch 1 and after each epoch; the user's callbacks see the epoch's count
+    assert seen.seen == [2, 2, 1, 1] and torch.get_num_threads() == 2
+
+
 def test_busy_cpus_reads_the_load_of_this_machine():
     from aekit.runtime import busy_cpus
 

@@ -901,18 +901,19 @@ torch Dataset, DataLoader or iterable of batches
     ) -> None:  # fmt: skip
         hooks = EstimatorHooks(callbacks, self, self._sync_from_trainer)
         self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
-        # On the CPU, unless the user chose the threads: one thread for a small model, and no more
-        # than the cores other processes leave free (two threads sharing a core with another
-        # process trained 20-30x slower than one). Torch's count is put back afterwards.
+        # On the CPU, unless the user chose the threads: one thread for a small model, else no
+        # more than the cores other processes leave free, counted again after each epoch (two
+        # threads sharing a core with another process trained 20x slower than one). Torch's
+        # count is put back afterwards.
         work = 6e-6 * sum(p.numel() for p in self.module_.parameters()) * int(self.batch_size)
-        with training_threads(self.device_, work):
+        with training_threads(self.device_, work) as threads:
             try:
                 self.stop_reason_ = self._trainer.run(
                     X,
                     X_val,
                     epochs=epochs,
                     history=self.history_,
-                    callbacks=[hooks],
+                    callbacks=[hooks] if threads is None else [hooks, threads],
                     early_stopping=early_stopping,
                     index=index,
                     val_index=val_index,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 
 import numpy as np
 import torch
@@ -95,10 +96,9 @@ def seed_from(random_state) -> int:
 #: Environment variable fixing the torch CPU threads aekit trains with (a number >= 1).
 THREADS_ENV = "AEKIT_THREADS"
 #: Training work per batch, in MFLOP (6 x parameters x rows), under which training uses one
-#: thread: below it a second thread gains little (each step is many small operations, each
-#: costing about as much to hand out to two threads as to run), and it costs 10-30x when another
-#: process holds a core. Measured in :func:`default_training_threads`.
-ONE_THREAD_MFLOP = 4000.0
+#: thread: below it a second thread gained 1.09-1.18x on an idle machine, and two threads cost
+#: 20x when another process holds a core (measured in :func:`default_training_threads`).
+ONE_THREAD_MFLOP = 400.0
 
 _chosen_threads: int | None = None  # set_threads(n)
 _threads_at_import = torch.get_num_threads()
@@ -190,55 +190,87 @@ def user_threads() -> int | None:
     return None
 
 
-def busy_cpus() -> int:
-    """How many of the CPUs other processes keep busy now: the larger of the runnable tasks this
-    instant (``/proc/loadavg``'s fourth field, less this process) and the 1-minute load average
-    less one (this process, if it was running). 0 where the system reports neither."""
-    busy = 0.0
-    with contextlib.suppress(AttributeError, OSError):  # no load average on Windows
-        busy = os.getloadavg()[0] - 1
+def busy_cpus(samples: int = 3, interval: float = 0.002) -> int:
+    """How many CPUs other processes keep busy now: the median, over ``samples`` readings
+    ``interval`` seconds apart, of the runnable tasks (``/proc/loadavg``'s fourth field) less the
+    one reading it. A median over a few milliseconds counts a process that computes, not this
+    process's own threads finishing their last parallel region. Without ``/proc/loadavg``, the
+    1-minute load average less one; 0 where the system reports neither."""
+    counts = []
+    for i in range(max(1, samples)):
+        if i:
+            time.sleep(interval)
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            break
+    if counts:
+        return max(0, sorted(counts)[len(counts) // 2])
     try:
-        with open("/proc/loadavg") as f:
-            running = int(f.read().split()[3].split("/")[0])
-        busy = max(busy, running - 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return max(0, math.floor(busy + 0.5))
+        return max(0, math.floor(os.getloadavg()[0] - 0.5))
+    except (AttributeError, OSError):  # no load average (Windows)
+        return 0
 
 
-def default_training_threads(mflop_per_batch: float) -> int:
+def default_training_threads(mflop_per_batch: float, limit: int | None = None) -> int:
     """The torch CPU threads aekit trains with when the user has not chosen (:func:`user_threads`).
 
     One thread for a model whose training work per batch is under :data:`ONE_THREAD_MFLOP`
-    (6 x parameters x batch size, in MFLOP); otherwise torch's default, but no more than the
-    usable CPUs that other processes leave free (:func:`busy_cpus`), and at least one.
+    (6 x parameters x batch size, in MFLOP); otherwise ``limit`` (default: torch's count now),
+    but no more than the usable CPUs that other processes leave free (:func:`busy_cpus`).
 
-    Why (``benchmarks/threads.py``, 2-core AMD EPYC, torch 2.13, the 784-400-20-400-784
-    autoencoder; docs/experiments.md): torch's default here is two threads. When another process
-    holds one core, two threads train 20-30x slower than one (at batch 128: 233 against 4,476
-    samples/s; at 1024: 1,222 against 6,749), as each of the hundreds of parallel regions per
-    step waits for the thread that is not scheduled. On an idle machine two threads gained
-    nothing at batch 128 (495 MFLOP per batch) and gained at batch 1024 (3,962 MFLOP).
+    Why (``benchmarks/threads.py``; 2-core AMD EPYC, torch 2.13, Fashion-MNIST, autoencoders
+    784-h-d-h-784; details in docs/experiments.md). Torch's default here is two threads. When
+    another process holds one core, two threads train 20x slower than one (784-400-20 at batch
+    128: 233 against 4,476 samples/s; at 1024: 1,222 against 6,749), as every parallel region
+    of every step waits for the thread that is not scheduled. On an idle machine two threads
+    gain 1.09x (784-32-2, 39 MFLOP per batch of 128), 1.10x (784-128-8, 157 MFLOP), 1.18x
+    (784-32-2 at batch 1024, 314 MFLOP), but 1.38x and 1.67x for 784-400-20 at batches 128
+    and 1024 (495 and 3,962 MFLOP). Under 400 MFLOP the gain is not worth the risk of another
+    process arriving during training; above it, the free cores are counted at the start of each
+    training call and again after each epoch (at most once a second).
     """
     if mflop_per_batch < ONE_THREAD_MFLOP:
         return 1
-    free = _usable_cpus() - busy_cpus()
-    return max(1, min(torch.get_num_threads(), free))
+    limit = torch.get_num_threads() if limit is None else limit
+    return max(1, min(limit, _usable_cpus() - busy_cpus()))
+
+
+class TrainingThreads:
+    """The thread count of one training call (see :func:`training_threads`); a training callback
+    whose ``on_epoch_end`` counts the free cores again (at most once a second) and adjusts."""
+
+    def __init__(self, mflop_per_batch: float, limit: int):
+        self.mflop_per_batch, self.limit = float(mflop_per_batch), int(limit)
+        self._checked = -math.inf
+
+    def apply(self) -> int:
+        n = default_training_threads(self.mflop_per_batch, self.limit)
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+        self._checked = time.monotonic()
+        return n
+
+    def on_epoch_end(self, trainer, logs) -> None:
+        if self.mflop_per_batch >= ONE_THREAD_MFLOP and time.monotonic() - self._checked >= 1.0:
+            self.apply()
 
 
 @contextlib.contextmanager
 def training_threads(device: torch.device, mflop_per_batch: float):
     """Run the block (a training call) with :func:`default_training_threads` torch threads when
-    training on the CPU and the user has not chosen a count; torch's count is put back after."""
+    training on the CPU and the user has not chosen a count; torch's count is put back after.
+    Yields the :class:`TrainingThreads` to pass to the trainer as a callback, or None (nothing
+    to adjust: another device, or the user's count)."""
     if torch.device(device).type != "cpu" or user_threads() is not None:
-        yield
+        yield None
         return
     before = torch.get_num_threads()
-    n = default_training_threads(mflop_per_batch)
-    if n != before:
-        torch.set_num_threads(n)
+    threads = TrainingThreads(mflop_per_batch, before)
+    threads.apply()
     try:
-        yield
+        yield threads
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
