@@ -12,6 +12,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 TEST_THREADS = int(os.environ.get("AEKIT_TEST_THREADS", "1"))
+# Training keeps this count too (aekit would otherwise choose for torch's default count: one
+# thread for small models); CLI subprocesses inherit it.
+os.environ.setdefault("AEKIT_THREADS", str(TEST_THREADS))
 if TEST_THREADS > 1:
     # Waiting threads sleep instead of spinning: on a busy two-core machine spinning threads made
     # a two-thread run over ten times slower. Set before torch starts its OpenMP runtime.

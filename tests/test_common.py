@@ -223,7 +223,7 @@ def test_cli_trains_encodes_and_resumes(name, tiny_npz, tmp_path, capsys):
     2-epoch run gives the 3-epoch run's weights, or, for a family that trains in stages
     (tagged ``resumable=False``), exit status 2 and the reason."""
     cls = catalog.cli_class(name)
-    threads = str(torch.get_num_threads())  # the CLI's --threads outlives the call
+    threads = str(torch.get_num_threads())  # the tests' count, for both runs alike
     common = ["--data", str(tiny_npz), "--hidden", "8", "--latent", "2", "--seed", "0",
               "--threads", threads, "-q", "--no-plots", *family(name).cli]  # fmt: skip
     run = tmp_path / "run"

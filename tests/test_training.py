@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io as _io
 import sys
 
@@ -10,8 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from aekit.callbacks import Callback
+from aekit.errors import ParameterError
 from aekit.nn import reset_parameters
-from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig
+from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig, make_optimizer
 
 
 class TwoParams(nn.Module):
@@ -145,6 +148,97 @@ def test_state_dict_round_trip_continues_exactly():
     assert torch.equal(net1.weight, net2.weight) and t2.epoch == 5
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_optimizers_are_fused_where_torch_supports_it(name):
+    """Fused kernels for floating-point parameters on the CPU (any float dtype in torch 2.13);
+    the multi-tensor implementation where they are not supported (complex parameters here);
+    a phase's own ``fused``/``foreach`` option wins."""
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        opt = make_optimizer(name, [nn.Parameter(torch.zeros(3, dtype=dtype))], 0.1, 0.0, 0.9)
+        assert opt.defaults["fused"] is True and not opt.defaults["foreach"], dtype
+    opt = make_optimizer(name, [nn.Parameter(torch.zeros(3, dtype=torch.complex64))], 0.1, 0, 0.9)
+    assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+    opt = make_optimizer(name, [nn.Parameter(torch.zeros(3))], 0.1, 0.0, 0.9, foreach=True)
+    assert opt.defaults["foreach"] is True and not opt.defaults["fused"]
+    m = TwoParams()
+    trainer = Trainer(
+        m, [Phase("p", m.pull_a, [m.a])], TrainerConfig(optimizer=name), device=torch.device("cpu"),
+        seed=0,
+    )  # fmt: skip
+    assert trainer.optimizers["p"].defaults["fused"] is True
+
+
+def test_a_foreach_optimizer_state_loads_into_the_fused_optimizer_and_continues_identically():
+    """Checkpoints written before the optimisers were fused hold a foreach Adam's state: the same
+    tensors (two moments and a float32 ``step`` per parameter), but param groups that say
+    ``foreach=True``. Loaded into today's fused Adam, it stays fused, and it continues exactly as
+    from the same numbers saved by a fused Adam; it also continues a foreach run to rounding."""
+    from aekit.io import join_tensors, split_tensors
+
+    def make(**options):
+        net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 3))
+        reset_parameters(net, torch.Generator().manual_seed(0))
+
+        def obj(x, g):
+            return {"loss": (net(x + torch.randn(x.shape, generator=g)) - x).pow(2).sum(1).mean()}
+
+        cfg = TrainerConfig(lr=0.01, batch_size=4)
+        phase = Phase("p", obj, list(net.parameters()), optimizer_options=options)
+        return net, Trainer(net, [phase], cfg, device=torch.device("cpu"), seed=5)
+
+    def saved(trainer):  # through the same split/join as optimizer.safetensors + .json
+        return join_tensors(*split_tensors(trainer.state_dict()))
+
+    def resumed(net, state, **options):
+        net2, t2 = make(**options)
+        net2.load_state_dict(net.state_dict())
+        t2.load_state_dict(state)
+        return net2, t2
+
+    X = np.random.default_rng(0).random((10, 3), dtype=np.float32)
+    net_old, old = make(foreach=True)  # the optimiser as it was
+    old.run(X, epochs=3, history=[])
+    state_old = saved(old)
+    assert state_old["optimizers"]["p"]["param_groups"][0]["foreach"] is True
+    net_new, new = make()
+    new.run(X, epochs=3, history=[])
+    state_new = saved(new)
+    assert new.optimizers["p"].param_groups[0]["fused"] is True
+
+    # the same format: the same tensors, names, shapes and dtypes
+    def flat(state):
+        per_param = state["optimizers"]["p"]["state"].items()
+        return {(i, k): (v.shape, v.dtype) for i, d in per_param for k, v in d.items()}
+
+    assert flat(state_old) == flat(state_new)
+
+    # the fused run's numbers, in a foreach checkpoint's clothes
+    as_foreach = copy.deepcopy(state_new)
+    as_foreach["optimizers"]["p"]["param_groups"] = state_old["optimizers"]["p"]["param_groups"]
+    net_a, a = resumed(net_new, state_new)
+    net_b, b = resumed(net_new, as_foreach)
+    assert b.optimizers["p"].param_groups[0]["fused"] is True
+    assert not b.optimizers["p"].param_groups[0]["foreach"]
+    for t in (new, a, b):
+        t.run(X, epochs=2, history=[])
+    for p_new, p_a, p_b in zip(
+        net_new.parameters(), net_a.parameters(), net_b.parameters(), strict=True
+    ):
+        assert torch.equal(p_new, p_a) and torch.equal(p_new, p_b)
+
+    # the real old checkpoint continues the old run (fused and foreach round differently)
+    net_c, c = resumed(net_old, state_old)
+    assert c.optimizers["p"].param_groups[0]["fused"] is True
+    old.run(X, epochs=2, history=[])
+    c.run(X, epochs=2, history=[])
+    for p_old, p_c in zip(net_old.parameters(), net_c.parameters(), strict=True):
+        torch.testing.assert_close(p_c, p_old, rtol=1e-5, atol=1e-6)
+    # and a fused state loads into a foreach optimiser (a device without fused kernels)
+    _, d = resumed(net_new, state_new, foreach=True)
+    assert d.optimizers["p"].param_groups[0]["foreach"] is True
+    d.run(X, epochs=1, history=[])
+
+
 def test_progress_bar_on_a_terminal_overwrites_itself(monkeypatch):
     class Terminal(_io.StringIO):
         def isatty(self):
@@ -176,3 +270,123 @@ def test_time_limit_stops_after_the_budget():
     for bad in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ParameterError, match="seconds"):
             TimeLimit(bad)
+
+
+@pytest.fixture
+def torch_default_threads(monkeypatch):
+    """No thread count chosen by the user: torch's count, 2, is what torch picked itself (2
+    usable CPUs, 2 physical cores, as at aekit's import). Torch's count is put back after."""
+    from aekit import runtime
+
+    for name in ("AEKIT_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(runtime, "_chosen_threads", None)
+    monkeypatch.setattr(runtime, "_threads_at_import", 2)
+    monkeypatch.setattr(runtime, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(runtime, "_physical_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield runtime
+    torch.set_num_threads(before)
+
+
+class _ThreadsSeen(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, trainer, estimator, logs):
+        self.seen.append(torch.get_num_threads())
+
+
+def test_who_chose_the_thread_count(torch_default_threads, monkeypatch):
+    """Torch's default is nobody's choice; a different torch.set_num_threads, $AEKIT_THREADS,
+    $OMP_NUM_THREADS or aekit.runtime.set_threads (the CLI's --threads) is the user's."""
+    runtime = torch_default_threads
+    assert runtime.user_threads() is None
+    torch.set_num_threads(1)
+    assert runtime.user_threads() == 1
+    torch.set_num_threads(2)
+    assert runtime.user_threads() is None
+    with runtime.using_threads(2):  # the same count as torch's default, chosen explicitly
+        assert runtime.user_threads() == 2
+    assert runtime.user_threads() is None and torch.get_num_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert runtime.user_threads() == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("AEKIT_THREADS", "3")
+    assert runtime.user_threads() == 3
+    monkeypatch.setenv("AEKIT_THREADS", "none")
+    with pytest.raises(ParameterError, match="AEKIT_THREADS='none'"):
+        runtime.user_threads()
+
+
+def test_the_default_thread_rule(torch_default_threads, monkeypatch):
+    """One thread for models under ONE_THREAD_MFLOP per batch; above it, torch's count, but no
+    more than the CPUs other processes leave free."""
+    runtime = torch_default_threads
+    small = runtime.ONE_THREAD_MFLOP / 2
+    big = runtime.ONE_THREAD_MFLOP * 2
+    assert runtime.default_training_threads(small) == 1
+    assert runtime.default_training_threads(big) == 2
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 1)
+    assert runtime.default_training_threads(big) == 1
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: 5)
+    assert runtime.default_training_threads(big) == 1
+
+
+def test_the_free_cores_are_counted_again_after_each_epoch(torch_default_threads, monkeypatch):
+    """A model above ONE_THREAD_MFLOP trains on the free cores: two while nothing else runs, one
+    from the epoch after another process takes a core (at most one count a second)."""
+    from types import SimpleNamespace
+
+    from aekit import Autoencoder
+
+    runtime = torch_default_threads
+    monkeypatch.setattr(runtime, "ONE_THREAD_MFLOP", 0.0)  # this small model counts as big
+    busy = iter([0, 0, 1, 1, 1])
+    monkeypatch.setattr(runtime, "busy_cpus", lambda: next(busy))
+    clock = iter(range(0, 100, 2))  # two seconds between counts
+    monkeypatch.setattr(runtime, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    seen = _ThreadsSeen()
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    Autoencoder(latent_dim=2, hidden=(4,), max_epochs=4, random_state=0).fit(X, callbacks=[seen])
+    # counted before epoch 1 and after each epoch; the user's callbacks see the epoch's count
+    assert seen.seen == [2, 2, 1, 1] and torch.get_num_threads() == 2
+
+
+def test_busy_cpus_reads_the_load_of_this_machine():
+    from aekit.runtime import busy_cpus
+
+    assert isinstance(busy_cpus(), int) and 0 <= busy_cpus() <= 100_000
+
+
+def test_fit_trains_with_the_default_rule_and_puts_torch_threads_back(torch_default_threads):
+    """With torch's default count (2 here), a small model trains on one thread, and torch's count
+    is 2 again after fit, after a failed fit too; a count the user chose is used as is."""
+    from aekit import Autoencoder
+    from aekit.errors import TrainingDivergedError
+
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    seen = _ThreadsSeen()
+    model = Autoencoder(latent_dim=2, hidden=(4,), max_epochs=2, random_state=0)
+    model.fit(X, callbacks=[seen])
+    assert seen.seen == [1, 1] and torch.get_num_threads() == 2
+
+    class Diverge(Callback):
+        def on_epoch_end(self, trainer, estimator, logs):
+            raise TrainingDivergedError("stop", epoch=1, step=1, lr=0.1)
+
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X, callbacks=[Diverge()])
+    assert torch.get_num_threads() == 2
+
+    torch.set_num_threads(3)  # the user's choice wins, and stays
+    seen = _ThreadsSeen()
+    model.fit(X, callbacks=[seen])
+    assert seen.seen == [3, 3] and torch.get_num_threads() == 3
+    torch.set_num_threads(2)
+    with torch_default_threads.using_threads(2):
+        seen = _ThreadsSeen()
+        model.partial_fit(X, callbacks=[seen])
+    assert seen.seen == [2] and torch.get_num_threads() == 2

@@ -62,7 +62,14 @@ from .nn import (
     build_encoder_decoder,
     reset_parameters,
 )
-from .runtime import available_memory, format_bytes, resolve_device, seed_from, training_seed
+from .runtime import (
+    available_memory,
+    format_bytes,
+    resolve_device,
+    seed_from,
+    training_seed,
+    training_threads,
+)
 from .sources import (
     IterableSource,
     Source,
@@ -962,25 +969,31 @@ torch Dataset, DataLoader or iterable of batches
     ) -> None:  # fmt: skip
         hooks = EstimatorHooks(callbacks, self, self._sync_from_trainer)
         self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
-        try:
-            self.stop_reason_ = self._trainer.run(
-                X,
-                X_val,
-                epochs=epochs,
-                history=self.history_,
-                callbacks=[hooks],
-                early_stopping=early_stopping,
-                index=index,
-                val_index=val_index,
-                y=y,
-                y_val=y_val,
-                stage=self._stage,
-            )
-        finally:
-            self._sync_from_trainer()
-            self.module_.eval()
-            if isinstance(X, IterableSource) and not self.n_train_rows_ and X.n_rows:
-                self.n_train_rows_ = X.n_rows  # counted in the first epoch
+        # On the CPU, unless the user chose the threads: one thread for a small model, else no
+        # more than the cores other processes leave free, counted again after each epoch (two
+        # threads sharing a core with another process trained 20x slower than one). Torch's
+        # count is put back afterwards.
+        work = 6e-6 * sum(p.numel() for p in self.module_.parameters()) * int(self.batch_size)
+        with training_threads(self.device_, work) as threads:
+            try:
+                self.stop_reason_ = self._trainer.run(
+                    X,
+                    X_val,
+                    epochs=epochs,
+                    history=self.history_,
+                    callbacks=[hooks] if threads is None else [hooks, threads],
+                    early_stopping=early_stopping,
+                    index=index,
+                    val_index=val_index,
+                    y=y,
+                    y_val=y_val,
+                    stage=self._stage,
+                )
+            finally:
+                self._sync_from_trainer()
+                self.module_.eval()
+                if isinstance(X, IterableSource) and not self.n_train_rows_ and X.n_rows:
+                    self.n_train_rows_ = X.n_rows  # counted in the first epoch
 
     def _sync_from_trainer(self) -> None:
         self.world_size_ = self._trainer.world.size

@@ -15,6 +15,7 @@ reconstruct, denoise, generate, plot), :mod:`.inspect` (info, evaluate, report, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -65,21 +66,23 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-def _set_threads(threads: int | None) -> None:
-    """``--threads N``: torch's CPU threads (a positive number; without it, torch's default)."""
+def _threads(threads: int | None):
+    """``--threads N``: torch's CPU threads for the command, training included (a positive
+    number; without it, torch's default, and aekit's choice for training:
+    :func:`aekit.runtime.default_training_threads`). Put back when the command ends."""
     if threads is None:
-        return
+        return contextlib.nullcontext()
     if threads < 1:
         raise UsageError(f"--threads {threads}: give a number of CPU threads >= 1")
-    import torch
+    from ..runtime import using_threads
 
-    torch.set_num_threads(threads)
+    return using_threads(threads)
 
 
 def _run_command(args: argparse.Namespace) -> int:
     try:
-        _set_threads(getattr(args, "threads", None))
-        return int(args.func(args))
+        with _threads(getattr(args, "threads", None)):
+            return int(args.func(args))
     except TrainingDivergedError as e:
         say(f"aekit: error: {e}")
         return 1
