@@ -350,7 +350,9 @@ def test_the_free_cores_are_counted_again_after_each_epoch(torch_default_threads
     monkeypatch.setattr(runtime, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     seen = _ThreadsSeen()
     X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
-    Autoencoder(latent_dim=2, hidden=(4,), max_epochs=4, random_state=0).fit(X, callbacks=[seen])
+    Autoencoder(latent_dim=2, hidden=(4,), max_epochs=4, random_state=0, device="cpu").fit(
+        X, callbacks=[seen]
+    )
     # counted before epoch 1 and after each epoch; the user's callbacks see the epoch's count
     assert seen.seen == [2, 2, 1, 1] and torch.get_num_threads() == 2
 

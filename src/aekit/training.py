@@ -667,7 +667,8 @@ class Trainer:
         self, phase: Phase, x, batches: Batches | None, step: int, graphed: bool = False
     ) -> dict[str, torch.Tensor]:
         """One optimisation step of ``phase`` on batch ``x`` (this rank's rows of it).
-        ``graphed``: gradients are zeroed in place, as a captured step must."""
+        ``graphed``: gradients are zeroed in place, as a captured step (and any step between
+        its replays) must."""
         opt = self.optimizers[phase.name]
         opt.zero_grad(set_to_none=not graphed)
         try:
@@ -704,7 +705,10 @@ class Trainer:
             done = self._graphed_step(x)
             if done is not None:
                 return done
-        return [(phase, self._phase_step(phase, x, batches, step)) for phase in self.phases]
+        # While a graph may replay, the gradients stay the tensors it writes: setting them to
+        # None would free memory the graph still writes into (the allocator hands it out again).
+        keep = self._graph_off is None
+        return [(p, self._phase_step(p, x, batches, step, graphed=keep)) for p in self.phases]
 
     def _optimizer_settings(self) -> str:
         """Every optimiser hyperparameter a captured step bakes in (the scheduled rates too)."""
