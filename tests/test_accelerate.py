@@ -190,3 +190,18 @@ def test_a_model_trained_with_graphs_pickles_and_trains_on(small_digits):
     model.partial_fit(X)
     for a, b in zip(model.module_.parameters(), copy.module_.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@cuda
+def test_eager_last_batches_between_replays_keep_the_graphs_gradients(small_digits):
+    """Found on an H200: the smaller last batch of each epoch runs eagerly between replays of
+    one graph (no schedule: no new capture); it used to set the gradients to None, freeing the
+    tensors the graph writes into, which the allocator then gave to the next epoch's batch
+    order (out-of-bounds gathers). Graph and eager training now give the same AE (no noise)."""
+    X, _ = small_digits
+    kw = dict(max_epochs=12, batch_size=32, validation_fraction=0.1)  # 450 rows: 14 full + 2
+    eager = _fit(aekit.Autoencoder, X, cuda_graphs=False, **kw)
+    graphs = _fit(aekit.Autoencoder, X, cuda_graphs=True, **kw)
+    assert graphs._trainer._graph is not None
+    for a, b in zip(eager.module_.parameters(), graphs.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
