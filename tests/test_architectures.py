@@ -218,7 +218,7 @@ def test_default_conv_estimator_weights_are_the_old_ones():
     """Through the estimator (its seeded initialisation): the same keys and weights."""
     X = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
     ae = Autoencoder(architecture="conv", hidden=(8, 16), latent_dim=3, max_epochs=0,
-                     random_state=0).fit(X)  # fmt: skip
+                     random_state=0, device="cpu").fit(X)  # fmt: skip
     enc, dec = build_encoder_decoder(n_features=784, latent_dim=3, hidden=(8, 16),
                                      architecture="conv", input_shape=(1, 28, 28))  # fmt: skip
     m = nn.ModuleDict({"encoder": enc, "decoder": dec})

@@ -548,7 +548,7 @@ def test_inference_is_cut_by_the_rule_for_the_bytes_one_row_costs(monkeypatch):
     """transform's chunk comes from the layer outputs of one probe row of zeros (drawing no
     random numbers), and a budget of 16 rows' worth gives chunks of 16 rows."""
     X = np.random.default_rng(0).random((150, 6), dtype=np.float32)
-    ae = Autoencoder(latent_dim=2, hidden=(8,), max_epochs=1, random_state=0).fit(X)
+    ae = Autoencoder(latent_dim=2, hidden=(8,), max_epochs=1, random_state=0, device="cpu").fit(X)
     per_row = ae._bytes_per_row(ae.module_.encode, 6)
     assert per_row == 4 * (6 + 8 + 8 + 2 + 2)  # input, Linear, ReLU, Linear, the code
     monkeypatch.setattr("aekit.estimator.CPU_INFERENCE_BYTES", 16 * per_row + 1)
@@ -571,7 +571,7 @@ def test_log_likelihood_chunks_hold_k_samples_a_row(monkeypatch):
 
     X = np.random.default_rng(0).random((40, 7), dtype=np.float32)
     vae = VAE(latent_dim=3, hidden=(16,), likelihood="bernoulli", max_epochs=1,
-              random_state=0).fit(X)  # fmt: skip
+              random_state=0, device="cpu").fit(X)  # the CPU's budget  # fmt: skip
     _, peak = vae.module_.values_per_sample()
     monkeypatch.setattr("aekit.estimator.CPU_INFERENCE_BYTES", 4 * peak * 80)
     calls, original = [], vae_module.VAEModule.iwae_bound_chunked

@@ -97,7 +97,8 @@ def test_the_encoder_sees_windows_when_input_shape_is_time_steps_by_channels():
 
 def test_a_vae_encoder_may_return_mean_and_log_variance_as_a_pair():
     X = tiny_X()
-    pair = aekit.VAE(encoder=usernets.MeanLogvar, latent_dim=2, max_epochs=2, random_state=0)
+    pair = aekit.VAE(encoder=usernets.MeanLogvar, latent_dim=2, max_epochs=2, random_state=0,
+                     device="cpu")  # fmt: skip
     pair.fit(X)
     mu = pair.module_.encoder.net.mu
     with torch.no_grad():
@@ -167,10 +168,10 @@ def test_bad_network_parameters_say_what_is_wrong(params, message):
 def test_an_instance_is_copied_trained_from_its_weights_and_left_unchanged():
     net = usernets.Fixed()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    start = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=0).fit(tiny_X())
+    start = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=0, device="cpu").fit(tiny_X())
     for k, v in start.encoder_.net.state_dict().items():  # no epoch: the instance's own weights
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
-    trained = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=2).fit(tiny_X())
+    trained = aekit.Autoencoder(encoder=net, latent_dim=2, max_epochs=2, device="cpu").fit(tiny_X())
     assert trained.encoder_.net is not net
     assert not torch.equal(trained.encoder_.net.lin.weight, before["lin.weight"])
     for k, v in net.state_dict().items():
