@@ -971,7 +971,7 @@ torch Dataset, DataLoader or iterable of batches
         self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
         # On the CPU, unless the user chose the threads: one thread for a small model, else no
         # more than the cores other processes leave free, counted again after each epoch (two
-        # threads sharing a core with another process trained 20x slower than one). Torch's
+        # threads sharing a core with another process trained 6-29x slower than one). Torch's
         # count is put back afterwards.
         work = 6e-6 * sum(p.numel() for p in self.module_.parameters()) * int(self.batch_size)
         with training_threads(self.device_, work) as threads:

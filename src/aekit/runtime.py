@@ -103,8 +103,8 @@ def training_seed(random_state) -> int:
 #: Environment variable fixing the torch CPU threads aekit trains with (a number >= 1).
 THREADS_ENV = "AEKIT_THREADS"
 #: Training work per batch, in MFLOP (6 x parameters x rows), under which training uses one
-#: thread: below it a second thread gained 1.09-1.18x on an idle machine, and two threads cost
-#: 20x when another process holds a core (measured in :func:`default_training_threads`).
+#: thread: below it a second thread gained 1.09-1.18x on an idle machine, while two threads ran
+#: 6-29x slower when another process held a core (measured in :func:`default_training_threads`).
 ONE_THREAD_MFLOP = 400.0
 
 _chosen_threads: int | None = None  # set_threads(n)
@@ -227,16 +227,18 @@ def default_training_threads(mflop_per_batch: float, limit: int | None = None) -
     (6 x parameters x batch size, in MFLOP); otherwise ``limit`` (default: torch's count now),
     but no more than the usable CPUs that other processes leave free (:func:`busy_cpus`).
 
-    Why (``benchmarks/threads.py``; 2-core AMD EPYC, torch 2.13, Fashion-MNIST, autoencoders
-    784-h-d-h-784; details in docs/experiments.md). Torch's default here is two threads. When
-    another process holds one core, two threads train 20x slower than one (784-400-20 at batch
-    128: 233 against 4,476 samples/s; at 1024: 1,222 against 6,749), as every parallel region
-    of every step waits for the thread that is not scheduled. On an idle machine two threads
-    gain 1.09x (784-32-2, 39 MFLOP per batch of 128), 1.10x (784-128-8, 157 MFLOP), 1.18x
-    (784-32-2 at batch 1024, 314 MFLOP), but 1.38x and 1.67x for 784-400-20 at batches 128
-    and 1024 (495 and 3,962 MFLOP). Under 400 MFLOP the gain is not worth the risk of another
-    process arriving during training; above it, the free cores are counted at the start of each
-    training call and again after each epoch (at most once a second).
+    Why (``benchmarks/threads.py``; a 2-core Intel Xeon virtual machine, torch 2.13,
+    Fashion-MNIST, autoencoders 784-h-d-h-784; details in docs/experiments.md). Torch's default
+    here is two threads. With one busy process beside it, two threads trained the 784-400-20
+    model 29x slower than one at batch 128 (351 against 10,197 samples/s) and 6x slower at 1024
+    (2,174 against 13,491): every parallel region of every step waits for the thread that is
+    not scheduled. On the idle machine two threads gained 1.45x and 1.68x for that model at
+    batches 128 and 1024 (495 and 3,962 MFLOP per batch), but only 1.09x for 784-32-2 (39
+    MFLOP), 1.10x for 784-128-8 (157 MFLOP) and 1.18x for 784-32-2 at batch 1024 (314 MFLOP).
+    Under 400 MFLOP the gain is not worth the risk of another process arriving during
+    training; above it, the free cores are counted at the start of each training call and again
+    after each epoch (at most once a second). ``/proc/loadavg`` counts the whole system's tasks:
+    in a container pinned to a few CPUs of a busy host this errs towards one thread.
     """
     if mflop_per_batch < ONE_THREAD_MFLOP:
         return 1
