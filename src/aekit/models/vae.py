@@ -195,21 +195,21 @@ class VAEModule(nn.Module):
             rec = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x)
         else:
             rec = -self.log_px(x, out).mean()
-        kl_dims = dist.batch_mean(gaussian_kl(mu, logvar))  # per latent dimension, batch mean
-        kl = kl_dims.sum()
-        kl_term = kl_dims.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
+        if self.free_bits > 0:  # free bits clamp each dimension's KL over the (global) batch
+            kl_dims = dist.batch_mean(gaussian_kl(mu, logvar))  # per latent dimension
+            kl, kl_term = kl_dims.sum(), kl_dims.clamp_min(self.free_bits).sum()
+        else:  # linear in the rows: this process's own mean is its share of the global one
+            kl = kl_term = gaussian_kl(mu, logvar).sum() / len(x)
         weight = self.beta
         if self.training and self.warms_up:
             # (step + 1) / W, capped at 1, as tensor arithmetic (no device synchronisation)
             ramp = ((self.step + 1) / self.warmup_steps.clamp_min(1)).clamp(max=1.0)
             weight = self.beta * torch.where(self.warmup_steps > 0, ramp, torch.ones_like(ramp))
             self.step += 1
-        return {
-            "loss": rec + weight * kl_term,
-            "reconstruction": rec,
-            "kl": kl,
-            "elbo": -(rec + kl),
-        }
+        loss = rec + kl_term if isinstance(weight, float) and weight == 1.0 else (
+            rec + weight * kl_term)  # fmt: skip
+        rec, kl = rec.detach(), kl.detach()  # the metrics need no autograd
+        return {"loss": loss, "reconstruction": rec, "kl": kl, "elbo": -(rec + kl)}
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample ELBO, deterministic: every row uses the same fixed noise vector
