@@ -184,7 +184,7 @@ class Autoencoder(BaseAutoencoder):
     cuda_graphs : "auto" or bool, default="auto"
         On a CUDA device, capture each full-size training step (every phase, forward, backward
         and optimiser step) once in a CUDA graph and replay it: one launch per step instead of
-        hundreds, which is what limits small models (4.5 to 7 times faster on an H200, see
+        hundreds, which is what limits small models (5 to 9 times faster on an H200, see
         docs/benchmarks.md). The first steps run eagerly as the warm-up; the last, smaller
         batch of an epoch runs eagerly; a changed learning rate is captured anew. The noise of
         a captured step comes from the same generator but not in the same order as eagerly, so
