@@ -25,6 +25,11 @@ MODELS = {
     "aae": lambda: aekit.AdversarialAutoencoder(latent_dim=2, hidden=(32,), **COMMON),
     "dae": lambda: aekit.DenoisingAutoencoder(latent_dim=4, hidden=(32,), **COMMON),
     "sparse": lambda: aekit.SparseAutoencoder(latent_dim=4, hidden=(32,), penalty="kl", **COMMON),
+    "contractive": lambda: aekit.ContractiveAutoencoder(
+        latent_dim=4, hidden=(32,), jacobian="hutchinson", **COMMON
+    ),
+    "stacked": lambda: aekit.StackedAutoencoder(hidden=(32, 8), pretrain_epochs=1, **COMMON),
+    "semi": lambda: aekit.SemiSupervisedAAE(latent_dim=2, hidden=(32,), **COMMON),
     "batchnorm": lambda: aekit.Autoencoder(
         latent_dim=4,
         architecture="conv",
@@ -42,15 +47,26 @@ def digits() -> np.ndarray:
     return (load_digits().data / 16).astype(np.float32)  # 1797 rows: uneven last batches
 
 
+def labels() -> np.ndarray:
+    """The digits' labels with 100 kept (the rest -1, unlabelled): for the semi-supervised AAE."""
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target.copy()
+    y[np.random.default_rng(1).permutation(len(y))[100:]] = -1  # (seed 0: the split's own)
+    return y
+
+
 def fit_all(names=None) -> dict[str, np.ndarray]:
     X = digits()
     out = {}
     for name in names or MODELS:
-        model = MODELS[name]().fit(X)
+        model = MODELS[name]().fit(X, labels() if name == "semi" else None)
         for key, t in model.module_.state_dict().items():
             out[f"{name}/{key}"] = t.numpy()
-        keys = sorted(k for k in model.history_[0] if k.endswith("loss"))
-        out[f"{name}/history"] = np.array([[e[k] for k in keys] for e in model.history_])
+        keys = sorted({k for e in model.history_ for k in e if k.endswith("loss")})
+        out[f"{name}/history"] = np.array(
+            [[e.get(k, np.nan) for k in keys] for e in model.history_]
+        )
         out[f"{name}/world_size"] = np.array(model.world_size_)
         out[f"{name}/codes"] = model.transform(X[:300])
     return out
