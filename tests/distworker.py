@@ -5,7 +5,9 @@ the gloo process group that torchrun describes and does what its first argument 
 weights and losses to ``OUT.<rank>.npz`` (numpy, not aekit's save: each rank's own result).
 Without a process group (plain ``python``), it writes ``OUT.npz``: the one-process reference.
 ``save DIR``: fits the AE, then every rank calls ``save(DIR)`` and ``save(DIR-rank<r>)``.
-``mismatch``: rank 1 passes fewer rows than rank 0 (an error on both).
+``mismatch``: rank 1 passes fewer rows than rank 0 (an error on both); ``valmismatch``: the
+same with the validation rows. ``interrupt``: rank 1 alone gets SIGINT after epoch 2 (every rank
+stops there). ``val1025``: 1025 validation rows (chunks that 2 processes can share).
 """
 
 from __future__ import annotations
@@ -86,15 +88,39 @@ def main(argv: list[str]) -> None:
         model = MODELS["ae"]().fit(digits())
         model.save(target)
         model.save(f"{target}-rank{rank}")
-    elif what == "mismatch":
+    elif what in ("mismatch", "valmismatch"):
         X = digits()
+        mine = X if rank == 0 else X[:-100]
         try:
-            MODELS["ae"]().fit(X if rank == 0 else X[:-100])
+            if what == "mismatch":
+                MODELS["ae"]().fit(mine)
+            else:
+                MODELS["ae"]().fit(X, validation_data=mine)
         except aekit.errors.DataError as e:
             print(f"rank {rank}: DataError: {e}")
             return
         print(f"rank {rank}: no error")
+    elif what == "interrupt":
+        import signal
+
+        class SigintOnRank1(aekit.Callback):
+            def on_epoch_end(self, trainer, estimator, logs):
+                if rank == 1 and trainer.epoch == 2:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        model = aekit.Autoencoder(latent_dim=4, hidden=(32,), max_epochs=50, batch_size=64,
+                                  random_state=0, device="cpu")  # fmt: skip
+        model.fit(digits(), callbacks=[SigintOnRank1()])
+        print(f"rank {rank}: {model.stop_reason_} after {model.n_epochs_} epochs")
+    elif what == "val1025":
+        X = digits()
+        model = MODELS["ae"]().fit(X, validation_data=np.concatenate([X, X])[:1025])
+        print(f"rank {rank}: val_loss {model.history_[-1]['val_loss']:.6f}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    finally:  # a gloo group left to the interpreter's exit can abort it ("terminate called")
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

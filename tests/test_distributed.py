@@ -173,6 +173,39 @@ def test_ranks_given_different_data_stop_with_an_error_on_every_rank():
 
 @pytest.mark.slow
 @pytest.mark.subprocess
+def test_different_validation_rows_are_refused_on_every_rank():
+    done = torchrun(str(WORKER), "valmismatch")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for r in (0, 1):
+        assert f"rank {r}: DataError: the 2 training processes were given different numbers " \
+            "of validation rows" in done.stdout  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_epoch():
+    """Ctrl-C (or SIGTERM) reaching one rank only: the ranks agree on it, so none is left
+    waiting in a collective, and every rank (rank 0, which saves, included) stops after epoch
+    2 with the best weights."""
+    done = torchrun(str(WORKER), "interrupt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for r in (0, 1):
+        assert f"rank {r}: interrupted after 2 epochs" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_validation_rows_that_leave_one_row_over_are_cut_into_chunks_two_ranks_share():
+    """1025 validation rows: one process validates them in chunks of 1024 and 1; two cut them
+    into 513 and 512, since a chunk of 1 row cannot be shared."""
+    done = torchrun(str(WORKER), "val1025")
+    assert done.returncode == 0, done.stderr[-3000:]
+    losses = {line.split()[-1] for line in done.stdout.splitlines() if "val_loss" in line}
+    assert len(losses) == 1  # both ranks report the same
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_nproc_per_node_trains_one_run_and_resumes_under_another_world_size(tmp_path):
     """``aekit train --nproc-per-node 2`` writes one run folder (rank 0), recording
     world_size 2; ``--resume`` continues it in 1 process, and the result matches 4 epochs in 1

@@ -533,7 +533,9 @@ class DatasetBatches:
         # The workers' seeds (random augmentations in __getitem__) follow the epoch's order: the
         # same in a resumed fit, and never drawn from the shuffle generator (which the array
         # path does not draw from either).
-        self._loader.generator.manual_seed(int(order[:8].astype(np.int64).sum()) + len(order))
+        # (Each rank its own: random augmentations draw for the items a rank reads.)
+        seed = int(order[:8].astype(np.int64).sum()) + len(order) + 7_919 * world.rank
+        self._loader.generator.manual_seed(seed)
         cuda = self.device.type == "cuda"
         for total, (x, index) in zip(totals, self.source.read(self._loader, step=1), strict=True):
             x = x.to(self.device, non_blocking=cuda and x.is_pinned())

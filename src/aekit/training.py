@@ -35,7 +35,7 @@ from torch import nn
 
 from . import distributed as dist
 from .errors import DataError, ParameterError, TrainingDivergedError
-from .sources import Batches, Source
+from .sources import Batches, Source, n_rows
 
 Objective = Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
 
@@ -45,6 +45,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 OPTIMIZER_STATE = {"adam": 2, "adamw": 2, "sgd": 1}
 LR_SCHEDULES = ("none", "cosine", "step", "plateau")
 PRECISIONS = ("fp32", "bf16")
+# In data-parallel training, the ranks agree on a Ctrl-C or SIGTERM this often (one tiny
+# all-reduce), and after each epoch.
+SIGNAL_CHECK_STEPS = 50
 # Full-size steps run eagerly before a step is captured in a CUDA graph: the optimiser state,
 # cuBLAS workspaces and the caching allocator are set up by then (torch's recipe says "a few").
 GRAPH_WARMUP_STEPS = 3
@@ -344,6 +347,16 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _even_chunks(n: int, size: int, world: dist.World) -> int:
+    """The validation chunk: ``size`` rows, or in data-parallel training the size of equal
+    chunks of ``n`` rows no larger than ``size``, so that no chunk holds fewer rows than there
+    are processes (a remainder of 1 row cannot be shared by 2)."""
+    if not world.distributed or n % size == 0 or n % size >= world.size:
+        return size
+    k = math.ceil(n / size)
+    return math.ceil(n / k)
+
+
 def _batch_size(batch) -> int:
     return (batch[0] if isinstance(batch, tuple) else batch).shape[0]
 
@@ -458,6 +471,7 @@ class Trainer:
         self._eager_full_steps = 0  # full-size eager steps so far (the graph's warm-up)
         self._settings = ""  # the optimisers' settings at the start of this epoch
         self._stream: torch.cuda.Stream | None = None  # of the warm-up and captures
+        self._signalled = None  # (signal, previous handler) held in data-parallel training
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
@@ -466,7 +480,8 @@ class Trainer:
         """Pickled (in memory: clones, joblib) without the CUDA graph and stream, which cannot
         be: the next run captures again."""
         state = self.__dict__.copy()
-        state["_graph"] = state["_stream"] = None
+        state["_graph"] = state["_stream"] = state["_signalled"] = None
+        state["_eager_full_steps"] = 0  # a new process warms up again before it captures
         return state
 
     def reconfigure(self, config: TrainerConfig) -> None:
@@ -539,19 +554,24 @@ class Trainer:
         """
         cfg = self.config
         early_stopping = cfg.early_stopping if early_stopping is None else early_stopping
-        batches = self._batches(X, cfg.batch_size, index, y)
-        val_batches = None
-        val_size = max(cfg.batch_size, 1024)
-        if val_index is not None and len(val_index):
-            val_batches = batches.subset(val_index, val_size)
-        elif X_val is not None and (isinstance(X_val, Source) or len(X_val)):
-            val_batches = self._batches(X_val, val_size, None, y_val)
         # Data-parallel training in the process group the caller (torchrun, Ray, ...) set up:
         # every rank checks it has the same rows and starts from rank 0's weights, as
         # DistributedDataParallel does. (Only here: loading a model on one rank is no collective.)
         self.world = dist.world()
+        batches = self._batches(X, cfg.batch_size, index, y)
+        val_batches = None
+        val_size = max(cfg.batch_size, 1024)
+        if val_index is not None and len(val_index):
+            val_size = _even_chunks(len(val_index), val_size, self.world)
+            val_batches = batches.subset(val_index, val_size)
+        elif X_val is not None and (isinstance(X_val, Source) or len(X_val)):
+            if n_rows(X_val):  # (an iterable's batches come as they are)
+                val_size = _even_chunks(n_rows(X_val), val_size, self.world)
+            val_batches = self._batches(X_val, val_size, None, y_val)
         if batches.n is not None:  # an iterable counts its rows in the first epoch
             dist.agree(batches.n, self.world, "numbers of training rows")
+        if val_batches is not None and val_batches.n is not None:
+            dist.agree(val_batches.n, self.world, "numbers of validation rows")
         dist.broadcast_module(self.module, self.world)
         self._graphs_for_this_run()
         # Only rank 0 reports progress (and, in the callbacks, writes files).
@@ -562,7 +582,7 @@ class Trainer:
         self._call(callbacks, "on_train_begin")
         reason = "max_epochs"
         try:
-            with dist.global_batch_norm(self.module, self.world):
+            with dist.global_batch_norm(self.module, self.world), self._agreed_signals():
                 reason = self._epochs(epochs, batches, val_batches, progress, history, callbacks,
                                       early_stopping, stage)  # fmt: skip
         except KeyboardInterrupt:
@@ -580,6 +600,45 @@ class Trainer:
             self.restore_best()
         self._call(callbacks, "on_train_end", reason)
         return reason
+
+    @contextlib.contextmanager
+    def _agreed_signals(self):
+        """In data-parallel training, Ctrl-C and SIGTERM stop every rank at the same step: the
+        signal only sets a flag, which the ranks agree on every few steps and after each epoch
+        (:meth:`_stop_if_signalled`). A rank that stopped alone would leave the others waiting
+        in a collective, and rank 0 could not save the best weights."""
+        import signal
+        import threading
+
+        self._signalled = None
+        if not self.world.distributed or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        kinds = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.getsignal(s) for s in kinds}
+
+        def hold(signum, frame):
+            self._signalled = (signum, previous[signum])
+
+        for s in kinds:
+            signal.signal(s, hold)
+        try:
+            yield
+        finally:
+            for s in kinds:
+                signal.signal(s, previous[s])
+
+    def _stop_if_signalled(self) -> None:
+        """Raise KeyboardInterrupt on every rank when any rank got a signal (a collective)."""
+        flag = torch.tensor([0.0 if self._signalled is None else 1.0])
+        if dist.all_sum(flag, self.world).item() == 0:
+            return
+        if self._signalled is not None:
+            signum, handler = self._signalled
+            self._signalled = None
+            if callable(handler):  # the caller's handler (the CLI records SIGTERM's code)
+                handler(signum, None)
+        raise KeyboardInterrupt
 
     def _epochs(self, epochs, batches, val_batches, progress, history, callbacks,
                 early_stopping, stage) -> str:  # fmt: skip
@@ -622,6 +681,7 @@ class Trainer:
             if self.world.distributed:  # a callback on one rank (a time limit) stops all
                 flag = torch.tensor([float(self.stop_training)])
                 self.stop_training = bool(dist.all_sum(flag, self.world).item() > 0)
+                self._stop_if_signalled()
             if early_stopping and self.best.wait >= cfg.patience:
                 reason = "early_stopping"
                 break
@@ -654,9 +714,15 @@ class Trainer:
         ``offset`` (an epoch number): what draws from it in an epoch (a user's ``nn.Dropout``,
         random augmentations in a Dataset's ``__getitem__``) is the same for the same seed,
         after a resume too, and the caller's global state is put back afterwards."""
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        devices = []
+        if self.device.type == "cuda":  # "cuda" alone is the current GPU (LOCAL_RANK's)
+            index = self.device.index
+            devices = [torch.cuda.current_device() if index is None else index]
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed((self.seed * 1_000_003 + offset) % 2**63)
+            # Each rank its own stream (rank 0's is one process's): a user's dropout draws for
+            # the rows a rank holds, not the same masks on every rank.
+            rank = self.world.rank * 7_919
+            torch.manual_seed((self.seed * 1_000_003 + offset + rank) % 2**63)
             yield
 
     def _train_epoch(self, batches: Batches, progress: _Progress) -> dict[str, Any]:
@@ -733,7 +799,8 @@ class Trainer:
             torch.cuda.current_stream(self.device).wait_stream(side)
             return out
         # The settings change between epochs only (schedules, set_params): read once per epoch.
-        key = (tuple(t.shape for t in x) if isinstance(x, tuple) else x.shape, self._settings)
+        key = (tuple(t.shape for t in x) if isinstance(x, tuple) else x.shape, self._settings,
+               self.config.precision)  # fmt: skip
         if self._graph is None or self._graph.key != key:
             self._graph = None  # its memory goes back before the new capture
             try:
@@ -795,6 +862,9 @@ class Trainer:
             self._graph_off = None
         if self._graph_off is not None:  # a capture failed before: stays eager
             return
+        # A new capture for every run: a model may hand the objectives new tensors between
+        # runs (the semi-supervised AAE's labelled rows), which a replay would not see.
+        self._graph = None
         for opt in self.optimizers.values():
             # The warm-up and the last, smaller batch step the capturable optimiser eagerly, on
             # purpose: torch's warning that this is slower than capturable=False does not apply.
@@ -827,6 +897,8 @@ class Trainer:
                         name = phase.loss_key if key == "loss" else key
                         records.setdefault(name, []).append(value.detach())
                     step_losses.append(records[phase.loss_key][-1])
+            if world.distributed and step % SIGNAL_CHECK_STEPS == 0:
+                self._stop_if_signalled()
             if step == 1:  # every phase must log under its own names
                 for name, values in records.items():
                     if len(values) != 1:

@@ -34,16 +34,30 @@ def run_folder(text: str | None, flag: str = "--out") -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import distributed as dist
+
+    _check_training_options(args)  # before anything is read or written
+    if args.nproc_per_node is not None and dist.env_world_size() == 1:
+        return _launch(args)
+    joined = dist.env_world_size() > 1 and not dist.world().distributed
+    world = dist.init_from_env(args.device)  # under torchrun: join its process group
+    try:
+        return _train(args, world)
+    finally:  # the group this command joined is left before exit (gloo can abort at exit)
+        if joined and world.distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, world) -> int:
+    """``aekit train`` in this process (one rank of several under torchrun)."""
     from .. import distributed as dist
     from .. import io
     from ..models.catalog import cli_class
     from ..runtime import seed_from
     from ..tags import aekit_tags
 
-    _check_training_options(args)  # before anything is read or written
-    if args.nproc_per_node is not None and dist.env_world_size() == 1:
-        return _launch(args)
-    world = dist.init_from_env(args.device)  # under torchrun: join its process group
     if args.resume is not None:
         return _resume(args, world)
     if args.model is None or args.data is None:
@@ -121,12 +135,25 @@ def _launch(args: argparse.Namespace) -> int:
     --standalone --nproc-per-node N`` (one machine; for several, call torchrun itself with its
     rendezvous options, ``torchrun ... -m aekit train ...``)."""
     import os
+    import signal
     import subprocess
     import sys
+
+    from .common import SIGNALS
 
     if args.nproc_per_node < 1:
         raise UsageError(f"--nproc-per-node {args.nproc_per_node}: give a number of processes "
                          ">= 1")  # fmt: skip
+    # The usage errors that rank 0 would find, found here: one line and exit code 2, not a
+    # failed process group.
+    if args.resume is not None:
+        out = resume_folder(args)
+        if not runs.has_model(out / runs.STAGING) and not runs.has_model(out):
+            raise UsageError(f"--resume: {out} holds no model to continue; train one first")
+    else:
+        if args.model is None or args.data is None:
+            raise UsageError("train needs a model name and --data (or --resume RUN)")
+        runs.check_run_folder(run_folder(args.out), args.overwrite)
     argv, skip = [], False
     for a in args.argv:  # the command line without --nproc-per-node
         if skip:
@@ -140,7 +167,16 @@ def _launch(args: argparse.Namespace) -> int:
     env = {**os.environ}
     if args.threads is None:  # torchrun's own default, said out loud rather than warned about
         env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.call(command, env=env)
+    process = subprocess.Popen(command, env=env)
+    forwarded = False
+    while True:
+        try:
+            code = process.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main's handler): torchrun passes it on
+            forwarded = True
+            process.send_signal(SIGNALS[-1] if SIGNALS else signal.SIGINT)
+    return interrupted_code() if forwarded else code
 
 
 def _train_rank(args: argparse.Namespace, model, fit) -> int:
@@ -150,7 +186,7 @@ def _train_rank(args: argparse.Namespace, model, fit) -> int:
         fit()
     except TrainingDivergedError:
         return 1  # rank 0 reports it and saves the best weights
-    return 0
+    return interrupted_code() if model.stop_reason_ == "interrupted" else 0
 
 
 def _check_training_options(args: argparse.Namespace) -> None:
