@@ -83,9 +83,10 @@ def env_world_size() -> int:
 
 def init_from_env(device: str | None = None) -> World:
     """Join the process group that ``torchrun`` describes in the environment (``RANK``,
-    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``, ``LOCAL_RANK``): NCCL when the device is
-    CUDA, else gloo. A group already initialised is used as it is; without ``WORLD_SIZE > 1`` it
-    does nothing. Selects the GPU ``LOCAL_RANK`` on a CUDA machine."""
+    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``, ``LOCAL_RANK``): NCCL for CUDA tensors
+    and gloo for CPU ones on a GPU machine, gloo alone elsewhere. A group already initialised
+    is used as it is; without ``WORLD_SIZE > 1`` it does nothing. Selects the GPU
+    ``LOCAL_RANK`` on a CUDA machine."""
     dist = torch.distributed
     if env_world_size() <= 1 or not dist.is_available():
         return world()
@@ -93,7 +94,9 @@ def init_from_env(device: str | None = None) -> World:
         cuda = torch.cuda.is_available() and (device in (None, "auto") or "cuda" in str(device))
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # NCCL for CUDA tensors, gloo for CPU ones: a model kept on the CPU (device="cpu") on a
+        # GPU machine trains too, and the small host-side agreements need no GPU.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
     return world()
 
 
