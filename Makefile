@@ -31,12 +31,12 @@ test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples docs/tutorials
+	$(VENV)/bin/ruff format --check src tests benchmarks examples docs/tutorials
 
 format: $(VENV)/.installed-test
-	$(VENV)/bin/ruff format src tests benchmarks examples
-	$(VENV)/bin/ruff check --fix src tests benchmarks examples
+	$(VENV)/bin/ruff format src tests benchmarks examples docs/tutorials
+	$(VENV)/bin/ruff check --fix src tests benchmarks examples docs/tutorials
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_speed.py
