@@ -63,6 +63,26 @@ def test_the_epoch_log_never_touches_a_file_aekit_did_not_write(tmp_path):
     assert (tmp_path / "epochs.jsonl").read_text() == "the user's own\n"
 
 
+def test_a_link_put_in_the_log_s_place_is_not_followed(tmp_path):
+    """Replaced by a symbolic link during training: the link is not written through; the run
+    goes on, with one warning."""
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("someone else's\n")
+    folder = tmp_path / "run"
+
+    class Swap(EpochLog):
+        def on_epoch_end(self, trainer, estimator, logs):
+            if logs["epoch"] == 2:
+                self.path.unlink()
+                self.path.symlink_to(theirs)
+            super().on_epoch_end(trainer, estimator, logs)
+
+    with pytest.warns(RuntimeWarning, match="cannot append"):
+        model = ae().fit(tiny_X(), callbacks=[Swap(folder)])
+    assert model.n_epochs_ == 3
+    assert theirs.read_text() == "someone else's\n"
+
+
 def test_aekit_train_writes_the_epoch_log_and_overwrite_replaces_it(tmp_path, capsys):
     data = tmp_path / "data.npy"
     np.save(data, tiny_X(120))

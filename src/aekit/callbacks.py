@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ class EpochLog(Callback):
             raise ParameterError(f"EpochLog: name={name!r} is invalid; expected a file name")
         self.folder = Path(folder)
         self.name = name
+        self._failed = False
 
     @property
     def path(self) -> Path:
@@ -163,6 +165,7 @@ class EpochLog(Callback):
     def on_train_begin(self, trainer, estimator) -> None:
         if not trainer.world.is_main:
             return
+        self._failed = False
         with io.folder_lock(self.folder):
             io.claim(self.folder, [self.name])
             history = getattr(estimator, "history_", None) or []
@@ -171,13 +174,22 @@ class EpochLog(Callback):
     def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
         if not trainer.world.is_main:
             return
+        if self._failed:
+            return
         # O_APPEND: each line lands at the end, whole or (killed mid-write) as a cut last line
-        # that read_epoch_log skips and the next fit's rewrite drops.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        # that read_epoch_log skips and the next fit's rewrite drops. O_NOFOLLOW: a link put
+        # in its place is not followed to a file aekit did not write.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            os.write(fd, _json_line(logs))
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, flags, 0o666)
+            try:
+                os.write(fd, _json_line(logs))
+            finally:
+                os.close(fd)
+        except OSError as e:  # a lost log line must not cost the run: said once, then skipped
+            self._failed = True
+            message = f"EpochLog: cannot append to {self.path} ({e}); the epochs are still in "
+            warnings.warn(message + "the model's history_", RuntimeWarning, stacklevel=2)
 
 
 def _scalar_tag(key: str, logs: dict) -> str:
