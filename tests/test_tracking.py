@@ -141,6 +141,22 @@ def test_tensorboard_scalars_read_back_equal_the_history(tmp_path):
     assert acc.Tags()["images"] == ["figures/learning_curves"]
 
 
+def test_a_continued_fit_replaces_the_killed_run_s_later_epochs_in_tensorboard(tmp_path):
+    """A checkpoint at epoch 2, events up to epoch 3: continued from the checkpoint, the new
+    events of epoch 3 and 4 replace the old (SummaryWriter's purge_step)."""
+    pytest.importorskip("tensorboard")
+    X, tb = tiny_X(), tmp_path / "tb"
+    board = TensorBoard(tb, figures=False)
+    ae().fit(X, callbacks=[Checkpoint(tmp_path / "run", every=2), board])
+    board.close()
+    board = TensorBoard(tb, figures=False)
+    resumed = aekit.load(tmp_path / "run").set_params(max_epochs=4)
+    resumed.continue_fit(X, callbacks=[board])
+    board.close()
+    _, found = scalars(tb)
+    assert found["loss/train"] == [(h["epoch"], pytest.approx(h["loss"])) for h in resumed.history_]
+
+
 def test_tensorboard_groups_a_vae_s_terms(tmp_path):
     pytest.importorskip("tensorboard")
     board = TensorBoard(tmp_path / "tb", figures=False)

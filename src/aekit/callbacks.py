@@ -243,20 +243,27 @@ class TensorBoard(Callback):
         self._writer = None
         self._step = 0
 
-    def open(self):
-        """The SummaryWriter (created on first use; ImportError naming the extra if the
-        ``tensorboard`` package is missing)."""
+    @staticmethod
+    def writer_class():
+        """torch's SummaryWriter; ImportError naming the extra if ``tensorboard`` is missing."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # torch's module imports the tensorboard package
+            raise _missing_extra("tensorboard", "tensorboard", "TensorBoard") from None
+        return SummaryWriter
+
+    def open(self, purge_step: int | None = None):
+        """The SummaryWriter, created on first use. ``purge_step``: a continued run drops the
+        events a killed one wrote from that step on (TensorBoard's own mechanism)."""
         if self._writer is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # torch's module imports the tensorboard package
-                raise _missing_extra("tensorboard", "tensorboard", "TensorBoard") from None
-            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+            self._writer = self.writer_class()(log_dir=str(self.log_dir), purge_step=purge_step)
         return self._writer
 
     def on_train_begin(self, trainer, estimator) -> None:
         if trainer.world.is_main:
-            self.open()
+            # continued from epoch n (--resume, continue_fit): epochs after n are written again
+            self._step = int(trainer.epoch)
+            self.open(purge_step=trainer.epoch + 1 if trainer.epoch else None)
 
     def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
         if not trainer.world.is_main:

@@ -328,7 +328,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
 
         board = TensorBoard(args.log_dir, figures=False)  # the run's own figures, at the end
         try:
-            board.open()  # a missing extra fails now, before training
+            board.writer_class()  # a missing extra fails now, before training
         except ImportError as e:
             raise UsageError(f"--log-dir: {e}") from None
         callbacks.append(board)
