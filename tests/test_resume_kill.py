@@ -205,6 +205,8 @@ def test_a_two_process_run_killed_mid_epoch_resumes_to_the_uninterrupted_model(t
     assert_same_tensors(whole / "model.safetensors", killed / "model.safetensors")
     assert_same_tensors(whole / "optimizer.safetensors", killed / "optimizer.safetensors")
     assert history(killed) == history(whole)
+    # rank 0 alone wrote the epoch log: each epoch once
+    assert strip(read_epoch_log(killed / "epochs.jsonl")) == history(killed)
 
 
 class Die(Callback):
