@@ -192,6 +192,16 @@ def test_a_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
         ae().fit(tiny_X(), callbacks=[TensorBoard(tmp_path / "tb")])
 
 
+def test_aekit_train_log_dir_without_tensorboard_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    run = tmp_path / "run"
+    code = main(["train", "ae", "--data", "digits", "--out", str(run), "--log-dir",
+                 str(tmp_path / "tb")])  # fmt: skip
+    assert code == 2
+    assert "aekit[tensorboard]" in capsys.readouterr().err
+    assert not run.exists()  # before any work
+
+
 # --- MLflow (a fake module records the calls of mlflow's documented API) -------------------------
 
 

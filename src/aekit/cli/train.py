@@ -203,6 +203,13 @@ def _check_training_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-limit {args.time_limit}: give a number of seconds > 0")
     if args.labeled is not None and args.labeled < 1:
         raise UsageError(f"--labeled {args.labeled}: give a number of labels >= 1")
+    if args.log_dir is not None:
+        from ..callbacks import TensorBoard
+
+        try:
+            TensorBoard.writer_class()  # a missing extra fails now, before any work
+        except ImportError as e:
+            raise UsageError(f"--log-dir: {e}") from None
 
 
 def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
@@ -327,10 +334,6 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
         from ..callbacks import TensorBoard
 
         board = TensorBoard(args.log_dir, figures=False)  # the run's own figures, at the end
-        try:
-            board.writer_class()  # a missing extra fails now, before training
-        except ImportError as e:
-            raise UsageError(f"--log-dir: {e}") from None
         callbacks.append(board)
     if args.time_limit is not None:
         from ..callbacks import TimeLimit
