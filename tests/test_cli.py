@@ -38,8 +38,8 @@ def digits_run(tmp_path_factory):
 def test_train_writes_a_complete_run(digits_run):
     files = sorted(p.name for p in digits_run.iterdir())
     assert files == [
-        ".aekit.lock", "aekit-manifest.json", "config.json", "data.json", "history.json",
-        "latent.png", "learning_curves.png", "metrics.json", "model.safetensors",
+        ".aekit.lock", "aekit-manifest.json", "config.json", "data.json", "epochs.jsonl",
+        "history.json", "latent.png", "learning_curves.png", "metrics.json", "model.safetensors",
         "optimizer.json", "optimizer.safetensors", "reconstructions.png",
     ]  # fmt: skip
     manifest = json.loads((digits_run / "aekit-manifest.json").read_text())

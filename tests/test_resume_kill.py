@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import aekit
-from aekit.callbacks import Callback, Checkpoint
+from aekit.callbacks import Callback, Checkpoint, read_epoch_log
 from tests.helpers import tiny_X
 
 # The process SIGKILLs itself as it draws batch BATCH (1-based) of the epoch that follows EPOCH
@@ -112,9 +112,12 @@ def assert_same_tensors(a: Path, b: Path) -> None:
         assert torch.equal(ta[name], tb[name]), f"{a.name}: {name}"
 
 
+def strip(epochs: list[dict]) -> list[dict]:
+    return [{k: v for k, v in epoch.items() if k not in WALL_TIMES} for epoch in epochs]
+
+
 def history(folder: Path) -> list[dict]:
-    saved = json.loads((folder / "history.json").read_text())["history"]
-    return [{k: v for k, v in epoch.items() if k not in WALL_TIMES} for epoch in saved]
+    return strip(json.loads((folder / "history.json").read_text())["history"])
 
 
 @pytest.mark.slow
@@ -154,12 +157,19 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_model(
     assert not [n for n in left if n.endswith((".tmp", ".prev"))], sorted(left)
     checkpoint = aekit.load(killed)  # checksums verified
     assert checkpoint.n_epochs_ == epoch and len(checkpoint.history_) == epoch
+    assert strip(read_epoch_log(killed / "epochs.jsonl")) == history(killed)[:epoch]
+    # A checkpoint every few epochs (or seconds) leaves log lines after the checkpoint's epoch,
+    # and a kill mid-append a cut last line: as if this process had.
+    with open(killed / "epochs.jsonl", "a") as f:
+        f.write(f'{{"epoch": {epoch + 1}, "loss": 1.0}}\n{{"epoch": {epoch + 2}, "lo')
     (killed / "notes.txt").write_text("the user's own file\n")
     notes = (killed / "notes.txt").stat()
 
     res = aekit_process("train", "--resume", killed, *SCHEDULE, "--threads", "1", "--no-plots",
                         "-q")  # fmt: skip
     assert res.returncode == 0, res.stderr
+    # The epoch log was cut back to the checkpoint, then continued: the history's epochs, once.
+    assert strip(read_epoch_log(killed / "epochs.jsonl")) == history(killed)
 
     assert_same_tensors(whole / "model.safetensors", killed / "model.safetensors")
     assert_same_tensors(whole / "optimizer.safetensors", killed / "optimizer.safetensors")
@@ -195,6 +205,8 @@ def test_a_two_process_run_killed_mid_epoch_resumes_to_the_uninterrupted_model(t
     assert_same_tensors(whole / "model.safetensors", killed / "model.safetensors")
     assert_same_tensors(whole / "optimizer.safetensors", killed / "optimizer.safetensors")
     assert history(killed) == history(whole)
+    # rank 0 alone wrote the epoch log: each epoch once
+    assert strip(read_epoch_log(killed / "epochs.jsonl")) == history(killed)
 
 
 class Die(Callback):

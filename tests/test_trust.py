@@ -287,6 +287,7 @@ def test_a_run_folder_of_the_previous_version_is_adopted(digits_run_small, capsy
     run_dir, _ = digits_run_small
     (run_dir / "aekit-manifest.json").unlink()
     (run_dir / ".aekit.lock").unlink()
+    (run_dir / "epochs.jsonl").unlink()  # and before epoch logs (issue 15)
     edit_config(run_dir, lambda c: [c.pop("checksums"), c.pop("class_module")])
     assert type(aekit.load(run_dir)) is aekit.Autoencoder
     code, _, err = run(["encode", run_dir, "--out", run_dir.parent / "z.npy"], capsys)

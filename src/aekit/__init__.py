@@ -20,6 +20,9 @@ _PUBLIC = {
     "Callback": "aekit.callbacks",
     "Checkpoint": "aekit.callbacks",
     "TimeLimit": "aekit.callbacks",
+    "EpochLog": "aekit.callbacks",
+    "TensorBoard": "aekit.callbacks",
+    "MLflow": "aekit.callbacks",
     "Run": "aekit.runs",
     "load_dataset": "aekit.datasets",
     "AekitError": "aekit.errors",
@@ -37,7 +40,14 @@ _PUBLIC = {
 __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .callbacks import Callback, Checkpoint, TimeLimit  # noqa: F401
+    from .callbacks import (  # noqa: F401
+        Callback,
+        Checkpoint,
+        EpochLog,
+        MLflow,
+        TensorBoard,
+        TimeLimit,
+    )
     from .datasets import load_dataset  # noqa: F401
     from .errors import (  # noqa: F401
         AekitError,

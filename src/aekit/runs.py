@@ -30,7 +30,10 @@ METRICS_FILE = "metrics.json"
 # ``--overwrite`` trains the new run here, inside the run folder, and replaces the old model only
 # once the new run is complete; an interrupted or diverged new run stays here.
 STAGING = "staging"
-RUN_FILES = [*persist.MODEL_FILES, DATA_FILE, METRICS_FILE, STAGING]
+# one line of JSON per epoch, appended as training goes (aekit.callbacks.EpochLog); aekit's, in
+# the manifest, but not in the model's save generation
+EPOCH_LOG = "epochs.jsonl"
+RUN_FILES = [*persist.MODEL_FILES, DATA_FILE, METRICS_FILE, EPOCH_LOG, STAGING]
 
 
 # --- where a run's rows come from -------------------------------------------------------------
@@ -396,6 +399,15 @@ def check_run_folder(out: Path, overwrite: bool) -> bool:
                           "it, and train again")  # fmt: skip
     check_writable(out, RUN_FILES)
     return replacing
+
+
+def write_epoch_log(out: Path, history) -> Path:
+    """Write ``out/epochs.jsonl`` from ``history`` at once (recorded in the manifest)."""
+    from .callbacks import _json_line
+
+    with io.folder_lock(out):
+        io.claim(out, [EPOCH_LOG])
+        return io.atomic_write_bytes(out / EPOCH_LOG, b"".join(_json_line(h) for h in history))
 
 
 def discard_staging(out: Path) -> bool:

@@ -203,6 +203,13 @@ def _check_training_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-limit {args.time_limit}: give a number of seconds > 0")
     if args.labeled is not None and args.labeled < 1:
         raise UsageError(f"--labeled {args.labeled}: give a number of labels >= 1")
+    if args.log_dir is not None:
+        from ..callbacks import TensorBoard
+
+        try:
+            TensorBoard.writer_class()  # a missing extra fails now, before any work
+        except ImportError as e:
+            raise UsageError(f"--log-dir: {e}") from None
 
 
 def _auto_notes(model, resolved: dict[str, str]) -> list[str]:
@@ -319,7 +326,15 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
     checkpoint = Checkpoint(target, every=args.checkpoint_every, metadata=metadata,
                             min_seconds=args.checkpoint_seconds,
                             extra_files={runs.DATA_FILE: data_bytes})  # fmt: skip
-    callbacks = [checkpoint]
+    from ..callbacks import EpochLog
+
+    callbacks = [checkpoint, EpochLog(target)]  # target/epochs.jsonl, one line per epoch
+    board = None
+    if args.log_dir is not None:
+        from ..callbacks import TensorBoard
+
+        board = TensorBoard(args.log_dir, figures=False)  # the run's own figures, at the end
+        callbacks.append(board)
     if args.time_limit is not None:
         from ..callbacks import TimeLimit
 
@@ -345,9 +360,13 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
         return interrupted_code()
     with io.signals_deferred():  # the commit and the clean-up, as one step
         runs.commit(out, model, metadata, data_bytes)
+        if replacing:  # the new run's epoch log replaces the old one's
+            runs.write_epoch_log(out, model.history_)
         runs.discard_staging(out)
     try:
-        result = _after_training(args, out, model, ds, y_train, seconds)
+        result = _after_training(args, out, model, ds, y_train, seconds, board)
+        if board is not None:
+            board.close()
     except KeyboardInterrupt:
         say(f"aekit: interrupted after the run was saved in {out}; its test metrics and "
              f"figures were not written (aekit evaluate {out}; aekit plot {out})")  # fmt: skip
@@ -359,7 +378,7 @@ def _train_run(args, out: Path, replacing: bool, model, ds, y_train, data_bytes:
     return result
 
 
-def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
+def _after_training(args, out: Path, model, ds, y_train, seconds: float, board=None) -> int:
     """The test metrics, figures and summary of a committed run."""
     from sklearn.base import is_classifier
 
@@ -410,7 +429,9 @@ def _after_training(args, out: Path, model, ds, y_train, seconds: float) -> int:
         write_json(out / runs.METRICS_FILE, metrics)
         result["test"] = metrics
     if not args.no_plots:
-        _, skipped = runs.write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
+        written, skipped = runs.write_figures(out, model, ds.X_test, ds.y_test, ds.label_names)
+        if board is not None:
+            board.add_pngs(written)
         for name in skipped:
             say(f"note: {out / name} was not written by aekit; left as it is, not redrawn")
     result["files"] = runs.Run(out, model, None).files(aekits=True)  # not a user's own files
@@ -554,6 +575,10 @@ def add_parsers(sub) -> None:
         "up to its epochs (or --epochs), on its own data; no model name or --data. Without "
         "RUN, the run in --out",
     )
+    t.add_argument("--log-dir", dest="log_dir",
+                   help="also write TensorBoard event files (scalars per epoch, the run's "
+                   "figures at the end) into this folder; needs pip install "
+                   "'aekit[tensorboard]'")  # fmt: skip
     t.add_argument("--checkpoint-every", type=int, default=1, help="save every N epochs")
     t.add_argument(
         "--checkpoint-seconds",
