@@ -161,3 +161,30 @@ def test_cli_export_bakes_in_the_runs_scaling(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "x")
     assert main(["export", str(run_dir), "--out", str(tmp_path)]) == 2
     assert "did not write" in capsys.readouterr().err
+
+
+def test_a_missing_package_names_the_extra(fitted_ae, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'aekit\[onnx\]'"):
+        fitted_ae.export(tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    fitted_ae.save(tmp_path / "saved")
+    assert main(["export", str(tmp_path / "saved")]) == 2
+    assert "aekit[onnx]" in capsys.readouterr().err
+
+
+def test_a_python_saved_model_exports_unscaled_and_stale_files_go(
+    fitted_ae, digits, tmp_path, capsys
+):
+    fitted_ae.save(tmp_path / "saved")  # no data.json: the scaling is unknown
+    assert main(["export", str(tmp_path / "saved"), "--out", str(tmp_path / "o")]) == 0
+    _, err = capsys.readouterr()
+    assert "no data.json" in err
+    X = digits.X_test[:5]
+    np.testing.assert_allclose(run_onnx(tmp_path / "o" / "encoder.onnx", x=X),
+                               fitted_ae.transform(X), atol=TOL, rtol=TOL)  # fmt: skip
+    # a model without a decoder exported into the same folder: no decoder.onnx of another model
+    clf = aekit.StackedClassifier(hidden=(8,), pretrain_epochs=1, **FAST)
+    clf.fit(digits.X_train[:100], digits.y_train[:100])
+    assert sorted(clf.export(tmp_path / "o")) == ["encoder.onnx"]
+    assert not (tmp_path / "o" / "decoder.onnx").exists()
