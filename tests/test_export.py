@@ -14,8 +14,8 @@ import torch
 
 import aekit
 from aekit.cli import main
-from aekit.errors import FolderError
-from aekit.export import EXAMPLE_BATCH, ExportError
+from aekit.errors import ExportError, FolderError
+from aekit.export import EXAMPLE_BATCH
 from tests import usernets
 
 TOL = 1e-5

@@ -1195,7 +1195,7 @@ or iterable of batches
         ------
         ImportError
             Without the ``onnx`` and ``onnxruntime`` packages (``pip install 'aekit[onnx]'``).
-        aekit.export.ExportError
+        aekit.ExportError
             A network (a user's own) that cannot be traced faithfully: each graph is run in
             onnxruntime on other batch sizes than the traced one and compared with PyTorch
             before anything is written.

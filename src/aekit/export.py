@@ -32,7 +32,9 @@ import numpy as np
 import torch
 
 from . import io
-from .errors import AekitError
+from .errors import ExportError
+
+__all__ = ["ExportError", "Graph", "write"]
 
 FORMATS = ("onnx",)
 OPSET = 17
@@ -40,11 +42,6 @@ ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder.onnx"
 EXAMPLE_BATCH = 2  # the traced batch; the check runs other sizes
 CHECK_BATCHES = (1, 5)
 TOLERANCE = 1e-5  # float32: onnxruntime's kernels sum in another order than torch's
-
-
-class ExportError(AekitError, RuntimeError):
-    """A network could not be exported faithfully (an operation ONNX lacks, or a graph whose
-    outputs in onnxruntime differ from PyTorch's, for example a batch size frozen by tracing)."""
 
 
 @dataclass
