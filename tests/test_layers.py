@@ -35,7 +35,7 @@ LAYERS = [
         "aekit.sources",  # a torch Dataset / iterable as batches (training and estimator read it)
     ],
     ["aekit.training", "aekit.plotting", "aekit.networks"],
-    ["aekit.callbacks", "aekit.persist"],
+    ["aekit.callbacks", "aekit.persist", "aekit.export"],
     ["aekit.estimator"],
     ["aekit.models.*"],  # the families (aekit.models itself is only the lazy catalogue door)
     ["aekit.runs"],

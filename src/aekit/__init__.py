@@ -33,6 +33,7 @@ _PUBLIC = {
     "FolderError": "aekit.errors",
     "FolderLockedError": "aekit.errors",
     "UntrustedCodeError": "aekit.errors",
+    "ExportError": "aekit.errors",
 }
 
 # The families come from the catalogue (aekit.models.catalog), so a family added there is a
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .errors import (  # noqa: F401
         AekitError,
         DataError,
+        ExportError,
         FolderError,
         FolderLockedError,
         ModelFileError,

@@ -246,6 +246,15 @@ class Scaler:
             return X * self.scale.astype(np.float32) + self.offset.astype(np.float32)
         return X.copy()
 
+    def affine(self) -> tuple[np.ndarray | float, np.ndarray | float] | None:
+        """``(offset, scale)`` with ``transform(X) == (X - offset) / scale`` (float32), or None
+        for "none": the form an exported graph bakes in (:meth:`aekit.runs.Run.export`)."""
+        if self.kind == "divide":
+            return 0.0, float(self.divisor)
+        if self.kind in ("standard", "minmax"):
+            return self.offset.astype(np.float32), self.scale.astype(np.float32)
+        return None
+
     def to_dict(self) -> dict:
         """The scaler as plain JSON types (str, float, lists of float, None)."""
         offset, scale, divisor = self.offset, self.scale, self.divisor

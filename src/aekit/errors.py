@@ -62,3 +62,9 @@ class FolderLockedError(AekitError, RuntimeError):
 class UntrustedCodeError(AekitError, ValueError):
     """A saved model names code to import (a user prior or network), and the caller did not opt
     in with ``trust_code=True`` or pass the objects; or what the name imports is not allowed."""
+
+
+class ExportError(AekitError, RuntimeError):
+    """A network could not be exported faithfully (:meth:`model.export`): an operation ONNX
+    lacks, or a graph whose outputs in onnxruntime differ from PyTorch's, for example a batch
+    size frozen by tracing."""

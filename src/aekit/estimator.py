@@ -215,6 +215,14 @@ def _equal(a, b) -> bool:
         return a is b
 
 
+def _encode_path(module, x):
+    return module.encode(x)
+
+
+def _decode_path(module, z):
+    return module.decode(z)
+
+
 def _has_decoder(model) -> bool:
     """The decoding methods' availability: ``hasattr`` is False, and says why, without one."""
     if not model.__sklearn_tags__().aekit.has_decoder:
@@ -1150,6 +1158,82 @@ or iterable of batches
             self._resolved(name) == in_unit for name, (in_unit, _) in self._auto_params.items()
         )
         return tags
+
+    # -- exporting ---------------------------------------------------------------------------
+
+    def export(self, path: str | Path, format: str = "onnx", *, scaling=None) -> dict[str, Path]:
+        """Write the networks to ONNX files in the folder ``path``, for use outside Python.
+
+        ``encoder.onnx`` takes what :meth:`transform` takes, flat float32 rows ``(batch,
+        n_features)`` (input ``"x"``), and returns the code (output ``"code"``; the posterior
+        mean for a VAE, the style for the categorical adversarial autoencoders).
+        ``decoder.onnx`` takes codes ``(batch, latent_dim)`` (input ``"code"``) and returns
+        what :meth:`inverse_transform` returns, rows ``(batch, n_features)`` (output ``"x"``),
+        the output activation included (the sigmoid of a BCE or Bernoulli model). A model whose
+        decoder also reads a class takes it as a second input ``"label"``, one-hot rows
+        ``(batch, n_classes)`` in the order of ``classes_`` (cluster indices for a clusterer).
+        A model without a decoder (the classifiers, a ``labels_only`` semi-supervised AAE)
+        writes ``encoder.onnx`` only. The batch size is dynamic.
+
+        Parameters
+        ----------
+        path : str or Path
+            A new or empty folder, or one aekit wrote (it holds ``aekit-manifest.json``); files
+            aekit did not write are never replaced. Each file is written atomically.
+        format : {"onnx"}
+        scaling : (offset, scale) or None
+            Bake a scaling into the graphs: the encoder computes ``(x - offset) / scale`` first
+            and the decoder ``out * scale + offset`` last, so both work on raw rows (``aekit
+            export RUN`` passes the run's scaling). Scalars or arrays of ``n_features``.
+
+        Returns
+        -------
+        dict of str to Path
+            The files written, by name.
+
+        Raises
+        ------
+        ImportError
+            Without the ``onnx`` and ``onnxruntime`` packages (``pip install 'aekit[onnx]'``).
+        aekit.ExportError
+            A network (a user's own) that cannot be traced faithfully: each graph is run in
+            onnxruntime on other batch sizes than the traced one and compared with PyTorch
+            before anything is written.
+        """
+        from . import export
+
+        check_is_fitted(self)
+        if format not in export.FORMATS:
+            raise ParameterError(f"format={format!r}: aekit exports to {', '.join(export.FORMATS)}")
+        export.require_onnx()
+        module = copy.deepcopy(self.module_).cpu().eval()
+        pre = post = None
+        if scaling is not None:
+            offset, scale = scaling
+            pre, post = export.Affine(offset, scale), export.Affine(offset, scale, inverse=True)
+        graphs = {
+            export.ENCODER_FILE: export.Graph(
+                export.Composed(module, _encode_path, pre=pre),
+                {"x": int(self.n_features_in_)},
+                "code",
+            )
+        }
+        if self.__sklearn_tags__().aekit.has_decoder:
+            fn, labels = self._export_decoder()
+            inputs = {"code": int(self.latent_dim)}
+            if labels:
+                inputs["label"] = int(labels)
+            graphs[export.DECODER_FILE] = export.Graph(
+                export.Composed(module, fn, post=post), inputs, "x",
+                one_hot=("label",) if labels else (),
+            )  # fmt: skip
+        with torch.random.fork_rng(devices=[]):  # tracing runs the module: no global draws
+            return export.write(path, graphs, format)
+
+    def _export_decoder(self) -> tuple[Any, int]:
+        """``(fn, n_labels)``: the decode path for :meth:`export`, ``fn(module, code[, label])``
+        with ``label`` one-hot rows of width ``n_labels`` (0: the decoder reads no label)."""
+        return _decode_path, 0
 
     # -- saving and loading ------------------------------------------------------------------
 

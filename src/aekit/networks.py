@@ -180,7 +180,7 @@ class UserEncoder(UserNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(x)
-        out = self.net(x.reshape(n, *self.input_shape))
+        out = self.net(x.reshape(-1, *self.input_shape))  # -1: a traced batch stays dynamic
         parts = list(out) if isinstance(out, tuple | list) else [out]
         if not parts or not all(isinstance(p, torch.Tensor) and p.ndim == 2 and len(p) == n
                                 for p in parts):  # fmt: skip
@@ -210,9 +210,9 @@ class UserDecoder(UserNetwork):
         n = len(z)
         out = self.net(z)
         ok = isinstance(out, torch.Tensor) and len(out) == n
-        if not ok or tuple(out.shape[1:]) not in self.shapes:
+        if not ok or tuple(int(s) for s in out.shape[1:]) not in self.shapes:  # ints: traced too
             raise self._wrong(_shape_text(out), tuple(z.shape))
-        return out.reshape(n, self.n_features)
+        return out.reshape(-1, self.n_features)  # -1: a traced batch stays dynamic (export)
 
 
 class UserDiscriminator(UserNetwork):

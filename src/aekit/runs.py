@@ -211,6 +211,16 @@ class Run:
         recon = self.model.reconstruct(self.scale(raw))
         return recon if scaled else self.scaler.inverse_transform(recon)
 
+    def export(self, path: str | Path | None = None, format: str = "onnx") -> dict[str, Path]:
+        """The model's :meth:`~aekit.estimator.BaseAutoencoder.export` with the run's scaling
+        baked in: ``encoder.onnx`` takes raw rows (the data's original units, as ``aekit encode
+        RUN --data raw.csv`` reads them) and ``decoder.onnx`` returns rows in those units.
+        ``path``: a folder (default ``onnx`` inside the run folder). A model saved from Python
+        (no ``data.json``, so no known scaling) exports as :meth:`model.export` does."""
+        path = self.path / "onnx" if path is None else Path(path)
+        scaling = None if self.data is None else self.scaler.affine()
+        return self.model.export(path, format, scaling=scaling)
+
     def rows(self, split: str = "all", *, source: str | None = None,
              data_dir: str | None = None, label_column=None, workers: int = 0):  # fmt: skip
         """``(X, y)``: rows scaled with the run's scaling, from the run's own data (``split``

@@ -133,6 +133,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..tags import aekit_tags
+
+    run = load_run(args, need_data=False)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give a folder")
+    out = Path(args.out) if args.out else run.path / "onnx"
+    runs.check_writable(out, ["encoder.onnx", "decoder.onnx"])
+    try:
+        files = run.export(out, args.format)
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    if not aekit_tags(run.model).has_decoder:
+        say(f"note: a {type(run.model).__name__} has no decoder: wrote encoder.onnx only")
+    if run.data is None:
+        say(f"note: {args.run} has no data.json (saved from Python): the files take rows scaled "
+            "as the model was fitted")  # fmt: skip
+    scaling = "raw rows in, the run's scaling baked in" if run.data else "no scaling baked in"
+    report(args, f"wrote {', '.join(files)} to {out} ({scaling})",
+           out=str(out), files=[str(p) for p in files.values()])  # fmt: skip
+    return 0
+
+
 def add_parsers(sub) -> None:
     for name, func, what in (
         ("encode", cmd_encode, "codes"),
@@ -170,6 +193,18 @@ def add_parsers(sub) -> None:
     add_overwrite(gen)
     add_run_options(gen)
     gen.set_defaults(func=cmd_generate)
+
+    ex = sub.add_parser(
+        "export",
+        help="write the run's encoder and decoder as ONNX files that take raw rows",
+        description="Write encoder.onnx (raw rows -> codes) and decoder.onnx (codes -> raw "
+        "rows) with a dynamic batch size; the run's scaling is part of both graphs.",
+    )
+    ex.add_argument("run")
+    ex.add_argument("--format", default="onnx", choices=["onnx"], help="file format (onnx)")
+    ex.add_argument("--out", help="folder for the files (default: RUN/onnx)")
+    add_run_options(ex)
+    ex.set_defaults(func=cmd_export)
 
     pl = sub.add_parser("plot", help="write the figures of a run (PNG)")
     pl.add_argument("run")

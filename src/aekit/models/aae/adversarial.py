@@ -186,6 +186,11 @@ def _knows_classes(model) -> bool:
     return True
 
 
+def _decode_with_label(module: AAEModule, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """The supervised decoder on one-hot labels (``export``: ``decode`` takes class indices)."""
+    return module.output(module.decoder(torch.cat([z, label], dim=1)))
+
+
 @dataclass(kw_only=True, repr=False, eq=False)
 class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     """Adversarial autoencoder (Makhzani et al. 2015), a scikit-learn transformer.
@@ -410,6 +415,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         self.discriminator_ = module.discriminator
 
     # -- using the model ---------------------------------------------------------------------
+
+    def _export_decoder(self):
+        if not self.supervised:
+            return super()._export_decoder()
+        return _decode_with_label, len(self.classes_)  # label: one-hot in classes_ order
 
     def inverse_transform(self, X, y=None) -> np.ndarray:
         """Decode codes ``(n, latent_dim)``; a supervised model also needs each row's class."""

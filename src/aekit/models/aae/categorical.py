@@ -200,6 +200,11 @@ def _tagged(tag: str):
     return check
 
 
+def _decode_category_style(module: CategoricalAAEModule, z: torch.Tensor, label: torch.Tensor):
+    """``export``'s decoder: the style ``z`` and a one-hot category, in this order."""
+    return module.decode(label, z)
+
+
 @dataclass(kw_only=True, repr=False, eq=False)
 class _CategoricalAAE(_AdversarialBase):
     """What the semi-supervised and clustering models share (``K`` = ``_n_categories()``)."""
@@ -259,6 +264,9 @@ class _CategoricalAAE(_AdversarialBase):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: F.softmax(self.module_.logits(x), dim=1), X)
+
+    def _export_decoder(self):
+        return _decode_category_style, self._n_categories()  # label: the category, one-hot
 
     @available_if(_tagged("has_decoder"))
     def inverse_transform(self, X, y=None) -> np.ndarray:
