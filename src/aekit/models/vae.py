@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from .. import distributed as dist
 from .._params import Integer, Options, Real, param
+from ..anomaly import OutlierMixin
 from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder, inference_chunk
 from ..networks import mean_and_logvar
@@ -225,7 +226,7 @@ class VAEModule(nn.Module):
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
-class VAE(BaseAutoencoder):
+class VAE(OutlierMixin, BaseAutoencoder):
     """Variational autoencoder, a scikit-learn transformer (``transform``: the posterior mean).
 
     Takes the network and training parameters of :class:`~aekit.Autoencoder`, and:
