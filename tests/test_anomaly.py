@@ -11,10 +11,13 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit.anomaly import offset_from_scores
 from aekit.tags import aekit_tags
+
+from .helpers import EXPECTED_FAILED_CHECKS
 
 TINY = dict(latent_dim=2, hidden=(16,), max_epochs=2, batch_size=64, random_state=0)
 
@@ -137,3 +140,30 @@ def test_the_detector_flags_digits_it_never_saw(digits, seed):
     model = aekit.Autoencoder(latent_dim=8, hidden=(64,), max_epochs=30, random_state=seed)
     model.fit(X[train])
     assert roc_auc_score(normal[test], model.decision_function(X[test])) > 0.65
+
+
+def test_vae_can_threshold_the_log_likelihood(digits):
+    """anomaly_score="log_likelihood": the importance-sampled log p(x), which is above the ELBO
+    (L_k >= L_1), thresholds the rows; score_samples stays the ELBO."""
+    X = digits[0][:200]
+    vae = aekit.VAE(**TINY, anomaly_score="log_likelihood", anomaly_samples=20, contamination=0.1)
+    vae.fit(X)
+    d = vae.decision_function(X)
+    log_px = d + vae.offset_
+    assert np.mean(log_px) > np.mean(vae.score_samples(X))
+    assert abs((vae.predict(X) == -1).mean() - 0.1) <= 1 / len(X)
+
+
+DETECTOR = aekit.OutlierDetector(
+    aekit.Autoencoder(latent_dim=2, hidden=(16,), max_epochs=5, random_state=0)
+)
+
+
+@parametrize_with_checks(
+    [DETECTOR],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_outlier_detector_is_a_scikit_learn_outlier_detector(estimator, check):
+    """scikit-learn's checks, outlier-detector ones included (its estimator_type is
+    "outlier_detector"), with the float32 batch-size noise of every aekit model expected."""
+    check(estimator)

@@ -133,7 +133,7 @@ class OutlierMixin:
         if self.__sklearn_tags__().aekit.reconstruct_needs_labels and y is not None:
             scores = self.score_samples(X, y)
         else:
-            scores = self.score_samples(X)
+            scores = self._anomaly_scores(X)
         self.offset_ = offset_from_scores(scores, self.contamination)
         return self
 
@@ -148,9 +148,14 @@ class OutlierMixin:
 
     @available_if(_is_outlier_detector)
     def decision_function(self, X) -> np.ndarray:
-        """``score_samples(X) - offset_``, shape ``(n_samples,)``: negative for anomalies."""
+        """``score_samples(X) - offset_``, shape ``(n_samples,)``: negative for anomalies (a VAE
+        with ``anomaly_score="log_likelihood"``: its ``log p(x)`` estimate - ``offset_``)."""
         offset = self._offset()
-        return self.score_samples(X) - offset
+        return self._anomaly_scores(X) - offset
+
+    def _anomaly_scores(self, X) -> np.ndarray:
+        """The score the detector thresholds: ``score_samples`` (a VAE may use ``log p(x)``)."""
+        return self.score_samples(X)
 
     @available_if(_is_outlier_detector)
     def predict(self, X) -> np.ndarray:
