@@ -54,6 +54,19 @@ def test_every_unsupervised_family_is_an_outlier_detector(cls, digits):
     assert np.array_equal(clone(model).fit(X).predict(X), flags)  # fit_predict == fit().predict
 
 
+def test_a_supervised_aae_detects_with_the_labels(digits):
+    """Its decoder reads each row's label: fit thresholds the scores of (X, y), and
+    decision_function and predict take y."""
+    X, y = digits[0][:300], digits[1][:300]
+    model = aekit.AdversarialAutoencoder(**TINY, supervised=True, contamination=0.1)
+    flags = model.fit_predict(X, y)
+    assert abs((flags == -1).mean() - 0.1) <= 1 / len(X)
+    np.testing.assert_allclose(model.decision_function(X, y),
+                               model.score_samples(X, y) - model.offset_)  # fmt: skip
+    with pytest.raises(aekit.DataError, match="pass y"):
+        model.predict(X)
+
+
 def test_stacked_autoencoder_detects_too(digits):
     X = digits[0][:200]
     model = aekit.StackedAutoencoder(**TINY, pretrain_epochs=1).fit(X)

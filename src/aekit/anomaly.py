@@ -123,6 +123,9 @@ class OutlierMixin:
         tags = self.__sklearn_tags__().aekit
         if not tags.outlier_detector or "module_" not in self.__dict__:
             return
+        if self.__dict__.get("stop_reason_") == "interrupted":  # Ctrl-C: stop now, no threshold
+            self.__dict__.pop("offset_", None)
+            return
         self.set_offset(X, y)
 
     def set_offset(self, X, y=None):
@@ -130,10 +133,7 @@ class OutlierMixin:
         for a model saved before aekit had thresholds, or to change ``contamination`` without
         training again. ``y``: each row's label, for a model whose decoder reads it."""
         check_is_fitted(self)
-        if self.__sklearn_tags__().aekit.reconstruct_needs_labels and y is not None:
-            scores = self.score_samples(X, y)
-        else:
-            scores = self._anomaly_scores(X)
+        scores = self._anomaly_scores(X, y)
         self.offset_ = offset_from_scores(scores, self.contamination)
         return self
 
@@ -141,32 +141,41 @@ class OutlierMixin:
         check_is_fitted(self)
         if "offset_" not in self.__dict__:
             raise NotFittedError(
-                f"this {type(self).__name__} has no anomaly threshold offset_ (saved by an aekit "
-                "before 0.3?): call set_offset(X) with its training rows, or fit it again"
+                f"this {type(self).__name__} has no anomaly threshold offset_ (saved before "
+                "aekit had thresholds, or its fit was interrupted): call set_offset(X) with its "
+                "training rows, or fit it again"
             )
         return self.offset_
 
     @available_if(_is_outlier_detector)
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X, y=None) -> np.ndarray:
         """``score_samples(X) - offset_``, shape ``(n_samples,)``: negative for anomalies (a VAE
-        with ``anomaly_score="log_likelihood"``: its ``log p(x)`` estimate - ``offset_``)."""
+        with ``anomaly_score="log_likelihood"``: its ``log p(x)`` estimate - ``offset_``).
+        ``y``: each row's label, for a supervised adversarial autoencoder, whose decoder reads
+        it (tag ``reconstruct_needs_labels``); ignored otherwise."""
         offset = self._offset()
-        return self._anomaly_scores(X) - offset
+        return self._anomaly_scores(X, y) - offset
 
-    def _anomaly_scores(self, X) -> np.ndarray:
+    def _anomaly_scores(self, X, y=None) -> np.ndarray:
         """The score the detector thresholds: ``score_samples`` (a VAE may use ``log p(x)``)."""
+        if self.__sklearn_tags__().aekit.reconstruct_needs_labels:
+            return self.score_samples(X, y)
         return self.score_samples(X)
 
     @available_if(_is_outlier_detector)
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, y=None) -> np.ndarray:
         """+1 for inliers, -1 for anomalies (``decision_function(X) < 0``), shape
-        ``(n_samples,)``."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        ``(n_samples,)``; ``y`` as for :meth:`decision_function`."""
+        return np.where(self.decision_function(X, y) < 0, -1, 1)
 
     @available_if(_is_outlier_detector)
     def fit_predict(self, X, y=None, **kwargs) -> np.ndarray:
-        """``fit(X)`` then ``predict(X)``."""
-        return self.fit(X, y, **kwargs).predict(X)
+        """``fit(X, y)`` then ``predict(X)`` (``y`` reaches ``predict`` only where the decoder
+        reads labels)."""
+        self.fit(X, y, **kwargs)
+        return self.predict(
+            X, y if self.__sklearn_tags__().aekit.reconstruct_needs_labels else None
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

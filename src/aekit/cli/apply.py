@@ -71,13 +71,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
                          "label; detect with it from Python (score_samples(X, y))")  # fmt: skip
     out = output_file(args, suffixes=(".csv",), what="the scores and flags")
     X, _ = rows_for(args, run, args.split)
-    scores = apply(model.score_samples, X, args.data or run.data["source"])
-    offset = model.__dict__.get("offset_") if tags.outlier_detector else None
-    if offset is None or contamination is not None:
+    source = args.data or run.data["source"]
+    if tags.outlier_detector:  # its own score (a VAE's may be log p(x)) and threshold
+        if contamination is not None or "offset_" not in model.__dict__:
+            if contamination is not None:
+                model.set_params(contamination=contamination)
+            X_train, _ = run.rows("train", workers=args.workers)
+            apply(model.set_offset, X_train, run.data["source"])
+        offset = model.offset_
+        decision = apply(model.decision_function, X, source)
+    else:  # a classifier or a clusterer: its score_samples, thresholded on the training rows
         X_train, _ = run.rows("train", workers=args.workers)
         train_scores = apply(model.score_samples, X_train, run.data["source"])
         offset = offset_from_scores(train_scores, contamination or "auto")
-    decision = scores - offset
+        decision = apply(model.score_samples, X, source) - offset
     flags = np.where(decision < 0, -1, 1)
     buf = _io.StringIO()
     buf.write("score,flag\n")

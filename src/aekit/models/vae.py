@@ -307,7 +307,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
                 "1, 0 and 0"
             )
 
-    def _anomaly_scores(self, X) -> np.ndarray:
+    def _anomaly_scores(self, X, y=None) -> np.ndarray:
         if self.anomaly_score == "log_likelihood":
             return self._per_row(X, int(self.anomaly_samples), 0).astype(np.float64)
         return self.score_samples(X)
