@@ -133,6 +133,20 @@ def test_detect_writes_scores_and_flags_with_the_runs_scaling(digits_run, tmp_pa
     assert code == 2 and not (tmp_path / "x.csv").exists()
 
 
+def test_detect_thresholds_a_classifier_on_its_training_rows(tmp_path, capsys):
+    """A classifier keeps its predict: `aekit detect` thresholds its score_samples on the run's
+    training rows (--contamination 0.1 flags a tenth of them)."""
+    out = tmp_path / "c"
+    code, _, _ = run(["train", "stacked-classifier", "--data", "digits", *FAST, "--set",
+                      "pretrain_epochs=1", "--out", out], capsys)  # fmt: skip
+    assert code == 0
+    code, text, _ = run(["detect", out, "--split", "train", "--contamination", "0.1", "--out",
+                         tmp_path / "f.csv", "--json"], capsys)  # fmt: skip
+    assert code == 0
+    flags = np.loadtxt(tmp_path / "f.csv", delimiter=",", skiprows=1)[:, 1]
+    assert abs((flags == -1).mean() - 0.1) < 0.01 and json.loads(text)["rows"] == len(flags)
+
+
 def test_reconstruct_returns_original_units(digits_run, tmp_path, capsys):
     model = aekit.load(digits_run)
     ds = aekit.load_dataset("digits")
