@@ -135,6 +135,14 @@ def test_a_model_saved_before_thresholds_asks_for_set_offset(digits, tmp_path):
     assert np.array_equal(old.set_offset(X).predict(X), model.predict(X))
 
 
+def test_an_iterable_source_gets_its_threshold_from_one_more_pass(digits):
+    X = digits[0][:256]
+    batches = [X[i : i + 64] for i in range(0, 256, 64)]
+    model = aekit.Autoencoder(**TINY, contamination=0.1, validation_fraction=0).fit(batches)
+    assert model.offset_ == offset_from_scores(model.score_samples(X), 0.1)
+    assert abs((model.predict(X) == -1).mean() - 0.1) <= 1 / len(X)
+
+
 def test_partial_fit_sets_the_offset(digits):
     X = digits[0][:200]
     model = aekit.Autoencoder(**TINY).partial_fit(X)
