@@ -69,8 +69,9 @@ def test_a_supervised_aae_detects_with_the_labels(digits):
 
 def test_stacked_autoencoder_detects_too(digits):
     X = digits[0][:200]
-    model = aekit.StackedAutoencoder(**TINY, pretrain_epochs=1).fit(X)
+    model = aekit.StackedAutoencoder(**{**TINY, "hidden": (32, 16)}, pretrain_epochs=1).fit(X)
     assert model.predict(X).shape == (200,)
+    assert all("offset_" not in layer.__dict__ for layer in model.layers_)  # no extra pass
 
 
 def test_auto_threshold_is_a_robust_upper_bound_of_the_losses():

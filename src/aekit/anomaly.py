@@ -32,7 +32,7 @@ training rows) or to fit again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -104,6 +104,10 @@ class OutlierMixin:
 
     contamination: str | float = param("auto", *CONTAMINATION)
 
+    # False on an instance: training sets no threshold (a stacked model's pre-trained layers,
+    # whose scores no one reads, so their fits cost no extra pass over the codes).
+    _sets_threshold: ClassVar[bool] = True
+
     def fit(self, X, y=None, **kwargs):
         super().fit(X, y, **kwargs)
         self._offset_after_training(X, y)
@@ -121,7 +125,7 @@ class OutlierMixin:
 
     def _offset_after_training(self, X, y) -> None:
         tags = self.__sklearn_tags__().aekit
-        if not tags.outlier_detector or "module_" not in self.__dict__:
+        if not (tags.outlier_detector and self._sets_threshold and "module_" in self.__dict__):
             return
         if self.__dict__.get("stop_reason_") == "interrupted":  # Ctrl-C: stop now, no threshold
             self.__dict__.pop("offset_", None)

@@ -206,6 +206,7 @@ class StackedAutoencoder(OutlierMixin, BaseAutoencoder):
         # initialises the deep network, and Bengio et al. (2007) found overcomplete layers
         # trained this way useful.
         layer._overcomplete_code = True
+        layer._sets_threshold = False  # an inner layer: no anomaly threshold (aekit.anomaly)
         return layer
 
     def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
