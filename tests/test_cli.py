@@ -103,6 +103,50 @@ def test_encode_applies_the_runs_scaling(digits_run, tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "r.npy"), model.transform(raw / 16), atol=1e-6)
 
 
+def test_detect_writes_scores_and_flags_with_the_runs_scaling(digits_run, tmp_path, capsys):
+    """`aekit detect`: a CSV of decision_function and +1/-1 flags, on raw data scaled as the run
+    was; --contamination sets the threshold from the run's training rows; the CSV is not
+    overwritten without --overwrite."""
+    model = aekit.load(digits_run)
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().data[:40]
+    np.save(tmp_path / "raw.npy", raw)
+    out = tmp_path / "flags.csv"
+    code, text, _ = run(["detect", digits_run, "--data", tmp_path / "raw.npy", "--out", out],
+                        capsys)  # fmt: skip
+    assert code == 0 and "40 rows" in text
+    assert out.read_text().splitlines()[0] == "score,flag"
+    table = np.loadtxt(out, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 0], model.decision_function(raw / 16), rtol=1e-5,
+                               atol=1e-4)  # fmt: skip
+    assert np.array_equal(table[:, 1], model.predict(raw / 16))
+    code, _, _ = run(["detect", digits_run, "--data", tmp_path / "raw.npy", "--out", out], capsys)
+    assert code == 2  # exists, not replaced
+    code, _, _ = run(["detect", digits_run, "--split", "train", "--contamination", "0.2",
+                      "--out", out, "--overwrite"], capsys)  # fmt: skip
+    assert code == 0
+    flags = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
+    assert abs((flags == -1).mean() - 0.2) < 0.01
+    code, _, _ = run(["detect", digits_run, "--contamination", "0.9", "--out", tmp_path / "x.csv"],
+                     capsys)  # fmt: skip
+    assert code == 2 and not (tmp_path / "x.csv").exists()
+
+
+def test_detect_thresholds_a_classifier_on_its_training_rows(tmp_path, capsys):
+    """A classifier keeps its predict: `aekit detect` thresholds its score_samples on the run's
+    training rows (--contamination 0.1 flags a tenth of them)."""
+    out = tmp_path / "c"
+    code, _, _ = run(["train", "stacked-classifier", "--data", "digits", *FAST, "--set",
+                      "pretrain_epochs=1", "--out", out], capsys)  # fmt: skip
+    assert code == 0
+    code, text, _ = run(["detect", out, "--split", "train", "--contamination", "0.1", "--out",
+                         tmp_path / "f.csv", "--json"], capsys)  # fmt: skip
+    assert code == 0
+    flags = np.loadtxt(tmp_path / "f.csv", delimiter=",", skiprows=1)[:, 1]
+    assert abs((flags == -1).mean() - 0.1) < 0.01 and json.loads(text)["rows"] == len(flags)
+
+
 def test_reconstruct_returns_original_units(digits_run, tmp_path, capsys):
     model = aekit.load(digits_run)
     ds = aekit.load_dataset("digits")

@@ -17,6 +17,7 @@ from .models.catalog import CLASS_MODULES
 _PUBLIC = {
     **CLASS_MODULES,
     "load": "aekit.persist",
+    "OutlierDetector": "aekit.anomaly",
     "Callback": "aekit.callbacks",
     "Checkpoint": "aekit.callbacks",
     "TimeLimit": "aekit.callbacks",
@@ -41,6 +42,7 @@ _PUBLIC = {
 __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .anomaly import OutlierDetector  # noqa: F401
     from .callbacks import (  # noqa: F401
         Callback,
         Checkpoint,

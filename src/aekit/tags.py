@@ -71,6 +71,11 @@ class AekitTags:
         The codes are trained to be sparse (a sparse autoencoder, or a stack of sparse layers).
     layerwise_pretraining : bool
         Trained greedily layer by layer, then fine-tuned (the stacked models).
+    outlier_detector : bool
+        ``decision_function``, ``predict`` (+1 inliers, -1 anomalies) and ``fit_predict`` flag
+        anomalies against the threshold ``offset_`` (the unsupervised families; see
+        :mod:`aekit.anomaly`). Not for classifiers and clusterers, whose ``predict`` is a class
+        or a cluster: wrap those in :class:`aekit.OutlierDetector`.
     resumable : bool
         An interrupted ``fit`` can be continued from its checkpoint (``continue_fit``); not for
         a model that trains in stages, whose files do not say which stage was under way.
@@ -92,6 +97,7 @@ class AekitTags:
     contractive: bool = False
     sparse_code: bool = False
     layerwise_pretraining: bool = False
+    outlier_detector: bool = False
     resumable: bool = True
 
 

@@ -1,5 +1,5 @@
-"""The ``aekit`` command: train, encode, reconstruct, denoise, generate, evaluate, report,
-compare, info, plot.
+"""The ``aekit`` command: train, encode, reconstruct, denoise, detect, generate, evaluate,
+report, compare, info, plot.
 
 Results go to stdout (``--json`` for machine-readable output), progress and notes to stderr.
 Exit codes: 0 ok, 1 a failure while running (the loss diverged), 2 bad input or usage (one line,
@@ -7,7 +7,7 @@ no traceback; set ``AEKIT_DEBUG=1`` for the traceback), 130 after Ctrl-C and 143
 torch is imported only by the commands that need it, so ``aekit --help`` is fast.
 
 One module per group of commands: :mod:`.train` (train, ``--resume``), :mod:`.apply` (encode,
-reconstruct, denoise, generate, plot), :mod:`.inspect` (info, evaluate, report, compare);
+reconstruct, denoise, detect, generate, plot), :mod:`.inspect` (info, evaluate, report, compare);
 :mod:`.common` holds what they share. The work itself lives in the library: a run folder is
 :class:`aekit.runs.Run`.
 """

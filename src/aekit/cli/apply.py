@@ -1,5 +1,5 @@
 """The commands that put a run's model to work on data: ``encode``, ``reconstruct``,
-``denoise``, ``generate`` and ``plot``."""
+``denoise``, ``detect``, ``generate`` and ``plot``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,68 @@ def cmd_encode(args: argparse.Namespace) -> int:
     codes = apply(run.model.transform, X, args.data or run.data["source"])
     write_array(path, codes)
     report(args, f"wrote codes of shape {codes.shape} to {path}", out=path, shape=codes.shape)
+    return 0
+
+
+def _contamination(text: str | None):
+    if text is None or text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 0.5:
+        raise UsageError(f"--contamination {text}: 'auto' or a fraction in (0, 0.5]")
+    return value
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Each row's anomaly score (``decision_function``: negative for anomalies) and flag (1
+    inlier, -1 anomaly), as a CSV with a header ``score,flag``. The run's scaling applies. A
+    model without its own threshold (a classifier, a clusterer, a model saved before issue 15)
+    or ``--contamination`` gets one from the scores of the run's training rows."""
+    import io as _io
+
+    import numpy as np
+
+    from ..anomaly import offset_from_scores
+    from ..io import atomic_write_bytes
+    from ..tags import aekit_tags
+
+    contamination = _contamination(args.contamination)
+    run = load_run(args)
+    model = run.model
+    tags = aekit_tags(model)
+    if tags.reconstruct_needs_labels:
+        raise UsageError(f"{args.run} holds a supervised model, whose scores need each row's "
+                         "label; detect with it from Python (score_samples(X, y))")  # fmt: skip
+    out = output_file(args, suffixes=(".csv",), what="the scores and flags")
+    X, _ = rows_for(args, run, args.split)
+    source = args.data or run.data["source"]
+    if tags.outlier_detector:  # its own score (a VAE's may be log p(x)) and threshold
+        if contamination is not None or "offset_" not in model.__dict__:
+            if contamination is not None:
+                model.set_params(contamination=contamination)
+            X_train, _ = run.rows("train", workers=args.workers)
+            apply(model.set_offset, X_train, run.data["source"])
+        offset = model.offset_
+        decision = apply(model.decision_function, X, source)
+    else:  # a classifier or a clusterer: its score_samples, thresholded on the training rows
+        X_train, _ = run.rows("train", workers=args.workers)
+        train_scores = apply(model.score_samples, X_train, run.data["source"])
+        offset = offset_from_scores(train_scores, contamination or "auto")
+        decision = apply(model.score_samples, X, source) - offset
+    flags = np.where(decision < 0, -1, 1)
+    buf = _io.StringIO()
+    buf.write("score,flag\n")
+    for value, flag in zip(decision, flags, strict=True):
+        buf.write(f"{value:.8g},{flag}\n")
+    claim_output(out)
+    atomic_write_bytes(out, buf.getvalue().encode())
+    n_out = int((flags == -1).sum())
+    report(args, f"wrote the scores and flags of {len(flags)} rows ({n_out} flagged as "
+           f"anomalies, threshold {offset:.6g}) to {out}", out=out, rows=len(flags),
+           anomalies=n_out, offset=float(offset))  # fmt: skip
     return 0
 
 
@@ -177,6 +239,27 @@ def add_parsers(sub) -> None:
         if name in ("reconstruct", "denoise"):
             p.add_argument("--scaled", action="store_true", help="keep the model's scaling")
         p.set_defaults(func=func)
+
+    det = sub.add_parser("detect", help="write each row's anomaly score and flag (CSV)")
+    det.add_argument("run", help="run folder")
+    add_data_args(det, required=False)
+    det.add_argument(
+        "--split",
+        default="all",
+        choices=["all", "train", "test"],
+        help="rows of the data to use (default all, in the source's order)",
+    )
+    det.add_argument("--out", required=True,
+                     help=".csv file: score (decision_function, negative for anomalies), flag "
+                     "(1 inlier, -1 anomaly)")  # fmt: skip
+    det.add_argument(
+        "--contamination",
+        help="'auto' or the share of anomalies in the training rows (0, 0.5]: the "
+        "threshold from the run's training rows (default: the model's own)",
+    )
+    add_overwrite(det)
+    add_run_options(det)
+    det.set_defaults(func=cmd_detect)
 
     gen = sub.add_parser("generate", help="draw new samples from a generative model (VAE, AAE)")
     gen.add_argument("run")

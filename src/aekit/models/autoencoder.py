@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .._params import Options, param
+from ..anomaly import OutlierMixin
 from ..estimator import BaseAutoencoder
 from ..losses import reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
@@ -76,7 +77,7 @@ class AutoencoderModule(nn.Module):
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
-class Autoencoder(BaseAutoencoder):
+class Autoencoder(OutlierMixin, BaseAutoencoder):
     """Undercomplete autoencoder, a scikit-learn transformer.
 
     Parameters

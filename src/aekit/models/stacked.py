@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._params import Boolean, Integer, Options, param, param_of
+from ..anomaly import OutlierMixin
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
 from ..nn import build_encoder_decoder
@@ -44,7 +45,7 @@ LAYER_MODELS: dict[str, type[Autoencoder]] = {
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
-class StackedAutoencoder(BaseAutoencoder):
+class StackedAutoencoder(OutlierMixin, BaseAutoencoder):
     """Stacked autoencoder: greedy layer-wise pre-training of a deep autoencoder, then end-to-end
     fine-tuning; a scikit-learn transformer (``transform`` gives the top code).
 
@@ -205,6 +206,7 @@ class StackedAutoencoder(BaseAutoencoder):
         # initialises the deep network, and Bengio et al. (2007) found overcomplete layers
         # trained this way useful.
         layer._overcomplete_code = True
+        layer._sets_threshold = False  # an inner layer: no anomaly threshold (aekit.anomaly)
         return layer
 
     def _pretrain(self, X: np.ndarray, seed: int, callbacks) -> bool:
@@ -326,6 +328,7 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
         # first pre-trained layer, an estimator of its own, checks its loss's range itself.)
         tags.aekit.unit_interval_input = False
         tags.aekit.sparse_code = False  # the fine-tuned codes are a classifier's features
+        tags.aekit.outlier_detector = False  # predict is a class: use aekit.OutlierDetector
         return tags
 
     def _check_params(self) -> None:

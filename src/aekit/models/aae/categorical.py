@@ -222,6 +222,7 @@ class _CategoricalAAE(_AdversarialBase):
         tags.aekit.generative = tags.aekit.generates_by_class = decodes
         tags.aekit.decoder_needs_labels = decodes  # a style decodes with a category
         tags.aekit.adversarial = decodes  # labels_only trains no discriminator
+        tags.aekit.outlier_detector = False  # predict is a class or a cluster: OutlierDetector
         return tags
 
     def _n_categories(self) -> int:  # pragma: no cover - abstract
