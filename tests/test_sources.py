@@ -201,8 +201,9 @@ def test_an_iterable_of_batches_trains_and_holds_out_whole_batches():
     rows = np.concatenate([X[16 * k : 16 * k + 16] for k in held])
     assert model.n_train_rows_ == 400 - len(rows)
     assert model.history_[-1]["val_loss"] == pytest.approx(-model.score(rows), rel=1e-5)
-    # the probe, the range for loss="auto", then a training and a validation pass per epoch
-    assert data.passes == 2 + 2 * 3
+    # the probe, the range for loss="auto", then a training and a validation pass per epoch,
+    # then the scores of the outlier threshold (offset_) over both parts, training and held out
+    assert data.passes == 2 + 2 * 3 + 2
     assert np.array_equal(model.transform(data), model.transform(X))
     # a DataLoader over an IterableDataset is such an iterable; without a split, every batch
     loader = DataLoader(Stream(X), batch_size=50)
