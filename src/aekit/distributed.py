@@ -258,6 +258,13 @@ def all_sum(t: torch.Tensor, w: World) -> torch.Tensor:
     return t
 
 
+def any_rank(flag: bool, w: World) -> bool:
+    """Whether ``flag`` is True on any rank (``flag`` itself for one process; a collective)."""
+    if not w.distributed:
+        return bool(flag)
+    return bool(all_sum(torch.tensor([float(flag)]), w).item() > 0)
+
+
 def broadcast_module(module: torch.nn.Module, w: World) -> None:
     """Rank 0's parameters and buffers on every rank (as DistributedDataParallel does at start)."""
     if not w.distributed:

@@ -630,8 +630,7 @@ class Trainer:
 
     def _stop_if_signalled(self) -> None:
         """Raise KeyboardInterrupt on every rank when any rank got a signal (a collective)."""
-        flag = torch.tensor([0.0 if self._signalled is None else 1.0])
-        if dist.all_sum(flag, self.world).item() == 0:
+        if not dist.any_rank(self._signalled is not None, self.world):
             return
         if self._signalled is not None:
             signum, handler = self._signalled
@@ -679,8 +678,7 @@ class Trainer:
             progress.epoch_end(logs, logs["samples_per_second"])
             self._call(callbacks, "on_epoch_end", logs)
             if self.world.distributed:  # a callback on one rank (a time limit) stops all
-                flag = torch.tensor([float(self.stop_training)])
-                self.stop_training = bool(dist.all_sum(flag, self.world).item() > 0)
+                self.stop_training = dist.any_rank(self.stop_training, self.world)
                 self._stop_if_signalled()
             if early_stopping and self.best.wait >= cfg.patience:
                 reason = "early_stopping"

@@ -218,6 +218,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_split(p) -> None:
+    p.add_argument(
+        "--split",
+        default="all",
+        choices=["all", "train", "test"],
+        help="rows of the data to use (default all, in the source's order)",
+    )
+
+
 def add_parsers(sub) -> None:
     for name, func, what in (
         ("encode", cmd_encode, "codes"),
@@ -227,12 +236,7 @@ def add_parsers(sub) -> None:
         p = sub.add_parser(name, help=f"write the {what} of data with a trained run")
         p.add_argument("run", help="run folder")
         add_data_args(p, required=False)
-        p.add_argument(
-            "--split",
-            default="all",
-            choices=["all", "train", "test"],
-            help="rows of the data to use (default all, in the source's order)",
-        )
+        _add_split(p)
         p.add_argument("--out", required=True, help=f".npy or .csv file for the {what}")
         add_overwrite(p)
         add_run_options(p)
@@ -243,12 +247,7 @@ def add_parsers(sub) -> None:
     det = sub.add_parser("detect", help="write each row's anomaly score and flag (CSV)")
     det.add_argument("run", help="run folder")
     add_data_args(det, required=False)
-    det.add_argument(
-        "--split",
-        default="all",
-        choices=["all", "train", "test"],
-        help="rows of the data to use (default all, in the source's order)",
-    )
+    _add_split(det)
     det.add_argument("--out", required=True,
                      help=".csv file: score (decision_function, negative for anomalies), flag "
                      "(1 inlier, -1 anomaly)")  # fmt: skip
