@@ -200,3 +200,12 @@ FAMILIES: dict[str, Family] = {
     name: EXPLICIT[name] if name in EXPLICIT else generic_family(catalog.cli_class(name))
     for name in catalog.FAMILIES
 }
+
+
+def row_entropy(X) -> np.ndarray:
+    """Each row's binary-cross-entropy floor ``-sum_j [x log x + (1 - x) log(1 - x)]`` (0 log 0
+    = 0): the loss of a perfect reconstruction, which ``score_samples`` takes off."""
+    X = np.asarray(X, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(X > 0, X * np.log(X), 0) + np.where(X < 1, (1 - X) * np.log(1 - X), 0)
+    return -terms.sum(1)

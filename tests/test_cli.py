@@ -603,3 +603,29 @@ def test_a_minmax_scaled_table_trains_with_mse_and_scores_its_held_out_rows(tmp_
         assert f"--scale minmax: held-out rows can leave [0, 1], so {name}='{value}'" in err
         assert "test" in json.loads(out)  # the test metrics were written
         assert aekit.load(tmp_path / family).get_params()[name] == value
+
+
+def test_detect_gives_a_supervised_aae_each_rows_label(tmp_path, capsys):
+    """A supervised AAE's decoder reads the label, so its score does: `aekit detect` passes the
+    data's labels to the threshold and the scores, and asks for labels where the data has none."""
+    out = tmp_path / "s"
+    code, _, _ = run(["train", "aae", "--data", "digits", "--set", "supervised=true", *FAST,
+                      "--out", out], capsys)  # fmt: skip
+    assert code == 0
+    code, _, _ = run(["detect", out, "--split", "test", "--out", tmp_path / "f.csv"], capsys)
+    assert code == 0
+    model, ds = aekit.load(out), aekit.load_dataset("digits")
+    table = np.loadtxt(tmp_path / "f.csv", delimiter=",", skiprows=1)
+    expected = model.decision_function(ds.X_test, ds.y_test)
+    np.testing.assert_allclose(table[:, 0], expected, rtol=1e-5, atol=1e-4)
+    assert np.array_equal(table[:, 1], model.predict(ds.X_test, ds.y_test))
+    np.save(tmp_path / "raw.npy", load_digits_raw()[:10])
+    code, _, err = run(["detect", out, "--data", tmp_path / "raw.npy", "--out",
+                        tmp_path / "g.csv"], capsys)  # fmt: skip
+    assert code == 2 and "label" in err and not (tmp_path / "g.csv").exists()
+
+
+def load_digits_raw():
+    from sklearn.datasets import load_digits
+
+    return load_digits().data

@@ -188,3 +188,22 @@ def test_a_python_saved_model_exports_unscaled_and_stale_files_go(
     clf.fit(digits.X_train[:100], digits.y_train[:100])
     assert sorted(clf.export(tmp_path / "o")) == ["encoder.onnx"]
     assert not (tmp_path / "o" / "decoder.onnx").exists()
+
+
+def test_train_overwrite_removes_the_old_models_onnx_files(tmp_path, capsys):
+    """RUN/onnx holds the old model's networks: a new model in RUN must not leave them to be
+    mistaken for its own. A file of the user's in RUN/onnx stays, and with it the folder."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((60, 5)).astype(np.float32))
+    train = ["train", "ae", "--data", str(tmp_path / "x.npy"), "--latent", "2", "--hidden", "4",
+             "--epochs", "1", "--seed", "0", "--no-plots", "-q",
+             "--out", str(tmp_path / "run")]  # fmt: skip
+    onnx_dir = tmp_path / "run" / "onnx"
+    assert main(train) == 0 and main(["export", str(tmp_path / "run")]) == 0
+    assert (onnx_dir / "encoder.onnx").is_file()
+    assert main([*train, "--overwrite"]) == 0
+    assert not onnx_dir.exists()
+    assert main(["export", str(tmp_path / "run")]) == 0
+    (onnx_dir / "notes.txt").write_text("mine")
+    assert main([*train, "--overwrite"]) == 0
+    assert sorted(p.name for p in onnx_dir.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
+    assert (onnx_dir / "notes.txt").read_text() == "mine"

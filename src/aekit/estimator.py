@@ -1104,8 +1104,12 @@ or iterable of batches
         )
 
     def score_samples(self, X) -> np.ndarray:
-        """Per-sample score, higher is better: minus the reconstruction loss of each row
-        (per-sample units, without regularisers). Low values flag anomalies. ``X`` as
+        """Per-sample score, higher is better: minus the reconstruction deviance of each row,
+        the reconstruction loss less that of a perfect reconstruction of the row
+        (:func:`~aekit.losses.best_reconstruction_loss`: zero for squared error and for binary
+        rows, the row's entropy for binary cross-entropy on intensities, which would otherwise
+        rank rows by their grey levels); per-sample units, without regularisers. Low values
+        flag anomalies. ``X`` as
         :meth:`transform` takes it; a source's batches are checked as they are read (finite,
         and in [0, 1] where the loss needs it)."""
         check_is_fitted(self)
@@ -1114,7 +1118,7 @@ or iterable of batches
         return self._batched(self.module_.score_samples, X).astype(np.float64)
 
     def score(self, X, y=None) -> float:
-        """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction loss."""
+        """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction deviance."""
         return float(np.mean(self.score_samples(X)))
 
     @available_if(_has_decoder)

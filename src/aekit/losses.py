@@ -43,3 +43,31 @@ def reconstruction_loss(
     if loss == "mse":
         return (output - target).pow(2).flatten(1).sum(1)
     return F.binary_cross_entropy_with_logits(output, target, reduction="none").flatten(1).sum(1)
+
+
+def best_reconstruction_loss(target: torch.Tensor, loss: str) -> torch.Tensor:
+    """The smallest value :func:`reconstruction_loss` can take for each row of ``target``, shape
+    ``(n,)``: the loss of a perfect reconstruction.
+
+    Zero for ``"mse"``, and for ``"bce"`` on binary rows. For ``"bce"`` on intensities in (0, 1)
+    it is the row's own entropy ``-sum_j [x_j log x_j + (1 - x_j) log(1 - x_j)]``, which a
+    reconstruction cannot remove. It differs from row to row (a grey image has more than a
+    black-and-white one), so ``loss - best`` (the deviance, a sum of per-pixel Bernoulli KL
+    divergences) measures how well a row is reconstructed, and the loss alone does not: as an
+    anomaly score on Fashion-MNIST, the BCE ranks rows by their grey levels (ROC-AUC 0.69 for
+    class 0, 0.54 for class 2, against 0.91 and 0.87 for the deviance; docs/anomaly.md).
+    """
+    if loss not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    if loss == "mse":
+        return target.new_zeros(target.shape[0])
+    x = target.flatten(1)
+    return -(torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x)).sum(1)
+
+
+def reconstruction_deviance(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-sample ``reconstruction_loss(output, target, loss) -
+    best_reconstruction_loss(target, loss)``: zero for a perfect reconstruction, whatever the
+    row. The squared error itself for ``"mse"``; for ``"bce"``, the sum over features of the
+    Bernoulli KL divergence ``KL(x_j || sigmoid(l_j))``."""
+    return reconstruction_loss(output, target, loss) - best_reconstruction_loss(target, loss)

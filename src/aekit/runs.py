@@ -33,6 +33,10 @@ STAGING = "staging"
 # one line of JSON per epoch, appended as training goes (aekit.callbacks.EpochLog); aekit's, in
 # the manifest, but not in the model's save generation
 EPOCH_LOG = "epochs.jsonl"
+# `aekit export RUN`'s default folder and files: derived from the model, so a new model in the
+# run folder removes them (commit)
+EXPORT_FOLDER = "onnx"
+EXPORT_FILES = ("encoder.onnx", "decoder.onnx")
 RUN_FILES = [*persist.MODEL_FILES, DATA_FILE, METRICS_FILE, EPOCH_LOG, STAGING]
 
 
@@ -434,12 +438,27 @@ def derived_files() -> set[str]:
     return {METRICS_FILE, "report.html", *(f"{name}.png" for name in CAPTIONS)}
 
 
+def remove_export(out: Path) -> None:
+    """Remove the ONNX files ``aekit export RUN`` wrote into ``RUN/onnx`` (the old model's),
+    and the folder if that empties it. Files aekit did not write there stay, and so does a
+    folder that is a link."""
+    folder = out / EXPORT_FOLDER
+    if folder.is_symlink() or not folder.is_dir() or io.read_manifest(folder) is None:
+        return
+    with io.folder_lock(folder):
+        io.remove_owned(folder, list(EXPORT_FILES))
+    if not set(io.read_manifest(folder) or ()) - {io.LOCK_FILE}:  # no other file of aekit's
+        io.remove_owned_folder(folder)
+
+
 def commit(out: Path, model, metadata: dict, data_bytes: bytes) -> None:
     """Make ``out`` hold the finished run: the files an earlier run derived there (its metrics,
     figures, report) go first, then the model and data.json replace the old ones in one save
-    generation, so that the folder never pairs one run's model with another's data. Outputs a
+    generation, so that the folder never pairs one run's model with another's data (the ONNX
+    files `aekit export` wrote into RUN/onnx go too). Outputs a
     user asked for by name (``aekit encode RUN --out RUN/codes.npy``) stay: aekit wrote them, but
     they are the user's results."""
     stale = [n for n in io.read_manifest(out) or () if n in derived_files()]
     io.remove_owned(out, stale)
+    remove_export(out)
     model.save(out, metadata=metadata, extra_files={DATA_FILE: data_bytes})

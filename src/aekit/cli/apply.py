@@ -66,20 +66,25 @@ def cmd_detect(args: argparse.Namespace) -> int:
     run = load_run(args)
     model = run.model
     tags = aekit_tags(model)
-    if tags.reconstruct_needs_labels:
-        raise UsageError(f"{args.run} holds a supervised model, whose scores need each row's "
-                         "label; detect with it from Python (score_samples(X, y))")  # fmt: skip
     out = output_file(args, suffixes=(".csv",), what="the scores and flags")
-    X, _ = rows_for(args, run, args.split)
+    X, y = rows_for(args, run, args.split)
     source = args.data or run.data["source"]
+    labelled = tags.reconstruct_needs_labels  # its decoder, so its score, reads each row's label
+    if labelled and y is None:
+        raise UsageError(f"{args.run} holds a supervised model, whose decoder also reads each "
+                         "row's label: give --data with labels (--label-column for a CSV)")  # fmt: skip
     if tags.outlier_detector:  # its own score (a VAE's may be log p(x)) and threshold
         if contamination is not None or "offset_" not in model.__dict__:
             if contamination is not None:
                 model.set_params(contamination=contamination)
-            X_train, _ = run.rows("train", workers=args.workers)
-            apply(model.set_offset, X_train, run.data["source"])
+            X_train, y_train = run.rows("train", workers=args.workers)
+            threshold = (lambda rows: model.set_offset(rows, y_train)) if labelled else (
+                model.set_offset)  # fmt: skip
+            apply(threshold, X_train, run.data["source"])
         offset = model.offset_
-        decision = apply(model.decision_function, X, source)
+        method = (lambda rows: model.decision_function(rows, y)) if labelled else (
+            model.decision_function)  # fmt: skip
+        decision = apply(method, X, source)
     else:  # a classifier or a clusterer: its score_samples, thresholded on the training rows
         X_train, _ = run.rows("train", workers=args.workers)
         train_scores = apply(model.score_samples, X_train, run.data["source"])
@@ -201,8 +206,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     run = load_run(args, need_data=False)
     if args.out is not None and not args.out.strip():
         raise UsageError("--out is empty (an unset shell variable?); give a folder")
-    out = Path(args.out) if args.out else run.path / "onnx"
-    runs.check_writable(out, ["encoder.onnx", "decoder.onnx"])
+    out = Path(args.out) if args.out else run.path / runs.EXPORT_FOLDER
+    runs.check_writable(out, list(runs.EXPORT_FILES))
     try:
         files = run.export(out, args.format)
     except ImportError as e:

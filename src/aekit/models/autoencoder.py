@@ -19,7 +19,7 @@ from torch import nn
 from .._params import Options, param
 from ..anomaly import OutlierMixin
 from ..estimator import BaseAutoencoder
-from ..losses import reconstruction_loss
+from ..losses import best_reconstruction_loss, reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
 from ..training import Phase
 
@@ -70,7 +70,9 @@ class AutoencoderModule(nn.Module):
         return {"loss": self.reconstruction_loss(x, reduction="mean")}
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.reconstruction_loss(x)
+        """Minus the per-sample reconstruction deviance (the loss less that of a perfect
+        reconstruction of the row: :func:`~aekit.losses.best_reconstruction_loss`)."""
+        return -(self.reconstruction_loss(x) - best_reconstruction_loss(x, self.loss))
 
     def phases(self) -> list[Phase]:
         return [Phase("reconstruction", self.objective, list(self.parameters()))]

@@ -35,6 +35,7 @@ from .._params import Integer, Options, Real, param
 from ..anomaly import OutlierMixin
 from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder, inference_chunk
+from ..losses import best_reconstruction_loss
 from ..networks import mean_and_logvar
 from ..runtime import available_memory, resolve_device, seed_from
 from ..sources import IterableSource, Source, n_rows, probe_rows
@@ -101,6 +102,19 @@ class VAEModule(nn.Module):
             )
         var = self.log_var_x.exp()
         return -0.5 * ((x - out).pow(2) / var + self.log_var_x + _LOG_2PI).sum(-1)
+
+    def best_log_px(self, x: torch.Tensor) -> torch.Tensor:
+        """Per row, the largest ``log p(x | z)`` a decoder output can give ``x``, shape ``(n,)``:
+        minus the row's entropy for the Bernoulli likelihood (zero for binary rows; see
+        :func:`~aekit.losses.best_reconstruction_loss`). Zero for the Gaussian likelihood, whose
+        ceiling is the same for every row and changes no ranking."""
+        if self.likelihood == "bernoulli":
+            return -best_reconstruction_loss(x, "bce")
+        return x.new_zeros(x.shape[0])
+
+    def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """The ELBO of :meth:`score_samples` less :meth:`best_log_px`: the threshold's score."""
+        return self.score_samples(x) - self.best_log_px(x)
 
     def sample_posterior(self, mu, logvar, k: int, generator) -> torch.Tensor:
         eps = dist.randn(
@@ -260,7 +274,12 @@ class VAE(OutlierMixin, BaseAutoencoder):
         (:mod:`aekit.anomaly`): the ELBO (``score_samples``, one fixed noise vector: cheap), or
         the importance-sampled estimate of ``log p(x)`` with ``anomaly_samples`` samples (the
         bound ``L_k`` of :meth:`log_likelihood`, per row, seed 0): tighter, ``k`` times the cost.
-        ``score_samples`` and ``score`` stay the ELBO.
+        Either is taken relative to the row's best ``log p(x | z)`` (``best_log_px``: minus the
+        row's entropy under the Bernoulli likelihood, zero for binary rows and for the Gaussian
+        likelihood), so ``decision_function`` is ``score_samples(X) - offset_`` plus that
+        entropy. Unadjusted, a Bernoulli likelihood of grey levels ranks rows by their entropy,
+        not their fit (docs/anomaly.md measures both scores). ``score_samples`` and ``score``
+        stay the ELBO, a bound on ``log p(x)``.
     anomaly_samples : int, default=100
         ``k`` for ``anomaly_score="log_likelihood"``.
 
@@ -308,9 +327,15 @@ class VAE(OutlierMixin, BaseAutoencoder):
             )
 
     def _anomaly_scores(self, X, y=None) -> np.ndarray:
+        # relative to each row's best log p(x | z): the Bernoulli likelihood of an intensity in
+        # (0, 1) is at most minus its entropy, and unadjusted the score ranks rows by their grey
+        # levels (ROC-AUC 0.70 against 0.91 on Fashion-MNIST's class 0: docs/anomaly.md)
         if self.anomaly_score == "log_likelihood":
-            return self._per_row(X, int(self.anomaly_samples), 0).astype(np.float64)
-        return self.score_samples(X)
+            return self._per_row(X, int(self.anomaly_samples), 0, relative=True)
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_values(X)
+        return self._batched(self.module_.anomaly_score, X).astype(np.float64)
 
     def _auto_reason(self, name: str) -> str:
         if self.binarize is not None:
@@ -461,7 +486,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
             raise ParameterError(f"n_samples={n_samples!r} must be an integer >= 1")
         return float(np.mean(self._per_row(X, int(n_samples), random_state)))
 
-    def _per_row(self, X, k: int, random_state) -> np.ndarray:
+    def _per_row(self, X, k: int, random_state, relative: bool = False) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         self._check_values(X)
@@ -474,7 +499,8 @@ class VAE(OutlierMixin, BaseAutoencoder):
         per_pass = max(1, min(k, budget // (rows * sample_bytes)))
 
         def bound(x: torch.Tensor) -> torch.Tensor:
-            return self.module_.iwae_bound_chunked(x, k, per_pass, g)
+            value = self.module_.iwae_bound_chunked(x, k, per_pass, g)
+            return value - self.module_.best_log_px(x) if relative else value
 
         return self._batched(bound, X, rows=rows).astype(np.float64)
 

@@ -32,7 +32,7 @@ from torch import nn
 from ... import distributed as dist
 from ..._params import Boolean, Function, Instance, Integer, Options, param
 from ...errors import DataError, ModelFileError, ParameterError
-from ...losses import reconstruction_loss
+from ...losses import best_reconstruction_loss, reconstruction_loss
 from ...networks import mean_and_logvar
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
@@ -117,8 +117,10 @@ class AAEModule(nn.Module):
         return reconstruction_loss(out, x, self.loss, reduction)
 
     def score_samples(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Minus the per-sample reconstruction loss from the deterministic code."""
-        return -self._reconstruction_loss(self.encode(x), x, y, "none")
+        """Minus the per-sample reconstruction deviance from the deterministic code (the loss
+        less that of a perfect reconstruction: :func:`~aekit.losses.best_reconstruction_loss`)."""
+        rec = self._reconstruction_loss(self.encode(x), x, y, "none")
+        return -(rec - best_reconstruction_loss(x, self.loss))
 
     # -- the discriminator --------------------------------------------------------------------
 

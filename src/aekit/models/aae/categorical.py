@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from ... import distributed as dist
 from ..._params import Boolean, Integer, param, param_of
 from ...errors import DataError, ParameterError
-from ...losses import reconstruction_loss
+from ...losses import best_reconstruction_loss, reconstruction_loss
 from ...nn import make_activation
 from ...runtime import seed_from
 from ...sources import take_rows
@@ -90,7 +90,9 @@ class CategoricalAAEModule(nn.Module):
         return reconstruction_loss(out, x, self.loss, reduction)
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
-        return -self._reconstruction_loss(x, "none")
+        """Minus the per-sample reconstruction deviance (the loss less that of a perfect
+        reconstruction: :func:`~aekit.losses.best_reconstruction_loss`)."""
+        return -(self._reconstruction_loss(x, "none") - best_reconstruction_loss(x, self.loss))
 
     def _noisy(self, v: torch.Tensor, generator) -> torch.Tensor:
         if self.noise > 0 and self.training:
