@@ -71,8 +71,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     source = args.data or run.data["source"]
     labelled = tags.reconstruct_needs_labels  # its decoder, so its score, reads each row's label
     if labelled and y is None:
-        raise UsageError(f"{args.run} holds a supervised model, whose decoder also reads each "
-                         "row's label: give --data with labels (--label-column for a CSV)")  # fmt: skip
+        raise UsageError(
+            f"{args.run} holds a supervised model, whose decoder also reads each row's label: "
+            "give --data with labels (--label-column for a CSV)"
+        )
     if tags.outlier_detector:  # its own score (a VAE's may be log p(x)) and threshold
         if contamination is not None or "offset_" not in model.__dict__:
             if contamination is not None:
