@@ -13,7 +13,7 @@ SRC = Path(aekit.__file__).parent
 
 # Lowest first. A module may import modules of its own layer or below.
 LAYERS = [
-    ["aekit._version", "aekit.errors"],
+    ["aekit._version", "aekit.errors", "aekit._typing"],  # _typing: the API's aliases (numpy only)
     ["aekit.distributed"],  # process groups, shards, global-batch noise: under every torch user
     [
         "aekit._validation",

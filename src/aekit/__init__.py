@@ -63,6 +63,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TrainingDivergedError,
         UntrustedCodeError,
     )
+    from .models.aae import AAEClustering, AdversarialAutoencoder, SemiSupervisedAAE  # noqa: F401
+    from .models.autoencoder import Autoencoder  # noqa: F401
+    from .models.contractive import ContractiveAutoencoder  # noqa: F401
+    from .models.denoising import DenoisingAutoencoder  # noqa: F401
+    from .models.sparse import SparseAutoencoder  # noqa: F401
+    from .models.stacked import StackedAutoencoder, StackedClassifier  # noqa: F401
+    from .models.vae import VAE  # noqa: F401
     from .persist import load  # noqa: F401
     from .runs import Run  # noqa: F401
 

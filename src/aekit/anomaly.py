@@ -32,7 +32,7 @@ training rows) or to fit again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, Unpack
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -42,6 +42,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._params import Options, Real, param
+from ._typing import ArrayLike, ContinueFitOptions, FitOptions, Input
 from .errors import ParameterError
 
 #: Robust standard deviations above the median training loss that "auto" puts the threshold at.
@@ -108,17 +109,21 @@ class OutlierMixin:
     # whose scores no one reads, so their fits cost no extra pass over the codes).
     _sets_threshold: ClassVar[bool] = True
 
-    def fit(self, X, y=None, **kwargs):
+    def fit(self, X: Input, y: ArrayLike | None = None, **kwargs: Unpack[FitOptions]) -> Self:
         super().fit(X, y, **kwargs)
         self._offset_after_training(X, y)
         return self
 
-    def partial_fit(self, X, y=None, *args, **kwargs):
-        super().partial_fit(X, y, *args, **kwargs)
+    def partial_fit(
+        self, X: Input, y: ArrayLike | None = None, **kwargs: Unpack[FitOptions]
+    ) -> Self:
+        super().partial_fit(X, y, **kwargs)
         self._offset_after_training(X, y)
         return self
 
-    def continue_fit(self, X, y=None, **kwargs):
+    def continue_fit(
+        self, X: Input, y: ArrayLike | None = None, **kwargs: Unpack[ContinueFitOptions]
+    ) -> Self:
         super().continue_fit(X, y, **kwargs)
         self._offset_after_training(X, y)
         return self
@@ -132,7 +137,7 @@ class OutlierMixin:
             return
         self.set_offset(X, y)
 
-    def set_offset(self, X, y=None):
+    def set_offset(self, X: Input, y: ArrayLike | None = None) -> Self:
         """Set ``offset_`` from the scores of ``X`` (the training rows) and ``contamination``:
         for a model saved before aekit had thresholds, or to change ``contamination`` without
         training again. ``y``: each row's label, for a model whose decoder reads it."""
@@ -152,7 +157,7 @@ class OutlierMixin:
         return self.offset_
 
     @available_if(_is_outlier_detector)
-    def decision_function(self, X, y=None) -> np.ndarray:
+    def decision_function(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
         """``score_samples(X) - offset_``, shape ``(n_samples,)``: negative for anomalies (a VAE
         with ``anomaly_score="log_likelihood"``: its ``log p(x)`` estimate - ``offset_``).
         ``y``: each row's label, for a supervised adversarial autoencoder, whose decoder reads
@@ -167,13 +172,13 @@ class OutlierMixin:
         return self.score_samples(X)
 
     @available_if(_is_outlier_detector)
-    def predict(self, X, y=None) -> np.ndarray:
+    def predict(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
         """+1 for inliers, -1 for anomalies (``decision_function(X) < 0``), shape
         ``(n_samples,)``; ``y`` as for :meth:`decision_function`."""
         return np.where(self.decision_function(X, y) < 0, -1, 1)
 
     @available_if(_is_outlier_detector)
-    def fit_predict(self, X, y=None, **kwargs) -> np.ndarray:
+    def fit_predict(self, X: Input, y: ArrayLike | None = None, **kwargs: Any) -> np.ndarray:
         """``fit(X, y)`` then ``predict(X)`` (``y`` reaches ``predict`` only where the decoder
         reads labels)."""
         self.fit(X, y, **kwargs)
@@ -227,7 +232,7 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
         self.model = model
         self.contamination = contamination
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X: Input, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit a clone of ``model`` on ``X`` (``y`` for a model that learns from labels), then
         set ``offset_`` from the scores of ``X``."""
         if self.model is None:
@@ -243,20 +248,20 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
             self.n_features_in_ = self.model_.n_features_in_
         return self
 
-    def score_samples(self, X) -> np.ndarray:
+    def score_samples(self, X: Input) -> np.ndarray:
         """The model's ``score_samples``: higher is normal."""
         check_is_fitted(self)
         return np.asarray(self.model_.score_samples(X), dtype=np.float64)
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: Input) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for anomalies."""
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Input) -> np.ndarray:
         """+1 for inliers, -1 for anomalies."""
         return np.where(self.decision_function(X) < 0, -1, 1)
 
-    def fit_predict(self, X, y=None, **fit_params) -> np.ndarray:
+    def fit_predict(self, X: Input, y: ArrayLike | None = None, **fit_params: Any) -> np.ndarray:
         """``fit(X, y)`` then ``predict(X)`` (``y`` reaches a model that learns from labels)."""
         return self.fit(X, y, **fit_params).predict(X)
 

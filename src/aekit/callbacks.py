@@ -19,23 +19,29 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import io
 from .errors import ParameterError
+
+if TYPE_CHECKING:  # training imports torch, which this module leaves to the estimators
+    from .training import Trainer
+else:  # at run time the name resolves (typing.get_type_hints), as Any
+    Trainer = Any
 
 
 class Callback:
     """Base class with no-op hooks; override the ones you need."""
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         pass
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         pass
 
-    def on_train_end(self, trainer, estimator, reason: str) -> None:
+    def on_train_end(self, trainer: Trainer, estimator: Any, reason: str) -> None:
         pass
 
 
@@ -75,13 +81,13 @@ class Checkpoint(Callback):
         self.min_seconds = float(min_seconds)
         self._last = -math.inf
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         if not trainer.world.is_main:  # data-parallel training: rank 0 alone writes
             return
         io.ownership(self.path)  # a folder aekit may not write is refused before training
         self._last = -math.inf  # each fit's first due checkpoint is saved
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         now = time.monotonic()
         if trainer.epoch % self.every or now - self._last < self.min_seconds:
             return
@@ -101,10 +107,10 @@ class TimeLimit(Callback):
         self.seconds = float(seconds)
         self._start = None
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         if time.perf_counter() - self._start >= self.seconds:
             trainer.stop_training = True
 
@@ -162,7 +168,7 @@ class EpochLog(Callback):
     def path(self) -> Path:
         return self.folder / self.name
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         if not trainer.world.is_main:
             return
         self._failed = False
@@ -171,7 +177,7 @@ class EpochLog(Callback):
             history = getattr(estimator, "history_", None) or []
             io.atomic_write_bytes(self.path, b"".join(_json_line(h) for h in history))
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         if not trainer.world.is_main:
             return
         if self._failed:
@@ -244,7 +250,7 @@ class TensorBoard(Callback):
         self._step = 0
 
     @staticmethod
-    def writer_class():
+    def writer_class() -> type[Any]:  # torch's SummaryWriter
         """torch's SummaryWriter; ImportError naming the extra if ``tensorboard`` is missing."""
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -252,20 +258,20 @@ class TensorBoard(Callback):
             raise _missing_extra("tensorboard", "tensorboard", "TensorBoard") from None
         return SummaryWriter
 
-    def open(self, purge_step: int | None = None):
+    def open(self, purge_step: int | None = None) -> Any:  # torch's SummaryWriter
         """The SummaryWriter, created on first use. ``purge_step``: a continued run drops the
         events a killed one wrote from that step on (TensorBoard's own mechanism)."""
         if self._writer is None:
             self._writer = self.writer_class()(log_dir=str(self.log_dir), purge_step=purge_step)
         return self._writer
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         if trainer.world.is_main:
             # continued from epoch n (--resume, continue_fit): epochs after n are written again
             self._step = int(trainer.epoch)
             self.open(purge_step=trainer.epoch + 1 if trainer.epoch else None)
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         if not trainer.world.is_main:
             return
         writer = self.open()
@@ -274,7 +280,7 @@ class TensorBoard(Callback):
             writer.add_scalar(_scalar_tag(key, logs), value, global_step=self._step)
         writer.flush()
 
-    def on_train_end(self, trainer, estimator, reason: str) -> None:
+    def on_train_end(self, trainer: Trainer, estimator: Any, reason: str) -> None:
         if not trainer.world.is_main or self._writer is None:
             return
         history = getattr(estimator, "history_", None)
@@ -294,7 +300,7 @@ class TensorBoard(Callback):
                               else step, close=True)  # fmt: skip
         writer.flush()
 
-    def add_pngs(self, paths, step: int | None = None) -> None:
+    def add_pngs(self, paths: Iterable[str | Path], step: int | None = None) -> None:
         """Add PNG files (figures already drawn, e.g. a run folder's) as images under
         ``figures/<file stem>``."""
         from matplotlib.image import imread
@@ -349,7 +355,7 @@ class MLflow(Callback):
             raise _missing_extra("mlflow", "mlflow", "MLflow") from None
         return mlflow
 
-    def on_train_begin(self, trainer, estimator) -> None:
+    def on_train_begin(self, trainer: Trainer, estimator: Any) -> None:
         if not trainer.world.is_main:
             return
         mlflow = self._mlflow()
@@ -367,13 +373,13 @@ class MLflow(Callback):
                 params[key] = value if ok else type(value).__name__  # a module: its class name
             mlflow.log_params(params)
 
-    def on_epoch_end(self, trainer, estimator, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, estimator: Any, logs: dict[str, Any]) -> None:
         if not trainer.world.is_main:
             return
         metrics = dict(_numbers(logs))
         self._mlflow().log_metrics(metrics, step=int(logs.get("epoch", trainer.epoch)))
 
-    def on_train_end(self, trainer, estimator, reason: str) -> None:
+    def on_train_end(self, trainer: Trainer, estimator: Any, reason: str) -> None:
         if not trainer.world.is_main:
             return
         mlflow = self._mlflow()

@@ -372,10 +372,10 @@ class Dataset:
 
 # ----------------------------------------------------------------------------------- public API
 def load_dataset(
-    name_or_path,
+    name_or_path: str | os.PathLike[str],
     *,
-    data_dir=None,
-    scale: str = "auto",
+    data_dir: str | os.PathLike[str] | None = None,
+    scale: str | Scaler = "auto",
     test_fraction: float = 0.2,
     random_state: int | None = 0,
     label_column: str | int | None = None,

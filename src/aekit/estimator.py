@@ -28,7 +28,7 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from ._params import (
     param,
     trainer_settings,
 )
+from ._typing import ArrayLike, Callbacks, Input
 from ._validation import check_finite, check_unit_interval, image_shape_of
 from .callbacks import EstimatorHooks
 from .errors import DataError, ModelFileError, ParameterError
@@ -368,7 +369,7 @@ class BaseAutoencoder(
     def _phases(self, module):
         return module.phases()
 
-    def preflight(self, X, y=None) -> dict[str, Any]:
+    def preflight(self, X: Input, y: ArrayLike | None = None) -> dict[str, Any]:
         """Raise now what ``fit(X, y)`` would raise before its first epoch (parameters, device,
         data, network shape), without training and without changing this estimator.
 
@@ -730,7 +731,14 @@ class BaseAutoencoder(
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
+    def fit(
+        self,
+        X: Input,
+        y: ArrayLike | None = None,
+        *,
+        validation_data: Input | None = None,
+        callbacks: Callbacks = None,
+    ) -> Self:
         """Train from scratch for up to ``max_epochs`` epochs.
 
         Parameters
@@ -817,7 +825,14 @@ torch Dataset, DataLoader or iterable of batches
         returns True when it was interrupted, so that the main training is skipped."""
         return False
 
-    def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
+    def partial_fit(
+        self,
+        X: Input,
+        y: ArrayLike | None = None,
+        *,
+        validation_data: Input | None = None,
+        callbacks: Callbacks = None,
+    ) -> Self:
         """One more epoch over ``X`` without re-initialising (also right after ``aekit.load``).
 
         The first call on an unfitted model initialises it as ``fit`` would, without holding
@@ -848,7 +863,9 @@ torch Dataset, DataLoader or iterable of batches
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
 
-    def continue_fit(self, X, y=None, *, callbacks=None):
+    def continue_fit(
+        self, X: Input, y: ArrayLike | None = None, *, callbacks: Callbacks = None
+    ) -> Self:
         """Continue an interrupted :meth:`fit` (a loaded checkpoint) up to ``max_epochs`` epochs
         in all, on the same rows: ``fit``'s validation split is drawn again from
         ``random_state``, which must be the int that ``fit`` used (``aekit train --resume``).
@@ -1062,7 +1079,7 @@ torch Dataset, DataLoader or iterable of batches
             outs.append(fn(x.to(self.device_)).detach().cpu().numpy())
         return np.concatenate(outs)
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Input) -> np.ndarray:
         """The code of each row, shape ``(n_samples, latent_dim)``, float32, deterministic.
 
         Parameters
@@ -1081,7 +1098,7 @@ or iterable of batches
         return self._batched(self.module_.encode, X).astype(np.float32, copy=False)
 
     @available_if(_has_decoder)
-    def inverse_transform(self, X) -> np.ndarray:
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Decode codes ``(n_samples, latent_dim)`` to rows ``(n_samples, n_features)``, float32."""
         check_is_fitted(self)
         Z = check_array(X, dtype=np.float32, ensure_all_finite=True)
@@ -1093,7 +1110,7 @@ or iterable of batches
         return self._batched(self.module_.decode, Z).astype(np.float32, copy=False)
 
     @available_if(_has_decoder)
-    def reconstruct(self, X) -> np.ndarray:
+    def reconstruct(self, X: Input) -> np.ndarray:
         """``decode(encode(X))``: the model's reconstruction of each row, float32 (``X`` as
         :meth:`transform` takes it: an array, a Dataset, a DataLoader or an iterable of
         batches, read in its order)."""
@@ -1103,7 +1120,7 @@ or iterable of batches
             np.float32, copy=False
         )
 
-    def score_samples(self, X) -> np.ndarray:
+    def score_samples(self, X: Input) -> np.ndarray:
         """Per-sample score, higher is better: minus the reconstruction deviance of each row,
         the reconstruction loss less that of a perfect reconstruction of the row
         (:func:`~aekit.losses.best_reconstruction_loss`: zero for squared error and for binary
@@ -1117,12 +1134,14 @@ or iterable of batches
         self._check_values(X)
         return self._batched(self.module_.score_samples, X).astype(np.float64)
 
-    def score(self, X, y=None) -> float:
+    def score(self, X: Input, y: ArrayLike | None = None) -> float:
         """Mean of :meth:`score_samples`: minus the mean per-sample reconstruction deviance."""
         return float(np.mean(self.score_samples(X)))
 
     @available_if(_has_decoder)
-    def interpolate(self, x_a, x_b, steps: int = 10, y=None) -> np.ndarray:
+    def interpolate(
+        self, x_a: ArrayLike, x_b: ArrayLike, steps: int = 10, y: ArrayLike | None = None
+    ) -> np.ndarray:
         """Decoded points on the line between the codes (``transform``) of two inputs, ``(steps,
         n_features)``, ``x_a`` first. ``y``: the class to decode with, for models whose decoder
         also reads the label (supervised and categorical adversarial autoencoders)."""
@@ -1133,7 +1152,9 @@ or iterable of batches
         return self._decode_with(y, (1 - t) * Z[0] + t * Z[1])
 
     @available_if(_has_decoder)
-    def traverse(self, x, dim: int, values, y=None) -> np.ndarray:
+    def traverse(
+        self, x: ArrayLike, dim: int, values: ArrayLike, y: ArrayLike | None = None
+    ) -> np.ndarray:
         """Decodings of ``x``'s code with latent dimension ``dim`` set to each value (``y``: as
         for :meth:`interpolate`)."""
         if not isinstance(dim, int | np.integer) or not 0 <= int(dim) < int(self.latent_dim):
@@ -1165,7 +1186,13 @@ or iterable of batches
 
     # -- exporting ---------------------------------------------------------------------------
 
-    def export(self, path: str | Path, format: str = "onnx", *, scaling=None) -> dict[str, Path]:
+    def export(
+        self,
+        path: str | Path,
+        format: str = "onnx",
+        *,
+        scaling: tuple[ArrayLike, ArrayLike] | None = None,
+    ) -> dict[str, Path]:
         """Write the networks to ONNX files in the folder ``path``, for use outside Python.
 
         ``encoder.onnx`` takes what :meth:`transform` takes, flat float32 rows ``(batch,

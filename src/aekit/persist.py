@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -338,7 +339,7 @@ def load(
     *,
     trust_code: bool = False,
     objects: dict[str, Any] | None = None,
-    classes=None,
+    classes: Iterable[type] | None = None,
 ) -> Any:
     """Load a model saved with ``model.save(path)``, as the class it was saved from.
 

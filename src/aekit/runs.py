@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import io, persist
+from ._typing import ArrayLike
 from .errors import DataError, FolderError, ModelFileError
 
 DATA_FILE = "data.json"
@@ -201,15 +202,15 @@ class Run:
 
     # -- data through the run's scaling ------------------------------------------------------
 
-    def scale(self, raw) -> np.ndarray:
+    def scale(self, raw: ArrayLike) -> np.ndarray:
         """Raw rows (the data's original units, 2-D) scaled as the run scaled its data."""
         return self.scaler.transform(raw)
 
-    def encode(self, raw) -> np.ndarray:
+    def encode(self, raw: ArrayLike) -> np.ndarray:
         """Codes of raw rows: the run's scaling, then ``model.transform``."""
         return self.model.transform(self.scale(raw))
 
-    def reconstruct(self, raw, *, scaled: bool = False) -> np.ndarray:
+    def reconstruct(self, raw: ArrayLike, *, scaled: bool = False) -> np.ndarray:
         """Reconstructions of raw rows, in the data's original units (``scaled=True``: in the
         model's scaled units)."""
         recon = self.model.reconstruct(self.scale(raw))
@@ -225,8 +226,9 @@ class Run:
         scaling = None if self.data is None else self.scaler.affine()
         return self.model.export(path, format, scaling=scaling)
 
-    def rows(self, split: str = "all", *, source: str | None = None,
-             data_dir: str | None = None, label_column=None, workers: int = 0):  # fmt: skip
+    def rows(self, split: str = "all", *, source: str | None = None, data_dir: str | None = None,
+             label_column: str | int | None = None,
+             workers: int = 0) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
         """``(X, y)``: rows scaled with the run's scaling, from the run's own data (``split``
         "train", "test" or "all", as the run split it) or from ``source`` (all its rows; the
         run's label column is dropped when a CSV has it; a folder of images is resized to the
@@ -268,7 +270,9 @@ class Run:
             io.claim(self.path, [METRICS_FILE])
             return io.write_json(self.path / METRICS_FILE, metrics)
 
-    def write_figures(self, X, y, out: str | Path | None = None, max_rows: int = 5000):
+    def write_figures(
+        self, X: ArrayLike, y: ArrayLike | None, out: str | Path | None = None, max_rows: int = 5000
+    ) -> tuple[list[Path], list[str]]:
         """Draw the figures that fit the model for rows ``X`` (labels ``y``) into ``out`` (the
         run folder by default). Returns ``(written, skipped)``: a figure whose file aekit did
         not write is left as it is."""

@@ -9,7 +9,7 @@ failure for these models for that reason.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from sklearn.utils import assert_all_finite
@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._params import Instance, Integer
+from .._typing import ArrayLike, Callbacks, Input
 from ..errors import DataError
 from ..sources import take_rows
 
@@ -112,7 +113,15 @@ class LabelsMixin:
         # unlabelled validation rows cannot be scored
         return take_rows(X_val, np.flatnonzero(labelled)), self._encode_labels(y_val[labelled])
 
-    def partial_fit(self, X, y=None, classes=None, *, validation_data=None, callbacks=None):
+    def partial_fit(
+        self,
+        X: Input,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        *,
+        validation_data: Input | None = None,
+        callbacks: Callbacks = None,
+    ) -> Self:
         """One more epoch over ``X``. ``classes`` (scikit-learn's incremental-learning
         convention) fixes ``classes_`` on the first call, so later batches may lack some
         classes."""

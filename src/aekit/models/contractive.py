@@ -28,6 +28,7 @@ from torch.func import jacrev, vmap
 
 from .. import distributed as dist
 from .._params import Integer, Options, Real, param
+from .._typing import Input
 from ..errors import ParameterError
 from ..losses import reconstruction_loss
 from .autoencoder import Autoencoder, AutoencoderModule
@@ -190,7 +191,7 @@ class ContractiveAutoencoder(Autoencoder):
             jacobian=self.jacobian, n_projections=int(self.n_projections),
         )  # fmt: skip
 
-    def jacobian_norm(self, X) -> np.ndarray:
+    def jacobian_norm(self, X: Input) -> np.ndarray:
         """Exact squared Frobenius norm of the encoder's Jacobian at each row, shape (n,)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

@@ -19,6 +19,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._params import Options, Real, param
+from .._typing import Input, RandomState
 from ..corruption import NOISES, corrupt
 from ..errors import ParameterError
 from ..runtime import seed_from
@@ -104,7 +105,7 @@ class DenoisingAutoencoder(Autoencoder):
             module.data_min.copy_(torch.from_numpy(X.min(0)))
             module.data_max.copy_(torch.from_numpy(X.max(0)))
 
-    def corrupt(self, X, random_state=None) -> np.ndarray:
+    def corrupt(self, X: Input, random_state: RandomState = None) -> np.ndarray:
         """Apply the training corruption to ``X`` (seeded by ``random_state``), float32.
 
         Useful to build noisy test sets: ``model.denoise(model.corrupt(X, random_state=0))``.
@@ -118,6 +119,6 @@ class DenoisingAutoencoder(Autoencoder):
             np.float32
         )
 
-    def denoise(self, X) -> np.ndarray:
+    def denoise(self, X: Input) -> np.ndarray:
         """The reconstruction of (possibly noisy) inputs: the model's estimate of the clean data."""
         return self.reconstruct(X)

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._params import Boolean, Integer, Options, param, param_of
+from .._typing import Input
 from ..anomaly import OutlierMixin
 from ..errors import ParameterError
 from ..estimator import BaseAutoencoder
@@ -392,17 +393,17 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
 
     # -- predictions -------------------------------------------------------------------------
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Input) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: F.softmax(self.module_.logits(x), dim=1), X)
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: Input) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: F.log_softmax(self.module_.logits(x), dim=1), X)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Input) -> np.ndarray:
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from .. import distributed as dist
 from .._params import Integer, Options, Real, param
+from .._typing import ArrayLike, Input, RandomState
 from ..anomaly import OutlierMixin
 from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder, inference_chunk
@@ -372,7 +373,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
     def _init_from_data(self, module, X: np.ndarray) -> None:
         pass
 
-    def preflight(self, X, y=None) -> dict:
+    def preflight(self, X: Input, y: ArrayLike | None = None) -> dict[str, Any]:
         resolved = super().preflight(X, y)
         if int(self.n_importance_samples) > 1:
             probe = clone(self)
@@ -457,7 +458,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
                                     else 0)  # fmt: skip
         return (rng.random(X.shape, dtype=np.float32) < X).astype(np.float32)
 
-    def elbo(self, X, random_state=0) -> float:
+    def elbo(self, X: Input, random_state: RandomState = 0) -> float:
         """Mean ELBO (nats per sample): the analytic KL and one independent seeded posterior
         sample per row (:meth:`score` shares one noise vector across rows instead)."""
         check_is_fitted(self)
@@ -469,7 +470,9 @@ class VAE(OutlierMixin, BaseAutoencoder):
         return float(np.mean(self._batched(lambda x: self.module_.elbo(x, g), X,
                                            bytes_per_row=per_row)))  # fmt: skip
 
-    def log_likelihood(self, X, n_samples: int = 5000, random_state=0) -> float:
+    def log_likelihood(
+        self, X: Input, n_samples: int = 5000, random_state: RandomState = 0
+    ) -> float:
         """Importance-sampled estimate of the mean ``log p(x)`` (nats per sample): ``L_k`` with
         ``k = n_samples``, batched so that the samples of a test set fit in memory.
 
@@ -504,14 +507,14 @@ class VAE(OutlierMixin, BaseAutoencoder):
 
         return self._batched(bound, X, rows=rows).astype(np.float64)
 
-    def active_units(self, X, threshold: float = 0.01) -> int:
+    def active_units(self, X: Input, threshold: float = 0.01) -> int:
         """Latent dimensions ``u`` with ``Cov_x(E_q[z_u]) > threshold`` (Burda et al. 2015)."""
         mu = self.transform(X).astype(np.float64)
         return int((mu.var(axis=0) > threshold).sum())
 
     # -- generation --------------------------------------------------------------------------
 
-    def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
+    def sample(self, n: int, random_state: RandomState = None, mean: bool = True) -> np.ndarray:
         """``n`` rows generated from the prior: the means of ``p(x | z)`` (``mean=True``), or
         draws from it. An int ``random_state`` makes it reproducible."""
         check_is_fitted(self)

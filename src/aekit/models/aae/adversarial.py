@@ -31,6 +31,7 @@ from torch import nn
 
 from ... import distributed as dist
 from ..._params import Boolean, Function, Instance, Integer, Options, param
+from ..._typing import ArrayLike, Input, RandomState
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import best_reconstruction_loss, reconstruction_loss
 from ...networks import mean_and_logvar
@@ -423,7 +424,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
             return super()._export_decoder()
         return _decode_with_label, len(self.classes_)  # label: one-hot in classes_ order
 
-    def inverse_transform(self, X, y=None) -> np.ndarray:
+    def inverse_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Decode codes ``(n, latent_dim)``; a supervised model also needs each row's class."""
         if not self.supervised:
             return super().inverse_transform(X)
@@ -434,7 +435,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         labels = self._decode_y(y, len(Z))
         return self._rows(lambda z, yy: self.module_.decode(z, yy), Z, labels)
 
-    def reconstruct(self, X, y=None) -> np.ndarray:
+    def reconstruct(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
         if not self.supervised:
             return super().reconstruct(X)
         check_is_fitted(self)
@@ -442,7 +443,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         labels = self._decode_y(y, len(X))
         return self._rows(lambda x, yy: self.module_.decode(self.module_.encode(x), yy), X, labels)
 
-    def score_samples(self, X, y=None) -> np.ndarray:
+    def score_samples(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
         """Minus each row's reconstruction loss (per-sample units; a supervised model needs y)."""
         if not self.supervised:
             return super().score_samples(X)
@@ -453,7 +454,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         labels = self._decode_y(y, len(X))
         return self._rows(self.module_.score_samples, X, labels).astype(np.float64)
 
-    def score(self, X, y=None) -> float:
+    def score(self, X: Input, y: ArrayLike | None = None) -> float:
         return float(np.mean(self.score_samples(X, y)))  # y is read by supervised models only
 
     @staticmethod
@@ -469,7 +470,9 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         return out.astype(np.float32, copy=False)
 
     @torch.no_grad()
-    def sample_prior(self, n: int, random_state=None, labels=None) -> np.ndarray:
+    def sample_prior(
+        self, n: int, random_state: RandomState = None, labels: ArrayLike | None = None
+    ) -> np.ndarray:
         """``n`` codes drawn from the prior, ``(n, latent_dim)`` float32; with ``labels`` (a model
         fitted with ``prior_labels=True``), each from its class's component."""
         check_is_fitted(self)
@@ -482,7 +485,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         return z.float().cpu().numpy()
 
     @torch.no_grad()
-    def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
+    def sample(self, n: int, random_state: RandomState = None, mean: bool = True) -> np.ndarray:
         """``n`` rows decoded from prior samples, ``(n, n_features)`` float32. A model that knows
         classes draws each row's class uniformly first (then, with ``prior_labels``, its code
         from that class's component). The decoder is deterministic: ``mean`` must be True."""
@@ -499,7 +502,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
 
     @available_if(_knows_classes)
     @torch.no_grad()
-    def generate(self, labels, random_state=None) -> np.ndarray:
+    def generate(self, labels: ArrayLike, random_state: RandomState = None) -> np.ndarray:
         """One row per label, of that class: the style drawn from the prior and decoded with the
         label (``supervised=True``), or a code drawn from the class's component
         (``prior_labels=True``). ``(len(labels), n_features)`` float32."""

@@ -18,7 +18,7 @@ With no labels (:class:`AAEClustering`), each category becomes a cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from ... import distributed as dist
 from ..._params import Boolean, Integer, param, param_of
+from ..._typing import ArrayLike, Callbacks, Input, RandomState
 from ...errors import DataError, ParameterError
 from ...losses import best_reconstruction_loss, reconstruction_loss
 from ...nn import make_activation
@@ -272,7 +273,7 @@ class _CategoricalAAE(_AdversarialBase):
         return _decode_category_style, self._n_categories()  # label: the category, one-hot
 
     @available_if(_tagged("has_decoder"))
-    def inverse_transform(self, X, y=None) -> np.ndarray:
+    def inverse_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Decode styles ``(n, latent_dim)`` with each row's category ``y`` (class labels for
         the classifier, cluster indices for the clusterer)."""
         check_is_fitted(self)
@@ -291,7 +292,7 @@ class _CategoricalAAE(_AdversarialBase):
         return self._decode_rows(Y, Z)
 
     @available_if(_tagged("has_decoder"))
-    def reconstruct(self, X) -> np.ndarray:
+    def reconstruct(self, X: Input) -> np.ndarray:
         """``decode(softmax(logits(x)), style(x))``, float32."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
@@ -307,7 +308,7 @@ class _CategoricalAAE(_AdversarialBase):
         return out.astype(np.float32, copy=False)
 
     @available_if(_tagged("generative"))
-    def sample(self, n: int, random_state=None, mean: bool = True) -> np.ndarray:
+    def sample(self, n: int, random_state: RandomState = None, mean: bool = True) -> np.ndarray:
         """``n`` rows decoded from the priors: a uniform category and a ``N(0, I)`` style."""
         check_is_fitted(self)
         n = sample_count(n, mean)
@@ -316,7 +317,7 @@ class _CategoricalAAE(_AdversarialBase):
         return self._generate_indices(k, rng)
 
     @available_if(_tagged("generates_by_class"))
-    def generate(self, labels, random_state=None) -> np.ndarray:
+    def generate(self, labels: ArrayLike, random_state: RandomState = None) -> np.ndarray:
         """One row per label (class for the classifier, cluster index for the clusterer), its
         style drawn from ``N(0, I)``."""
         check_is_fitted(self)
@@ -432,20 +433,20 @@ class SemiSupervisedAAE(ClassifierMixin, LabelsMixin, _CategoricalAAE):
             kw["y_val"] = None if X_val is None else np.asarray(y_val)[keep]
         return X_val, kw
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Input) -> np.ndarray:
         """``p(y | x)``, ``(n_samples, n_classes)``, columns in ``classes_`` order."""
         return self._category_proba(X)
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: Input) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         return self._batched(lambda x: F.log_softmax(self.module_.logits(x), dim=1), X)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Input) -> np.ndarray:
         proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X: Input, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy (scikit-learn's classifier score)."""
         return ClassifierMixin.score(self, X, y, sample_weight)
 
@@ -483,22 +484,36 @@ class AAEClustering(ClusterMixin, _CategoricalAAE):
     def _n_categories(self) -> int:
         return int(self.n_clusters)
 
-    def fit(self, X, y=None, *, validation_data=None, callbacks=None):
+    def fit(
+        self,
+        X: Input,
+        y: ArrayLike | None = None,
+        *,
+        validation_data: Input | None = None,
+        callbacks: Callbacks = None,
+    ) -> Self:
         """Train on ``X`` (``y`` is ignored) and set ``labels_``."""
         super().fit(X, validation_data=validation_data, callbacks=callbacks)
         self.labels_ = self.predict(X)
         return self
 
-    def partial_fit(self, X, y=None, *, validation_data=None, callbacks=None):
+    def partial_fit(
+        self,
+        X: Input,
+        y: ArrayLike | None = None,
+        *,
+        validation_data: Input | None = None,
+        callbacks: Callbacks = None,
+    ) -> Self:
         super().partial_fit(X, validation_data=validation_data, callbacks=callbacks)
         self.labels_ = self.predict(X)
         return self
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Input) -> np.ndarray:
         """The most likely category of each row (int64)."""
         return np.argmax(self._category_proba(X), axis=1).astype(np.int64)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Input) -> np.ndarray:
         """Category probabilities ``(n_samples, n_clusters)``."""
         return self._category_proba(X)
 
