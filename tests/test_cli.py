@@ -623,9 +623,34 @@ def test_detect_gives_a_supervised_aae_each_rows_label(tmp_path, capsys):
     code, _, err = run(["detect", out, "--data", tmp_path / "raw.npy", "--out",
                         tmp_path / "g.csv"], capsys)  # fmt: skip
     assert code == 2 and "label" in err and not (tmp_path / "g.csv").exists()
+    # a CSV of the 3s and 7s only: its labels are the run's classes 3 and 7, not 0 and 1
+    raw, labels = load_digits_raw(), load_digits_labels()
+    keep = np.isin(labels, [3, 7])
+    table = np.column_stack([raw[keep][:30], labels[keep][:30]])
+    np.savetxt(tmp_path / "37.csv", table, delimiter=",", fmt="%g",
+               header=",".join([f"p{j}" for j in range(64)] + ["digit"]), comments="")  # fmt: skip
+    code, _, _ = run(["detect", out, "--data", tmp_path / "37.csv", "--label-column", "digit",
+                      "--out", tmp_path / "h.csv"], capsys)  # fmt: skip
+    assert code == 0
+    got = np.loadtxt(tmp_path / "h.csv", delimiter=",", skiprows=1)[:, 0]
+    expected = model.decision_function(raw[keep][:30] / 16, labels[keep][:30])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    # a label the model never saw is refused, naming it
+    table[0, -1] = 12
+    np.savetxt(tmp_path / "12.csv", table, delimiter=",", fmt="%g",
+               header=",".join([f"p{j}" for j in range(64)] + ["digit"]), comments="")  # fmt: skip
+    code, _, err = run(["detect", out, "--data", tmp_path / "12.csv", "--label-column", "digit",
+                        "--out", tmp_path / "i.csv"], capsys)  # fmt: skip
+    assert code == 2 and "12" in err and "not among the run's classes" in err
 
 
 def load_digits_raw():
     from sklearn.datasets import load_digits
 
     return load_digits().data
+
+
+def load_digits_labels():
+    from sklearn.datasets import load_digits
+
+    return load_digits().target

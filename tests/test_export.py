@@ -192,7 +192,8 @@ def test_a_python_saved_model_exports_unscaled_and_stale_files_go(
 
 def test_train_overwrite_removes_the_old_models_onnx_files(tmp_path, capsys):
     """RUN/onnx holds the old model's networks: a new model in RUN must not leave them to be
-    mistaken for its own. A file of the user's in RUN/onnx stays, and with it the folder."""
+    mistaken for its own. A file of the user's in RUN/onnx stays, and with it the folder, where
+    a later export still writes."""
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((60, 5)).astype(np.float32))
     train = ["train", "ae", "--data", str(tmp_path / "x.npy"), "--latent", "2", "--hidden", "4",
              "--epochs", "1", "--seed", "0", "--no-plots", "-q",
@@ -205,5 +206,7 @@ def test_train_overwrite_removes_the_old_models_onnx_files(tmp_path, capsys):
     assert main(["export", str(tmp_path / "run")]) == 0
     (onnx_dir / "notes.txt").write_text("mine")
     assert main([*train, "--overwrite"]) == 0
-    assert sorted(p.name for p in onnx_dir.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
+    assert not (onnx_dir / "encoder.onnx").exists()
     assert (onnx_dir / "notes.txt").read_text() == "mine"
+    assert main(["export", str(tmp_path / "run")]) == 0  # next to the user's file, as before
+    assert (onnx_dir / "encoder.onnx").is_file() and (onnx_dir / "notes.txt").read_text() == "mine"

@@ -15,12 +15,13 @@ The classifiers (``StackedClassifier``, ``SemiSupervisedAAE``) and the clusterer
 
 The threshold
 -------------
-``contamination="auto"`` needs no anomalies: the threshold on the training loss
-``-score_samples`` is a robust upper bound, ``median + 3 * 1.4826 * MAD``. The median and the
+``contamination="auto"`` needs no anomalies: the threshold on the training rows' anomaly score
+(``-score_samples``: the reconstruction deviance, the loss less a perfect reconstruction's;
+docs/anomaly.md) is a robust upper bound, ``median + 3 * 1.4826 * MAD``. The median and the
 median absolute deviation (scaled to the standard deviation of a normal distribution) are barely
 moved by the anomalies the training rows may hold, unlike a mean and a standard deviation or a
 high percentile of a few hundred rows; under a normal distribution 3 robust standard deviations
-flag 0.13 % of the inliers, and the right-skewed reconstruction losses flag a little more.
+flag 0.13 % of the inliers, and the right-skewed reconstruction deviances flag a little more.
 A fraction ``c`` in (0, 0.5]: ``offset_`` is the ``100 c``-th percentile of the training scores,
 as IsolationForest's, so that a share ``c`` of the training rows is flagged.
 
@@ -71,6 +72,18 @@ def offset_from_scores(scores: np.ndarray, contamination: str | float) -> float:
 CONTAMINATION = (Options("auto"), Real(0, 0.5, closed="right"))
 
 
+class _NoAekitTags:
+    """What :func:`_aekit_tags` gives an estimator that is not aekit's: no aekit property."""
+
+    outlier_detector = reconstruct_needs_labels = False
+
+
+def _aekit_tags(model: Any) -> Any:
+    """The ``aekit`` tags of an aekit model (fitted or not); none for any other estimator."""
+    get = getattr(model, "__sklearn_tags__", None)
+    return getattr(get(), "aekit", _NoAekitTags) if get is not None else _NoAekitTags
+
+
 def _is_outlier_detector(model) -> bool:
     """Availability of the detector methods: the ``outlier_detector`` tag (not a classifier's or a
     clusterer's ``predict``)."""
@@ -90,7 +103,8 @@ class OutlierMixin:
     ----------
     contamination : "auto" or float in (0, 0.5], default="auto"
         The share of anomalies expected in the training rows, which sets the threshold
-        ``offset_``: ``"auto"``, a robust upper bound of the training losses (median + 3 x
+        ``offset_``: ``"auto"``, a robust upper bound of the training rows' anomaly scores
+        (their reconstruction deviances; median + 3 x
         1.4826 x MAD; needs no anomalies); a fraction ``c``, the ``c``-quantile of the training
         scores. Ignored by the classifiers and the clusterer (use :class:`aekit.OutlierDetector`).
 
@@ -216,7 +230,9 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
     Parameters
     ----------
     model : estimator
-        The model, unfitted; its ``score_samples`` (higher is normal) is the score.
+        The model, unfitted; its ``score_samples`` (higher is normal) is the score (see
+        :meth:`score_samples`). A supervised adversarial autoencoder, whose score needs each
+        row's label, is refused: it is an outlier detector itself.
     contamination : "auto" or float in (0, 0.5], default="auto"
         As :class:`OutlierMixin`'s.
 
@@ -242,15 +258,29 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
                 f"OutlierDetector: contamination={self.contamination!r}: 'auto' or a number in "
                 "(0, 0.5]"
             )
+        if _aekit_tags(self.model).reconstruct_needs_labels:
+            raise ParameterError(
+                f"OutlierDetector: a {type(self.model).__name__} with supervised=True decodes "
+                "(code, label), so its score needs each row's label, which predict and "
+                "decision_function do not take: use the model itself, an outlier detector "
+                "already (decision_function(X, y), predict(X, y))"
+            )
         self.model_ = clone(self.model).fit(X, y, **fit_params)
-        self.offset_ = offset_from_scores(self.model_.score_samples(X), self.contamination)
+        self.offset_ = offset_from_scores(self._scores(X), self.contamination)
         if hasattr(self.model_, "n_features_in_"):
             self.n_features_in_ = self.model_.n_features_in_
         return self
 
     def score_samples(self, X: Input) -> np.ndarray:
-        """The model's ``score_samples``: higher is normal."""
+        """The model's score, higher is normal: its ``score_samples``, or for an aekit model
+        that is an outlier detector itself, the score its own ``decision_function`` thresholds
+        (a VAE's ELBO relative to each row's best ``log p(x | z)``)."""
         check_is_fitted(self)
+        return self._scores(X)
+
+    def _scores(self, X: Input) -> np.ndarray:
+        if _aekit_tags(self.model_).outlier_detector:
+            return np.asarray(self.model_._anomaly_scores(X), dtype=np.float64)
         return np.asarray(self.model_.score_samples(X), dtype=np.float64)
 
     def decision_function(self, X: Input) -> np.ndarray:

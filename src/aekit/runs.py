@@ -240,7 +240,8 @@ class Run:
         if split not in ("all", "train", "test"):
             raise DataError(f"split={split!r}: expected 'all', 'train' or 'test'")
         spec = dict(self.spec)
-        if source is not None and not self.is_own_source(source):
+        foreign = source is not None and not self.is_own_source(source)
+        if foreign:
             label = _label_column_for(source, self._need_data(), label_column)
             size = spec.get("image_size") if Path(source).expanduser().is_dir() else None
             spec.update(source=source, data_dir=data_dir, label_column=label, image_size=size)
@@ -252,9 +253,32 @@ class Run:
                             label_column=spec.get("label_column"),
                             image_size=_stored_size(spec.get("image_size")),
                             workers=workers)  # fmt: skip
-            return scaled_rows(raw.X, None, scaler, raw.source), raw.y
+            y = self._run_labels(raw.y, raw.label_names, raw.source) if foreign else raw.y
+            return scaled_rows(raw.X, None, scaler, raw.source), y
         ds = load_split(spec, scale=scaler, workers=workers)
-        return (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
+        X, y = (ds.X_train, ds.y_train) if split == "train" else (ds.X_test, ds.y_test)
+        return X, (self._run_labels(y, ds.label_names, ds.source) if foreign else y)
+
+    def _run_labels(self, y, names, source) -> np.ndarray | None:
+        """``y`` of another source as the run's class numbers: every source numbers its labels
+        by its own sorted values, so a file holding some of the classes would otherwise decode
+        3 as class 0. A label the run never had is a DataError; a missing one stays -1."""
+        run_names = self.label_names
+        if y is None or names is None or run_names is None:
+            return y
+        index = {str(name): k for k, name in enumerate(run_names)}
+        unknown = sorted({str(n) for n in names} - set(index))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise DataError(
+                f"{source}: labels {shown} are not among the run's classes "
+                f"({', '.join(map(str, run_names[:10]))}{', ...' if len(run_names) > 10 else ''}); "
+                "a model decodes only the classes it was trained on: drop those rows, or train "
+                "on data that has them"
+            )
+        table = np.array([index[str(n)] for n in names], dtype=np.int64)
+        y = np.asarray(y)
+        return np.where(y >= 0, table[np.clip(y, 0, None)], y) if len(table) else y
 
     def is_own_source(self, source: str) -> bool:
         """Whether ``source`` (as typed, relative or not) names the run's own data."""
@@ -444,14 +468,16 @@ def derived_files() -> set[str]:
 
 def remove_export(out: Path) -> None:
     """Remove the ONNX files ``aekit export RUN`` wrote into ``RUN/onnx`` (the old model's),
-    and the folder if that empties it. Files aekit did not write there stay, and so does a
-    folder that is a link."""
+    and the folder if nothing else is in it. Files aekit did not write there stay (with the
+    folder's manifest), and so does a folder that is a link."""
     folder = out / EXPORT_FOLDER
     if folder.is_symlink() or not folder.is_dir() or io.read_manifest(folder) is None:
         return
     with io.folder_lock(folder):
         io.remove_owned(folder, list(EXPORT_FILES))
-    if not set(io.read_manifest(folder) or ()) - {io.LOCK_FILE}:  # no other file of aekit's
+    # the folder goes only when nothing else is in it: with a file of the user's there, the
+    # manifest stays, so that a later export may write next to that file again
+    if {p.name for p in folder.iterdir()} <= {io.MANIFEST, io.LOCK_FILE}:
         io.remove_owned_folder(folder)
 
 

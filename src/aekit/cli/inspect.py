@@ -242,7 +242,8 @@ def _read_anomaly_labels(path: str, n: int):
 
 
 def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
-    """ROC-AUC and average precision of the model's anomaly score (minus ``score_samples``),
+    """ROC-AUC and average precision of the model's anomaly score (minus the score its
+    ``decision_function`` thresholds, for a model without one minus ``score_samples``),
     of PCA's reconstruction error at the same code size, and of an IsolationForest, all
     fitted on the training rows."""
     from sklearn.ensemble import IsolationForest
@@ -250,7 +251,10 @@ def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
     from ..metrics import pca_reconstruction
     from ..tags import aekit_tags
 
-    if aekit_tags(model).reconstruct_needs_labels:
+    tags = aekit_tags(model)
+    if tags.outlier_detector:  # the score its decision_function thresholds (a VAE's may differ)
+        model_scores = -model._anomaly_scores(X, y)
+    elif tags.reconstruct_needs_labels:
         model_scores = -model.score_samples(X, y)
     else:
         model_scores = -model.score_samples(X)

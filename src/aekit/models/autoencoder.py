@@ -19,7 +19,7 @@ from torch import nn
 from .._params import Options, param
 from ..anomaly import OutlierMixin
 from ..estimator import BaseAutoencoder
-from ..losses import best_reconstruction_loss, reconstruction_loss
+from ..losses import reconstruction_deviance, reconstruction_loss
 from ..nn import ACTIVATIONS, make_activation
 from ..training import Phase
 
@@ -72,7 +72,7 @@ class AutoencoderModule(nn.Module):
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """Minus the per-sample reconstruction deviance (the loss less that of a perfect
         reconstruction of the row: :func:`~aekit.losses.best_reconstruction_loss`)."""
-        return -(self.reconstruction_loss(x) - best_reconstruction_loss(x, self.loss))
+        return -reconstruction_deviance(self._loss_input(self.encode(x)), x, self.loss)
 
     def phases(self) -> list[Phase]:
         return [Phase("reconstruction", self.objective, list(self.parameters()))]
@@ -253,7 +253,7 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     >>> codes = ae.transform(data.X_test)        # (360, 2) float32
     >>> ae.loss_                                 # loss="auto": the pixels lie in [0, 1]
     'bce'
-    >>> ae.score(data.X_test)                    # minus the mean binary cross-entropy per image
+    >>> ae.score(data.X_test)                    # minus the mean deviance: BCE less its floor
     -...
     """
 

@@ -65,7 +65,8 @@ class DenoisingAutoencoder(Autoencoder):
     Notes
     -----
     ``history_``'s ``loss`` is the denoising loss (clean target, corrupted input);
-    ``score`` is minus the reconstruction loss of the input as given.
+    ``score`` is minus the reconstruction deviance of the input as given (the loss less that of
+    a perfect reconstruction; :meth:`~aekit.Autoencoder.score_samples`).
     """
 
     noise: str = param("masking", Options(*NOISES))

@@ -120,10 +120,11 @@ class SparseAutoencoder(Autoencoder):
 
     Notes
     -----
-    ``transform`` gives the code; ``score`` is minus the clean reconstruction loss, without the
-    penalty. ``history_`` adds ``reconstruction``, ``penalty`` (unweighted) and
-    ``mean_activation`` (mean |s| over the epoch's codes). With ``penalty="kl"`` the code
-    activation is sigmoid (``code_activation`` must be None or "sigmoid").
+    ``transform`` gives the code; ``score`` is minus the clean reconstruction deviance (the
+    loss less that of a perfect reconstruction), without the penalty. ``history_`` adds
+    ``reconstruction``, ``penalty`` (unweighted) and ``mean_activation`` (mean |s| over the
+    epoch's codes). With ``penalty="kl"`` the code activation is sigmoid (``code_activation``
+    must be None or "sigmoid").
     """
 
     penalty: str = param("l1", Options(*PENALTIES))

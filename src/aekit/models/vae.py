@@ -36,7 +36,7 @@ from .._typing import ArrayLike, Input, RandomState
 from ..anomaly import OutlierMixin
 from ..errors import DataError, ParameterError
 from ..estimator import BaseAutoencoder, inference_chunk
-from ..losses import best_reconstruction_loss
+from ..losses import best_reconstruction_loss, reconstruction_deviance
 from ..networks import mean_and_logvar
 from ..runtime import available_memory, resolve_device, seed_from
 from ..sources import IterableSource, Source, n_rows, probe_rows
@@ -114,8 +114,16 @@ class VAEModule(nn.Module):
         return x.new_zeros(x.shape[0])
 
     def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
-        """The ELBO of :meth:`score_samples` less :meth:`best_log_px`: the threshold's score."""
-        return self.score_samples(x) - self.best_log_px(x)
+        """The ELBO of :meth:`score_samples` less :meth:`best_log_px`: the threshold's score.
+        Under the Bernoulli likelihood the difference is taken per feature before the sum, as
+        :func:`~aekit.losses.reconstruction_deviance` does."""
+        if self.likelihood != "bernoulli":
+            return self.score_samples(x) - self.best_log_px(x)
+        g = torch.Generator(device=x.device).manual_seed(0)  # score_samples' noise vector
+        eps = torch.randn(self.latent_dim, generator=g, device=x.device, dtype=x.dtype)
+        mu, logvar = self.posterior(x)
+        z = mu + (0.5 * logvar).exp() * eps
+        return -reconstruction_deviance(self.decoder(z), x, "bce") - gaussian_kl(mu, logvar).sum(1)
 
     def sample_posterior(self, mu, logvar, k: int, generator) -> torch.Tensor:
         eps = dist.randn(

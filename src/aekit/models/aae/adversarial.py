@@ -33,7 +33,7 @@ from ... import distributed as dist
 from ..._params import Boolean, Function, Instance, Integer, Options, param
 from ..._typing import ArrayLike, Input, RandomState
 from ...errors import DataError, ModelFileError, ParameterError
-from ...losses import best_reconstruction_loss, reconstruction_loss
+from ...losses import reconstruction_deviance, reconstruction_loss
 from ...networks import mean_and_logvar
 from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
@@ -111,17 +111,17 @@ class AAEModule(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.output(self.decoder(self._decoder_input(z, y)))
 
-    def _reconstruction_loss(self, z, x, y, reduction: str) -> torch.Tensor:
+    def _loss_input(self, z, y) -> torch.Tensor:
         out = self.decoder(self._decoder_input(z, y))
-        if self.loss != "bce":  # BCE takes the logits (stable form)
-            out = self.output(out)
-        return reconstruction_loss(out, x, self.loss, reduction)
+        return out if self.loss == "bce" else self.output(out)  # BCE takes the logits (stable)
+
+    def _reconstruction_loss(self, z, x, y, reduction: str) -> torch.Tensor:
+        return reconstruction_loss(self._loss_input(z, y), x, self.loss, reduction)
 
     def score_samples(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Minus the per-sample reconstruction deviance from the deterministic code (the loss
         less that of a perfect reconstruction: :func:`~aekit.losses.best_reconstruction_loss`)."""
-        rec = self._reconstruction_loss(self.encode(x), x, y, "none")
-        return -(rec - best_reconstruction_loss(x, self.loss))
+        return -reconstruction_deviance(self._loss_input(self.encode(x), y), x, self.loss)
 
     # -- the discriminator --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from ... import distributed as dist
 from ..._params import Boolean, Integer, param, param_of
 from ..._typing import ArrayLike, Callbacks, Input, RandomState
 from ...errors import DataError, ParameterError
-from ...losses import best_reconstruction_loss, reconstruction_loss
+from ...losses import reconstruction_deviance, reconstruction_loss
 from ...nn import make_activation
 from ...runtime import seed_from
 from ...sources import take_rows
@@ -83,17 +83,18 @@ class CategoricalAAEModule(nn.Module):
         """Rows from category probabilities (or one-hot vectors) ``y`` and styles ``z``."""
         return self.output(self.decoder(torch.cat([y, z], dim=1)))
 
-    def _reconstruction_loss(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
+    def _loss_input(self, x: torch.Tensor) -> torch.Tensor:
         logits, z = self.heads(x)
         out = self.decoder(torch.cat([F.softmax(logits, dim=1), z], dim=1))
-        if self.loss != "bce":
-            out = self.output(out)
-        return reconstruction_loss(out, x, self.loss, reduction)
+        return out if self.loss == "bce" else self.output(out)
+
+    def _reconstruction_loss(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
+        return reconstruction_loss(self._loss_input(x), x, self.loss, reduction)
 
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """Minus the per-sample reconstruction deviance (the loss less that of a perfect
         reconstruction: :func:`~aekit.losses.best_reconstruction_loss`)."""
-        return -(self._reconstruction_loss(x, "none") - best_reconstruction_loss(x, self.loss))
+        return -reconstruction_deviance(self._loss_input(x), x, self.loss)
 
     def _noisy(self, v: torch.Tensor, generator) -> torch.Tensor:
         if self.noise > 0 and self.training:
