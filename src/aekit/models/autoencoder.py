@@ -253,7 +253,7 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     >>> codes = ae.transform(data.X_test)        # (360, 2) float32
     >>> ae.loss_                                 # loss="auto": the pixels lie in [0, 1]
     'bce'
-    >>> ae.score(data.X_test)                    # minus the mean deviance: BCE less its floor
+    >>> ae.score(data.X_test)                    # minus the mean binary cross-entropy deviance
     -...
     """
 
