@@ -54,6 +54,7 @@ def test_every_unsupervised_family_is_an_outlier_detector(cls, digits):
     expected = model.score_samples(X) + shift - model.offset_  # float32 sums of ~100 nats
     np.testing.assert_allclose(d, expected, atol=1e-5 * np.abs(model.score_samples(X)).max())
     assert np.array_equal(flags, np.where(d < 0, -1, 1))
+    np.testing.assert_allclose(model.detector_scores(X), d + model.offset_, rtol=1e-12)
     # a fraction flags that share of the training rows (within ties)
     assert abs((flags == -1).mean() - 0.1) <= 1 / len(X)
     assert np.array_equal(clone(model).fit(X).predict(X), flags)  # fit_predict == fit().predict
@@ -104,6 +105,7 @@ def test_classifiers_and_clusterer_keep_their_predict():
     for model in (aekit.StackedClassifier(), aekit.SemiSupervisedAAE(), aekit.AAEClustering()):
         assert not aekit_tags(model).outlier_detector
         assert hasattr(model, "predict") and not hasattr(model, "decision_function")
+        assert not hasattr(model, "detector_scores")
 
 
 def test_outlier_detector_wraps_a_classifier(digits):

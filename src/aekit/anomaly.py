@@ -172,12 +172,22 @@ class OutlierMixin:
 
     @available_if(_is_outlier_detector)
     def decision_function(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
-        """``score_samples(X) - offset_``, shape ``(n_samples,)``: negative for anomalies (a VAE
-        with ``anomaly_score="log_likelihood"``: its ``log p(x)`` estimate - ``offset_``).
+        """``detector_scores(X) - offset_``, shape ``(n_samples,)``: negative for anomalies. That
+        is ``score_samples(X) - offset_`` for every family but the VAE (see
+        :meth:`detector_scores`).
         ``y``: each row's label, for a supervised adversarial autoencoder, whose decoder reads
         it (tag ``reconstruct_needs_labels``); ignored otherwise."""
         offset = self._offset()
         return self._anomaly_scores(X, y) - offset
+
+    @available_if(_is_outlier_detector)
+    def detector_scores(self, X: Input, y: ArrayLike | None = None) -> np.ndarray:
+        """The per-row score that ``decision_function`` thresholds, higher is normal, shape
+        ``(n_samples,)``: ``decision_function(X, y) + offset_``, available without a threshold.
+        ``score_samples`` for every family but the VAE, whose score is its ELBO (or ``log p(x)``)
+        less each row's best ``log p(x | z)`` (docs/anomaly.md). ``y`` as for
+        :meth:`decision_function`."""
+        return self._anomaly_scores(X, y)
 
     def _anomaly_scores(self, X, y=None) -> np.ndarray:
         """The score the detector thresholds: ``score_samples`` (a VAE may use ``log p(x)``)."""
@@ -280,7 +290,7 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
 
     def _scores(self, X: Input) -> np.ndarray:
         if _aekit_tags(self.model_).outlier_detector:
-            return np.asarray(self.model_._anomaly_scores(X), dtype=np.float64)
+            return np.asarray(self.model_.detector_scores(X), dtype=np.float64)
         return np.asarray(self.model_.score_samples(X), dtype=np.float64)
 
     def decision_function(self, X: Input) -> np.ndarray:

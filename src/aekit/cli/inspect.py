@@ -253,7 +253,7 @@ def _anomaly_table(model, X_train, X, y, labels, anomaly_detection) -> dict:
 
     tags = aekit_tags(model)
     if tags.outlier_detector:  # the score its decision_function thresholds (a VAE's may differ)
-        model_scores = -model._anomaly_scores(X, y)
+        model_scores = -model.detector_scores(X, y)
     elif tags.reconstruct_needs_labels:
         model_scores = -model.score_samples(X, y)
     else:
