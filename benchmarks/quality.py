@@ -458,7 +458,35 @@ def machine(args) -> dict:
 
 
 def markdown(summary: dict, argv: list[str]) -> str:
-    smoke = summary["smoke"]
+    """The Markdown page of one run's summary (``argv``: its arguments)."""
+    return merged_markdown([(summary, argv)])
+
+
+def summary_argv(summary: dict) -> list[str]:
+    """The arguments a saved summary was run with (older summaries: its rows and threads)."""
+    if "argv" in summary:
+        return summary["argv"]
+    threads = summary["machine"].get("threads_chosen")
+    return ["--rows", ",".join(summary["rows"]), *(["--threads", str(threads)] if threads else [])]
+
+
+def read_summary(path: str) -> dict:
+    """The JSON summary in a file of this script's ``--json`` output (the printed lines first)."""
+    text = Path(path).read_text(encoding="utf-8")
+    start = 0 if text.startswith("{") else text.find("\n{") + 1
+    if start == 0 and not text.startswith("{"):  # find gave -1
+        raise SystemExit(f"{path}: no JSON summary (run the script with --json)")
+    return json.loads(text[start:])
+
+
+def merged_markdown(runs: list[tuple[dict, list[str]]]) -> str:
+    """One page for the rows of several runs (a later run's row replaces an earlier one's):
+    each row names the run it comes from, and each run its command and machine."""
+    smoke = any(summary["smoke"] for summary, _ in runs)
+    rows: dict[str, tuple[dict, int]] = {}
+    for i, (summary, _) in enumerate(runs):
+        for name, r in summary["results"].items():
+            rows[name] = (r, i)
     lines = ["# Quality of aekit's defaults on Fashion-MNIST (issue 16)", ""]
     if smoke:
         lines += [f"**{SMOKE_NOTE}.** A `--smoke` run: shrunk data and epochs; the numbers "
@@ -471,37 +499,36 @@ def markdown(summary: dict, argv: list[str]) -> str:
         "column is what issue 16 recorded before (a reference, not measured here).",
         "",
         "| use | measure | aekit | baseline | goal | met | defaults today | wall time (train + "
-        "eval) |",
-        "|---|---|---|---|---|---|---|---|",
+        "eval) | run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, r in summary["results"].items():
+    for name in [n for n in ROWS if n in rows]:
+        r, i = rows[name]
         lines.append(
             f"| {r['use']} | {r['measure']} | {r['aekit_text']} | {r['baseline_text']} | "
             f"{GOALS[name]} | {'yes' if r['met'] else 'no'} | {TODAY[name]} | "
-            f"{r['train_s']:.0f} s + {r['eval_s']:.0f} s |"
+            f"{r['train_s']:.0f} s + {r['eval_s']:.0f} s | {i + 1} |"
         )
-    if "look2d" in summary["results"]:
+    missing = [n for n in ROWS if n not in rows]
+    if missing:
+        lines += ["", f"Not measured yet: {', '.join(missing)}."]
+    if "look2d" in rows:
         lines += ["", "Published, not measured here (Fashion-MNIST, 5-NN accuracy / "
                   "trustworthiness): " + "; ".join(f"{k} {a:.3f} / {b:.3f}"
                   for k, (a, b) in PUBLISHED_2D.items()) + "."]  # fmt: skip
-    m = summary["machine"]
-    lines += [
-        "",
-        "## Command",
-        "",
-        "```",
-        "PYTHONPATH=src python benchmarks/quality.py " + " ".join(argv),
-        "```",
-        "",
-        "## Machine",
-        "",
-        f"{m['cpu']} ({m['cpu_count']} CPUs), torch {m['torch']} with {m['torch_threads']} "
-        f"thread(s) ({'--threads' if m['threads_chosen'] else 'aekit chose'}), "
-        f"device {m['device']}, Python {m['python']}, {m['platform']}; aekit "
-        f"{m['aekit_version']} at commit {m['commit']}. Total wall time "
-        f"{summary['seconds']:.0f} s.",
-        "",
-    ]
+    lines += ["", "## Runs", ""]
+    for i, (summary, argv) in enumerate(runs):
+        m = summary["machine"]
+        chosen = "--threads" if m["threads_chosen"] else "aekit chose"
+        lines += [
+            f"{i + 1}. `PYTHONPATH=src python benchmarks/quality.py {' '.join(argv)}`: "
+            f"{m['cpu']} ({m['cpu_count']} CPUs), torch {m['torch']} with "
+            f"{m['torch_threads']} thread(s) ({chosen}), "
+            f"device {m['device']}, Python {m['python']}, {m['platform']}; aekit "
+            f"{m['aekit_version']} at commit {m['commit']}. Total wall time "
+            f"{summary['seconds']:.0f} s."
+        ]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -526,6 +553,9 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, help="torch threads (default: aekit's choice)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     p.add_argument("--out", help="write the Markdown table here (e.g. docs/quality.md)")
+    p.add_argument("--from-json", nargs="+", metavar="FILE",
+                   help="train nothing: write --out from saved --json outputs of earlier runs "
+                   "(a later file's row replaces an earlier one's)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the JSON summary")
     p.add_argument(
         "--smoke",
@@ -538,6 +568,12 @@ def main(argv=None) -> dict:
     p.add_argument("--generate-epochs", type=int, help="generate: the k=1 model's max_epochs "
                    "(default the VAE's, 100; smoke 10); k=5 gets a fifth")  # fmt: skip
     args = p.parse_args(argv)
+    if args.from_json:
+        if not args.out:
+            p.error("--from-json needs --out")
+        runs = [(summary, summary_argv(summary)) for summary in map(read_summary, args.from_json)]
+        write_atomic(Path(args.out), merged_markdown(runs))
+        return {"runs": [summary for summary, _ in runs]}
     rows = args.rows.split(",")
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
@@ -546,7 +582,7 @@ def main(argv=None) -> dict:
         set_threads(args.threads)  # aekit trains with this count (else it picks one per model)
     start = time.perf_counter()
     s = Setup(args)
-    summary: dict = {"smoke": args.smoke, "rows": rows, "seed": args.seed,
+    summary: dict = {"smoke": args.smoke, "rows": rows, "seed": args.seed, "argv": argv,
                      "n_train": len(s.X_train), "n_test": len(s.X_test)}  # fmt: skip
     if args.smoke:
         summary["note"] = SMOKE_NOTE

@@ -61,3 +61,16 @@ def test_quality_smoke_json_and_markdown(tmp_path):
     assert "smoke: not a measurement" in md
     assert md.count("\n| ") == 1 + len(ROWS)  # the table's header, then a line a row
     assert not list(tmp_path.glob(".quality.md.*"))  # written atomically: no temporary left
+    # --from-json: the same page from the saved output, trains nothing; a later file's row wins
+    (tmp_path / "run.txt").write_text(text)
+    merged = tmp_path / "merged.md"
+    saved = str(tmp_path / "run.txt")
+    again = [sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--from-json", saved, saved,
+             "--out", str(merged)]  # fmt: skip
+    done = subprocess.run(again, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = merged.read_text()
+    assert page.count("\n| ") == 1 + len(ROWS) and "smoke: not a measurement" in page
+    assert "Not measured yet: look2d, cluster, generate." in page
+    assert page.count("PYTHONPATH=src python benchmarks/quality.py --smoke") == 2
