@@ -261,8 +261,10 @@ class Run:
 
     def _run_labels(self, y, names, source) -> np.ndarray | None:
         """``y`` of another source as the run's class numbers: every source numbers its labels
-        by its own sorted values, so a file holding some of the classes would otherwise decode
-        3 as class 0. A label the run never had is a DataError; a missing one stays -1."""
+        by its own sorted values, so a file holding some of the classes would otherwise be read
+        with 3 as class 0 (by a supervised decoder, the k-NN accuracy against the run's
+        training labels, the figures' legend). A label the run never had is a DataError; a
+        missing one stays -1."""
         run_names = self.label_names
         if y is None or names is None or run_names is None:
             return y
@@ -273,8 +275,9 @@ class Run:
             raise DataError(
                 f"{source}: labels {shown} are not among the run's classes "
                 f"({', '.join(map(str, run_names[:10]))}{', ...' if len(run_names) > 10 else ''}); "
-                "a model decodes only the classes it was trained on: drop those rows, or train "
-                "on data that has them"
+                "labels are read as the run's classes (a supervised model's decoder, the k-NN "
+                "accuracy and the figures' legend use them): drop those rows, leave the labels "
+                "out, or train on data that has them"
             )
         table = np.array([index[str(n)] for n in names], dtype=np.int64)
         y = np.asarray(y)
