@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._params import Options, Real, param
 from ._typing import ArrayLike, ContinueFitOptions, FitOptions, Input
 from .errors import ParameterError
+from .tags import aekit_tags
 
 #: Robust standard deviations above the median training loss that "auto" puts the threshold at.
 AUTO_SIGMAS = 3.0
@@ -70,18 +71,6 @@ def offset_from_scores(scores: np.ndarray, contamination: str | float) -> float:
 
 
 CONTAMINATION = (Options("auto"), Real(0, 0.5, closed="right"))
-
-
-class _NoAekitTags:
-    """What :func:`_aekit_tags` gives an estimator that is not aekit's: no aekit property."""
-
-    outlier_detector = reconstruct_needs_labels = False
-
-
-def _aekit_tags(model: Any) -> Any:
-    """The ``aekit`` tags of an aekit model (fitted or not); none for any other estimator."""
-    get = getattr(model, "__sklearn_tags__", None)
-    return getattr(get(), "aekit", _NoAekitTags) if get is not None else _NoAekitTags
 
 
 def _is_outlier_detector(model) -> bool:
@@ -268,7 +257,7 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
                 f"OutlierDetector: contamination={self.contamination!r}: 'auto' or a number in "
                 "(0, 0.5]"
             )
-        if _aekit_tags(self.model).reconstruct_needs_labels:
+        if aekit_tags(self.model).reconstruct_needs_labels:
             raise ParameterError(
                 f"OutlierDetector: a {type(self.model).__name__} with supervised=True decodes "
                 "(code, label), so its score needs each row's label, which predict and "
@@ -289,7 +278,7 @@ class OutlierDetector(_SklearnOutlierMixin, BaseEstimator):
         return self._scores(X)
 
     def _scores(self, X: Input) -> np.ndarray:
-        if _aekit_tags(self.model_).outlier_detector:
+        if aekit_tags(self.model_).outlier_detector:
             return np.asarray(self.model_.detector_scores(X), dtype=np.float64)
         return np.asarray(self.model_.score_samples(X), dtype=np.float64)
 
