@@ -46,17 +46,14 @@ from sklearn.svm import OneClassSVM
 
 from aekit import VAE, Autoencoder
 from aekit.datasets import load_dataset
+from aekit.losses import best_reconstruction_loss
 
 MODELS = ("ae", "ae-raw", "vae", "vae-ll", "vae-raw", "pca", "iforest", "ocsvm")
 
 
 def row_entropy(X: np.ndarray) -> np.ndarray:
-    """``-sum_j [x log x + (1 - x) log(1 - x)]`` per row: the binary cross-entropy of a perfect
-    reconstruction."""
-    X = X.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(X > 0, X * np.log(X), 0) + np.where(X < 1, (1 - X) * np.log(1 - X), 0)
-    return -terms.sum(1)
+    """Each row's binary cross-entropy of a perfect reconstruction (its entropy)."""
+    return best_reconstruction_loss(torch.from_numpy(X).double(), "bce").numpy()
 
 
 def epochs(args) -> dict:

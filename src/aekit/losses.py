@@ -32,8 +32,7 @@ def reconstruction_loss(
         ``"mean"``: the mean over the batch of the per-sample losses, computed as the total sum
         divided by ``n`` (one fused reduction: the training objective's fast path).
     """
-    if loss not in RECONSTRUCTION_LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    _check_loss(loss)
     if reduction == "mean":
         if loss == "mse":
             return F.mse_loss(output, target, reduction="sum") / output.shape[0]
@@ -58,12 +57,10 @@ def best_reconstruction_loss(target: torch.Tensor, loss: str) -> torch.Tensor:
     ROC-AUC 0.745, 0.50 for pullovers, against 0.901 and 0.873 for the deviance;
     docs/anomaly.md).
     """
-    if loss not in RECONSTRUCTION_LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+    _check_loss(loss)
     if loss == "mse":
         return target.new_zeros(target.shape[0])
-    x = target.flatten(1)
-    return -(torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x)).sum(1)
+    return -_negative_entropy(target).flatten(1).sum(1)
 
 
 def reconstruction_deviance(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
@@ -73,12 +70,19 @@ def reconstruction_deviance(output: torch.Tensor, target: torch.Tensor, loss: st
     Bernoulli KL divergence ``KL(x_j || sigmoid(l_j))``, each feature's difference taken before
     the sum (two float32 sums of thousands of nats would cancel to a coarse grid on large
     images)."""
+    _check_loss(loss)
     if loss == "mse":
         return reconstruction_loss(output, target, loss)
+    per_feature = F.binary_cross_entropy_with_logits(output, target, reduction="none")
+    return (per_feature + _negative_entropy(target)).flatten(1).sum(1)
+
+
+def _check_loss(loss: str) -> None:
     if loss not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
-    x = target
-    per_feature = F.binary_cross_entropy_with_logits(output, x, reduction="none") + (
-        torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x)
-    )
-    return per_feature.flatten(1).sum(1)
+
+
+def _negative_entropy(x: torch.Tensor) -> torch.Tensor:
+    """``x log x + (1 - x) log(1 - x)`` per feature (0 log 0 = 0): minus each intensity's
+    Bernoulli entropy, the binary cross-entropy of a perfect reconstruction."""
+    return torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x)

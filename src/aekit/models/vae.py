@@ -117,13 +117,10 @@ class VAEModule(nn.Module):
         """The ELBO of :meth:`score_samples` less :meth:`best_log_px`: the threshold's score.
         Under the Bernoulli likelihood the difference is taken per feature before the sum, as
         :func:`~aekit.losses.reconstruction_deviance` does."""
+        out, kl = self._fixed_noise_pass(x)
         if self.likelihood != "bernoulli":
-            return self.score_samples(x) - self.best_log_px(x)
-        g = torch.Generator(device=x.device).manual_seed(0)  # score_samples' noise vector
-        eps = torch.randn(self.latent_dim, generator=g, device=x.device, dtype=x.dtype)
-        mu, logvar = self.posterior(x)
-        z = mu + (0.5 * logvar).exp() * eps
-        return -reconstruction_deviance(self.decoder(z), x, "bce") - gaussian_kl(mu, logvar).sum(1)
+            return self.log_px(x, out) - kl - self.best_log_px(x)
+        return -reconstruction_deviance(out, x, "bce") - kl
 
     def sample_posterior(self, mu, logvar, k: int, generator) -> torch.Tensor:
         eps = dist.randn(
@@ -238,11 +235,18 @@ class VAEModule(nn.Module):
     def score_samples(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample ELBO, deterministic: every row uses the same fixed noise vector
         ``eps`` (seed 0), so a row's score does not depend on the other rows or its position."""
+        out, kl = self._fixed_noise_pass(x)
+        return self.log_px(x, out) - kl
+
+    def _fixed_noise_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's output for ``z = mu + sigma * eps`` with one fixed noise vector
+        ``eps`` (seed 0) shared by all rows, and each row's KL term: what the deterministic
+        per-row scores are made of."""
         g = torch.Generator(device=x.device).manual_seed(0)
         eps = torch.randn(self.latent_dim, generator=g, device=x.device, dtype=x.dtype)
         mu, logvar = self.posterior(x)
         z = mu + (0.5 * logvar).exp() * eps
-        return self.log_px(x, self.decoder(z)) - gaussian_kl(mu, logvar).sum(1)
+        return self.decoder(z), gaussian_kl(mu, logvar).sum(1)
 
     def phases(self) -> list[Phase]:
         return [Phase("elbo", self.objective, list(self.parameters()))]
