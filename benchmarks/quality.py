@@ -113,6 +113,7 @@ from aekit import VAE, AAEClustering, SemiSupervisedAAE, StackedClassifier
 from aekit.cli import main as aekit_main
 from aekit.cli.train import keep_labels
 from aekit.datasets import load_dataset
+from aekit.io import atomic_write_bytes
 from aekit.metrics import knn_accuracy, trustworthiness
 from aekit.runtime import set_threads
 
@@ -533,16 +534,7 @@ def merged_markdown(runs: list[tuple[dict, list[str]]]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))  # temp file, fsync, rename
 
 
 def main(argv=None) -> dict:
