@@ -9,6 +9,10 @@ prints one line.
     An ``Autoencoder(latent_dim=LATENT, **PARAMS)`` on 50,000 training images (a permutation
     seeded 123), squared error per image on the other 10,000, over PCA's at the same size
     (fitted on the 50,000).
+``look PARAMS``
+    The 2-D map: an ``Autoencoder(latent_dim=2, **PARAMS)`` on the same 50,000 images; 5-NN
+    accuracy of the other 10,000 images' codes (the 50,000 codes are the neighbours) and
+    trustworthiness (k = 5) on 5,000 of them, against PCA-2 (as quality.py's look row).
 ``probe``
     A linear probe of the pre-trained features: ``StackedAutoencoder(hidden=(500,),
     latent_dim=250, code_activation="relu")`` pre-trained (no fine-tuning) on the pretrain
@@ -45,13 +49,33 @@ def compress(data, latent: int, params: dict) -> dict:
     pca = PCA(latent, random_state=0).fit(tr)
     pca_err = float(((va - pca.inverse_transform(pca.transform(va))) ** 2).sum(1).mean())
     t = time.perf_counter()
-    model = Autoencoder(latent_dim=latent, random_state=0, **params).fit(tr)
+    model = Autoencoder(**{"latent_dim": latent, "random_state": 0, **params}).fit(tr)
     err = float(((va - model.reconstruct(va)) ** 2).sum(1).mean())
     seconds = round(time.perf_counter() - t)
     return {
         "val_sq_error": round(err, 3),
         "pca": round(pca_err, 3),
         "ratio": round(err / pca_err, 4),
+        "epochs": model.n_epochs_,
+        "seconds": seconds,
+    }
+
+
+def look(data, params: dict) -> dict:
+    from aekit.metrics import knn_accuracy, trustworthiness
+
+    perm = np.random.default_rng(123).permutation(len(data.X_train))
+    tr, va = perm[:50000], perm[50000:]
+    X_tr, y_tr, X_va, y_va = data.X_train[tr], data.y_train[tr], data.X_train[va], data.y_train[va]
+    t = time.perf_counter()
+    model = Autoencoder(**{"latent_dim": 2, "random_state": 0, **params}).fit(X_tr)
+    seconds = round(time.perf_counter() - t)
+    Z_tr, Z_va = model.transform(X_tr), model.transform(X_va)
+    pca = PCA(2, random_state=0).fit(X_tr)
+    return {
+        "knn5": round(knn_accuracy(Z_tr, y_tr, Z_va, y_va, 5), 4),
+        "trust": round(trustworthiness(X_va, Z_va, k=5, max_rows=5000, seed=0), 4),
+        "pca_knn5": round(knn_accuracy(pca.transform(X_tr), y_tr, pca.transform(X_va), y_va, 5), 4),
         "epochs": model.n_epochs_,
         "seconds": seconds,
     }
@@ -97,8 +121,8 @@ def probe(data, seed: int) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("row", choices=["compress", "pretrain", "probe"])
-    p.add_argument("args", nargs="*", help="compress: LATENT PARAMS; pretrain: PARAMS")
+    p.add_argument("row", choices=["compress", "look", "pretrain", "probe"])
+    p.add_argument("args", nargs="*", help="compress: LATENT PARAMS; look, pretrain: PARAMS")
     p.add_argument("--seeds", default="0", help="pretrain: comma-separated seeds")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -107,6 +131,9 @@ def main(argv=None) -> None:
     if args.row == "compress":
         latent, params = int(args.args[0]), json.loads(args.args[1])
         print(json.dumps({"params": params, "latent": latent, **compress(data, latent, params)}))
+    elif args.row == "look":
+        params = json.loads(args.args[0])
+        print(json.dumps({"params": params, **look(data, params)}))
     elif args.row == "probe":
         for seed in map(int, args.seeds.split(",")):
             print(json.dumps(probe(data, seed)), flush=True)

@@ -587,3 +587,51 @@ def test_log_likelihood_chunks_hold_k_samples_a_row(monkeypatch):
         calls.clear()
         assert np.isfinite(vae.log_likelihood(X, n_samples=k))
         assert set(calls) == {(rows, per_pass)} and len(calls) == len(X) // rows, k
+
+
+# -- the default widths ---------------------------------------------------------------------------
+
+
+def _linear_widths(module: torch.nn.Module) -> list[int]:
+    return [m.out_features for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def test_default_hidden_is_the_wide_mlp_and_256_128_for_other_architectures(small_digits):
+    """hidden=None: 512-256 for the MLP (issue 16's choice on Fashion-MNIST), 256-128 channels
+    for a conv network; an explicit value is used as given; the adversarial, variational and
+    stacked families keep 256-128."""
+    from aekit import VAE, AdversarialAutoencoder, DenoisingAutoencoder, StackedAutoencoder
+    from aekit.models.autoencoder import MLP_HIDDEN
+
+    X, _ = small_digits
+    assert MLP_HIDDEN == (512, 256)
+    mlp = Autoencoder(max_epochs=1, random_state=0).fit(X)
+    assert mlp.get_params()["hidden"] is None
+    assert _linear_widths(mlp.encoder_) == [512, 256, 2]
+    assert _linear_widths(mlp.decoder_) == [256, 512, 64]
+    dae = DenoisingAutoencoder(max_epochs=1, random_state=0).fit(X)
+    assert _linear_widths(dae.encoder_) == [512, 256, 2]
+    conv = Autoencoder(architecture="conv", input_shape=(1, 8, 8), max_epochs=1).fit(X)
+    channels = [m.out_channels for m in conv.encoder_.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert channels == [256, 128]
+    given = Autoencoder(hidden=(256, 128), max_epochs=1).fit(X)
+    assert _linear_widths(given.encoder_) == [256, 128, 2]
+    for cls in (VAE, AdversarialAutoencoder, StackedAutoencoder):
+        assert cls().hidden == (256, 128), cls
+
+
+def test_a_model_with_the_default_widths_saves_and_loads_as_it_was(small_digits, tmp_path):
+    import aekit
+
+    X, X_test = small_digits
+    model = Autoencoder(max_epochs=2, random_state=0).fit(X)
+    model.save(tmp_path / "m")
+    back = aekit.load(tmp_path / "m")
+    assert back.hidden is None and _linear_widths(back.encoder_) == [512, 256, 2]
+    assert np.array_equal(back.transform(X_test), model.transform(X_test))
+
+
+def test_errors_name_the_widths_in_use_not_none(small_digits):
+    X, _ = small_digits
+    with pytest.raises(ParameterError, match=r"hidden=\(512, 256\) gives a code wider"):
+        Autoencoder(latent_dim=100).fit(X)

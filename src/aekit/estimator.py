@@ -288,7 +288,8 @@ class BaseAutoencoder(
         if not self._overcomplete_code and self._bottleneck() > n:
             raise ParameterError(
                 f"{type(self).__name__}: latent_dim={self.latent_dim!r} with "
-                f"hidden={self.hidden!r} gives a code wider than the input (n_features={n}): "
+                f"hidden={self._hidden_sizes()!r} gives a code wider than the input "
+                f"(n_features={n}): "
                 "without a regulariser the network can learn to copy its input, and the code "
                 f"says nothing the input does not. Use latent_dim <= {n} (or a hidden layer "
                 "at most that wide), or a family that regularises its code: SparseAutoencoder, "
@@ -296,16 +297,25 @@ class BaseAutoencoder(
             )
         self._check_memory()
 
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        """The hidden widths in use: ``hidden``, or for ``hidden=None`` (a family whose default
+        depends on the architecture, :class:`~aekit.Autoencoder`'s) :meth:`_default_hidden`."""
+        return self._default_hidden() if self.hidden is None else tuple(self.hidden)
+
+    def _default_hidden(self) -> tuple[int, ...]:
+        return (256, 128)
+
     def _bottleneck(self) -> int:
         """The narrowest layer between input and output: the code, or a narrower hidden layer
         of an MLP, or the encoder GRU's last state (all the code sees of a window). A
         convolution's feature maps are not counted, nor a GRU's states over all time steps."""
         widths = [int(self.latent_dim)]
+        hidden = self._hidden_sizes()
         if self.architecture == "mlp" and self.encoder is None and self.decoder is None:
-            decoder = self.hidden if self.decoder_hidden is None else self.decoder_hidden
-            widths += [int(w) for w in (*self.hidden, *decoder)]
-        elif self.architecture == "sequence" and self.sequence_cell == "gru" and self.hidden:
-            widths.append(int(self.hidden[-1]))
+            decoder = hidden if self.decoder_hidden is None else self.decoder_hidden
+            widths += [int(w) for w in (*hidden, *decoder)]
+        elif self.architecture == "sequence" and self.sequence_cell == "gru" and hidden:
+            widths.append(int(hidden[-1]))
         return min(widths)
 
     def _network_on_meta(self) -> torch.nn.Module | None:
@@ -354,13 +364,15 @@ class BaseAutoencoder(
         limit, where = available_memory(resolve_device(self.device))
         if limit is None or need <= limit:
             return
-        widths = {"latent_dim": self.latent_dim or 0, "hidden": max(self.hidden, default=0),
+        hidden = self._hidden_sizes()
+        widths = {"latent_dim": self.latent_dim or 0, "hidden": max(hidden, default=0),
                   "decoder_hidden": max(self.decoder_hidden or (), default=0)}  # fmt: skip
         widest = max(widths, key=lambda k: widths[k])
+        shown = hidden if widest == "hidden" else getattr(self, widest)
         raise ParameterError(
-            f"{type(self).__name__}: {widest}={getattr(self, widest)!r} makes a network of "
+            f"{type(self).__name__}: {widest}={shown!r} makes a network of "
             f"{n_params:,} parameters ({self.n_features_in_} input features, "
-            f"hidden={self.hidden!r}, latent_dim={self.latent_dim!r}); training it needs at "
+            f"hidden={hidden!r}, latent_dim={self.latent_dim!r}); training it needs at "
             f"least {format_bytes(need)} ({copies} copies of the weights: the weights, their "
             f"gradients, the best weights kept, and {slots} for the {self.optimizer} optimiser's "
             f"state), but {where} has {format_bytes(limit)} available. Use a smaller {widest}"
@@ -511,7 +523,7 @@ class BaseAutoencoder(
             encoder, decoder = build_encoder_decoder(
                 n_features=self.n_features_in_,
                 latent_dim=width,
-                hidden=self.hidden,
+                hidden=self._hidden_sizes(),
                 decoder_hidden=self.decoder_hidden,
                 activation=self.activation,
                 architecture=self.architecture,
