@@ -410,7 +410,7 @@ def test_changing_the_network_after_fitting_is_refused_by_partial_fit_and_save(t
             model.partial_fit(tiny_X())
         with pytest.raises(ParameterError, match=rf"save would go on.*set_params\({name}="):
             model.save(tmp_path / "m")
-        model.set_params(**{"latent_dim": 2, "encoder_kwargs": None, "hidden": (256, 128)})
+        model.set_params(**{"latent_dim": 2, "encoder_kwargs": None, "hidden": None})
     model.set_params(lr=0.01, batch_size=16)  # training settings: fine
     model.partial_fit(tiny_X()).save(tmp_path / "m")
     loaded = aekit.load(tmp_path / "m", trust_code=True)  # the config its weights fit
