@@ -43,9 +43,25 @@ from aekit.cli.train import keep_labels
 from aekit.datasets import load_dataset
 
 
-def compress(data, latent: int, params: dict) -> dict:
+def fit_split(data):
+    """The compress and look rows' split: 50,000 training images to fit, the other 10,000 to
+    measure (a permutation seeded 123); ``(X_fit, y_fit, X_val, y_val)``."""
     perm = np.random.default_rng(123).permutation(len(data.X_train))
-    tr, va = data.X_train[perm[:50000]], data.X_train[perm[50000:]]
+    tr, va = perm[:50000], perm[50000:]
+    return data.X_train[tr], data.y_train[tr], data.X_train[va], data.y_train[va]
+
+
+def labels_split(data, seed: int):
+    """The pre-training rows' split: 10,000 training images of which 500 keep their labels
+    (the others -1), and 5,000 other training images to measure; ``(X, y, X_val, y_val)``."""
+    perm = np.random.default_rng(100 + seed).permutation(len(data.X_train))
+    tr, va = perm[:10000], perm[10000:15000]
+    X, y = data.X_train[tr], keep_labels(data.y_train[tr], 500, seed, -1)
+    return X, y, data.X_train[va], data.y_train[va]
+
+
+def compress(data, latent: int, params: dict) -> dict:
+    tr, _, va, _ = fit_split(data)
     pca = PCA(latent, random_state=0).fit(tr)
     pca_err = float(((va - pca.inverse_transform(pca.transform(va))) ** 2).sum(1).mean())
     t = time.perf_counter()
@@ -64,9 +80,7 @@ def compress(data, latent: int, params: dict) -> dict:
 def look(data, params: dict) -> dict:
     from aekit.metrics import knn_accuracy, trustworthiness
 
-    perm = np.random.default_rng(123).permutation(len(data.X_train))
-    tr, va = perm[:50000], perm[50000:]
-    X_tr, y_tr, X_va, y_va = data.X_train[tr], data.y_train[tr], data.X_train[va], data.y_train[va]
+    X_tr, y_tr, X_va, y_va = fit_split(data)
     t = time.perf_counter()
     model = Autoencoder(**{"latent_dim": 2, "random_state": 0, **params}).fit(X_tr)
     seconds = round(time.perf_counter() - t)
@@ -82,16 +96,14 @@ def look(data, params: dict) -> dict:
 
 
 def pretrain(data, params: dict, seed: int) -> dict:
-    perm = np.random.default_rng(100 + seed).permutation(len(data.X_train))
-    tr, va = perm[:10000], perm[10000:15000]
-    X, y = data.X_train[tr], keep_labels(data.y_train[tr], 500, seed, -1)
+    X, y, X_va, y_va = labels_split(data, seed)
     out = {"seed": seed}
     for pre in (True, False):
         t = time.perf_counter()
         model = StackedClassifier(hidden=(500, 250), random_state=seed, pretrain=pre, **params)
         model.fit(X, y)
         key = "pretrained" if pre else "not_pretrained"
-        out[key] = round(float(model.score(data.X_train[va], data.y_train[va])), 4)
+        out[key] = round(float(model.score(X_va, y_va)), 4)
         out[key + "_s"] = round(time.perf_counter() - t)
     out["points"] = round(100 * (out["pretrained"] - out["not_pretrained"]), 1)
     return out
@@ -102,13 +114,10 @@ def probe(data, seed: int) -> dict:
 
     from aekit import StackedAutoencoder
 
-    perm = np.random.default_rng(100 + seed).permutation(len(data.X_train))
-    tr, va = perm[:10000], perm[10000:15000]
-    X, y = data.X_train[tr], keep_labels(data.y_train[tr], 500, seed, -1)
+    X, y, X_va, y_va = labels_split(data, seed)
     stack = StackedAutoencoder(hidden=(500,), latent_dim=250, code_activation="relu",
                                max_epochs=0, random_state=seed).fit(X)  # fmt: skip
     labelled = y >= 0
-    X_va, y_va = data.X_train[va], data.y_train[va]
     on_codes = LogisticRegression(C=0.1, max_iter=2000).fit(stack.transform(X)[labelled],
                                                              y[labelled])  # fmt: skip
     on_pixels = LogisticRegression(C=0.1, max_iter=2000).fit(X[labelled], y[labelled])

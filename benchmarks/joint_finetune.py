@@ -5,8 +5,8 @@ ReLU) pre-trained greedily as denoising layers (10 epochs each, masking 0.25; wi
 ``pretrain_epochs=0``: random initialisation), then fine-tuned 100 epochs with Adam (lr 1e-3,
 batches of 128 labelled rows) on cross-entropy plus ``lam`` times the per-pixel binary
 cross-entropy of reconstructing a batch of 128 masked rows drawn from all 10,000 (Ranzato and
-Szummer 2008's joint objective). The split is choose_defaults.py's pretrain split (validation
-rows of the training set, never the test set).
+Szummer 2008's joint objective). The split is choose_defaults.py's pretrain split
+(``labels_split``: validation rows of the training set, never the test set).
 
     PYTHONPATH=src python benchmarks/joint_finetune.py LAMS SEEDS [EPOCHS [NOISE]]
     PYTHONPATH=src python benchmarks/joint_finetune.py 0,1,10 0
@@ -21,20 +21,17 @@ import json
 import sys
 import time
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from aekit import StackedAutoencoder
-from aekit.cli.train import keep_labels
 from aekit.datasets import load_dataset
+from choose_defaults import labels_split  # this script's folder: the pretrain row's split
 
 
 def run(data, lam: float, seed: int, pre: bool, epochs: int, noise: float) -> dict:
-    perm = np.random.default_rng(100 + seed).permutation(len(data.X_train))
-    tr, va = perm[:10000], perm[10000:15000]
-    X, y = data.X_train[tr], keep_labels(data.y_train[tr], 500, seed, -1)
-    X_va, y_va = torch.tensor(data.X_train[va]), data.y_train[va]
+    X, y, X_va, y_va = labels_split(data, seed)
+    X_va = torch.tensor(X_va)
     XL, yL, XA = torch.tensor(X[y >= 0]), torch.tensor(y[y >= 0]).long(), torch.tensor(X)
     torch.manual_seed(seed)
     stack = StackedAutoencoder(hidden=(500,), latent_dim=250, code_activation="relu",
