@@ -145,6 +145,9 @@ def inference_chunk(device, bytes_per_row: int, width: int) -> tuple[int, int]:
 RANDOM_STATE = Instance(np.random.RandomState, "a numpy RandomState")
 DEVICE = Instance((str, torch.device), "a device such as 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'")
 KWARGS = Instance(dict, "a dict of keyword arguments for the network's constructor")
+#: The hidden widths of the families that keep the original MLP, and of conv and sequence
+#: networks when ``hidden=None`` (Autoencoder's MLP default: ``models.autoencoder.MLP_HIDDEN``).
+HIDDEN = (256, 128)
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -162,7 +165,7 @@ class NetworkParams:
     """
 
     latent_dim: int = param(2, Integer(1))
-    hidden: tuple[int, ...] = param((256, 128), Sizes())
+    hidden: tuple[int, ...] = param(HIDDEN, Sizes())
     decoder_hidden: tuple[int, ...] | None = param(None, None, Sizes())
     activation: str = param("relu", Options(*ACTIVATIONS))
     architecture: str = param("mlp", Options(*ARCHITECTURES))
@@ -303,7 +306,7 @@ class BaseAutoencoder(
         return self._default_hidden() if self.hidden is None else tuple(self.hidden)
 
     def _default_hidden(self) -> tuple[int, ...]:
-        return (256, 128)
+        return HIDDEN
 
     def _bottleneck(self) -> int:
         """The narrowest layer between input and output: the code, or a narrower hidden layer
