@@ -874,7 +874,7 @@ torch Dataset, DataLoader or iterable of batches
                 self._check_network()
                 seed = training_seed(self.random_state)
                 self._initialize(seed, X=probe_rows(X), X_range=data_range)
-        self._train(X, X_val, 1, callbacks, early_stopping=False,
+        self._train(X, X_val, 1, callbacks, early_stopping=False, scheduled=False,
                     index=self._trainable_rows(targets), y=targets, y_val=y_val)  # fmt: skip
         return self
 
@@ -1005,7 +1005,7 @@ torch Dataset, DataLoader or iterable of batches
 
     def _train(
         self, X, X_val, epochs, callbacks, *, early_stopping: bool, index=None, val_index=None,
-        y=None, y_val=None,
+        y=None, y_val=None, scheduled=True,
     ) -> None:  # fmt: skip
         hooks = EstimatorHooks(callbacks, self, self._sync_from_trainer)
         self._trainer.reconfigure(self._trainer_config())  # set_params between partial_fits
@@ -1028,6 +1028,7 @@ torch Dataset, DataLoader or iterable of batches
                     y=y,
                     y_val=y_val,
                     stage=self._stage,
+                    scheduled=scheduled,
                 )
             finally:
                 self._sync_from_trainer()

@@ -43,7 +43,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 # Copies of the parameters each optimiser keeps as its state (Adam's two moment estimates, SGD's
 # momentum buffer), for the estimators' memory check before training.
 OPTIMIZER_STATE = {"adam": 2, "adamw": 2, "sgd": 1}
-LR_SCHEDULES = ("none", "cosine", "step", "plateau")
+LR_SCHEDULES = ("auto", "none", "cosine", "step", "plateau")
 PRECISIONS = ("fp32", "bf16")
 # In data-parallel training, the ranks agree on a Ctrl-C or SIGTERM this often (one tiny
 # all-reduce), and after each epoch.
@@ -199,7 +199,9 @@ def make_optimizer(
 class CosineFactor:
     """Learning-rate factor ``(1 + cos(pi * min(t, T) / T)) / 2``: a cosine from 1 down to 0 over
     ``T`` epochs, then held at 0 (``partial_fit`` past ``T`` does not climb back up, as
-    ``CosineAnnealingLR`` would). A class rather than a lambda, so trainers pickle."""
+    ``CosineAnnealingLR`` would). ``T`` follows ``max_epochs``: raising it to continue a finished
+    run (``aekit train --resume --epochs N``) stretches the rest of the cosine over the new
+    budget, instead of training at 0. A class rather than a lambda, so trainers pickle."""
 
     def __init__(self, T: int):
         self.T = max(1, int(T))
@@ -211,10 +213,12 @@ class CosineFactor:
 def make_scheduler(name: str, optimizer, max_epochs: int, patience: int):
     """Per-epoch learning-rate schedule: ``cosine`` (to 0 over ``max_epochs``, then 0), ``step``
     (x0.1 after a third and after two thirds of ``max_epochs``), ``plateau`` (x0.1 after
-    ``max(2, patience // 2)`` epochs without improvement of the monitored loss), or ``none``."""
+    ``max(2, patience // 2)`` epochs without improvement of the monitored loss), or ``none``.
+    ``auto`` is the cosine's scheduler; the trainer steps it only in runs within the budget
+    (``Trainer.run(scheduled=True)``) and trains at the base rate in the others."""
     if name == "none":
         return None
-    if name == "cosine":
+    if name in ("cosine", "auto"):
         return torch.optim.lr_scheduler.LambdaLR(optimizer, CosineFactor(max_epochs))
     if name == "step":
         milestones = sorted({max(1, round(max_epochs / 3)), max(1, round(2 * max_epochs / 3))})
@@ -472,6 +476,7 @@ class Trainer:
         self._settings = ""  # the optimisers' settings at the start of this epoch
         self._stream: torch.cuda.Stream | None = None  # of the warm-up and captures
         self._signalled = None  # (signal, previous handler) held in data-parallel training
+        self._scheduled = True  # whether this run's epochs are within max_epochs (see run)
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
@@ -521,6 +526,20 @@ class Trainer:
         if hasattr(sched, "base_lrs"):
             sched.base_lrs = [new for _ in sched.base_lrs]
 
+    def _cosine_rates(self) -> None:
+        """Set the cosine schedules' rates for this run: the cosine's over the current
+        ``max_epochs``, at the epochs it has counted; for ``"auto"`` beyond the budget
+        (``partial_fit``), the base rates, where a cosine held at 0 would silently stop a
+        stream's learning."""
+        if self.config.lr_schedule not in ("cosine", "auto"):
+            return
+        base_only = self.config.lr_schedule == "auto" and not self._scheduled
+        for name, sched in self.schedulers.items():
+            for group, base, factor in zip(self.optimizers[name].param_groups, sched.base_lrs,
+                                           sched.lr_lambdas, strict=True):  # fmt: skip
+                factor.T = max(1, int(self.config.max_epochs))  # a raised max_epochs stretches it
+                group["lr"] = base if base_only else base * factor(sched.last_epoch)
+
     # -- the loop ------------------------------------------------------------------------------
 
     def run(
@@ -537,6 +556,7 @@ class Trainer:
         y: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         stage: str | None = None,
+        scheduled: bool = True,
     ) -> str:
         """Train for up to ``epochs`` more epochs, appending one dict per epoch to ``history``.
 
@@ -545,7 +565,10 @@ class Trainer:
         arrays, or sources (:class:`aekit.sources.Source`: a torch Dataset, an iterable of batches),
         whose batch providers meet :class:`ArrayBatches`' protocol. With targets ``y`` (and
         ``y_val`` for ``X_val``), the objectives receive ``(x, y)`` batches. ``stage`` labels each
-        epoch's dict (multi-stage training such as greedy pre-training).
+        epoch's dict (multi-stage training such as greedy pre-training). ``scheduled`` says
+        whether these epochs belong to the budget of ``max_epochs`` (``fit``, ``continue_fit``)
+        or come beyond it (``partial_fit``): the ``"auto"`` schedule follows its cosine in the
+        first case and trains at the constant base rate in the second, without advancing.
 
         Returns why training stopped: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
         ``"interrupted"`` (Ctrl-C: the best weights are restored and the history kept). A loss that
@@ -574,6 +597,8 @@ class Trainer:
             dist.agree(val_batches.n, self.world, "numbers of validation rows")
         dist.broadcast_module(self.module, self.world)
         self._graphs_for_this_run()
+        self._scheduled = scheduled
+        self._cosine_rates()
         # Only rank 0 reports progress (and, in the callbacks, writes files).
         progress = _Progress(cfg.verbose if self.world.is_main else 0, self.epoch + epochs)
         self.stop_training = False
@@ -666,7 +691,7 @@ class Trainer:
             for sched in self.schedulers.values():
                 if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     sched.step(monitor)
-                elif sched is not None:
+                elif sched is not None and (self._scheduled or cfg.lr_schedule != "auto"):
                     sched.step()
             improved = monitor < self.best.value - cfg.min_delta
             if improved:  # the weights and the optimiser state, restored together

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .._params import Options, Sizes, param
+from .._params import Options, Sizes, param, param_of
 from ..anomaly import OutlierMixin
 from ..estimator import BaseAutoencoder
 from ..losses import reconstruction_deviance, reconstruction_loss
@@ -167,7 +167,12 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         ``"sgd"`` uses momentum 0.9.
     lr : float, default=1e-3
-    lr_schedule : {"none", "cosine", "step", "plateau"}, default="none"
+    lr_schedule : {"auto", "none", "cosine", "step", "plateau"}, default="auto"
+        ``"cosine"``: the rate falls from ``lr`` to 0 along a half cosine over ``max_epochs``
+        epochs, then stays at 0. ``"auto"``: that cosine in ``fit`` (and ``continue_fit``), the
+        constant ``lr`` in ``partial_fit``, where a rate held at 0 would silently stop a stream
+        from learning. ``"step"``: x0.1 after a third and two thirds of ``max_epochs``.
+        ``"plateau"``: x0.1 after ``max(2, patience // 2)`` epochs without improvement.
     weight_decay : float, default=0.0
     batch_size : int, default=128
     max_epochs : int, default=100
@@ -264,6 +269,9 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     """
 
     hidden: tuple[int, ...] | None = param(None, None, Sizes())
+    # A cosine over fit's budget, the base rate in partial_fit (chosen on a validation split,
+    # issue 16; other families keep "none" until measured).
+    lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule", default="auto")
     loss: str = param("auto", Options("auto", "mse", "bce"))
     output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))
 

@@ -52,7 +52,8 @@ class StackedAutoencoder(OutlierMixin, BaseAutoencoder):
 
     The stack is ``n_features -> hidden[0] -> ... -> hidden[-1] -> latent_dim``: one pre-trained
     layer per arrow. Takes the parameters of :class:`~aekit.Autoencoder` (``max_epochs`` counts
-    the fine-tuning epochs), and:
+    the fine-tuning epochs; ``lr_schedule`` is ``"none"`` by default, for the pre-training and
+    the fine-tuning), and:
 
     Parameters
     ----------

@@ -256,7 +256,9 @@ class VAEModule(nn.Module):
 class VAE(OutlierMixin, BaseAutoencoder):
     """Variational autoencoder, a scikit-learn transformer (``transform``: the posterior mean).
 
-    Takes the network and training parameters of :class:`~aekit.Autoencoder`, and:
+    Takes the network and training parameters of :class:`~aekit.Autoencoder`, with
+    ``hidden=(256, 128)`` and ``lr_schedule="none"`` by default (Autoencoder's wider MLP and
+    cosine were measured only for the plain families), and:
 
     Parameters
     ----------

@@ -110,6 +110,9 @@ class _AdversarialBase(Autoencoder):
     hidden : tuple of int, default=(256, 128)
         The encoder's and decoder's hidden widths, as :class:`~aekit.Autoencoder`'s, whose
         wider MLP default (512, 256) the adversarial family does not take.
+    lr_schedule : str, default="none"
+        As :class:`~aekit.Autoencoder`'s, whose ``"auto"`` cosine default the adversarial
+        family does not take either.
     discriminator_hidden : tuple of int, default=(256, 256)
         Hidden widths of each discriminator (ReLU).
     discriminator_lr, generator_lr : float or None, default=None
@@ -141,9 +144,10 @@ class _AdversarialBase(Autoencoder):
     times its noise floor to 0.16-2.3 times (3 seeds; ``tests/test_aae.py``).
     """
 
-    # The adversarial family keeps the 256-128 MLP (not Autoencoder's wider default, which was
-    # measured only for the plain families; its Fashion-MNIST rows are at the time limit).
+    # The adversarial family keeps the 256-128 MLP and a constant rate (not Autoencoder's wider
+    # default and cosine, measured only for the plain families; its rows are at the time limit).
     hidden: tuple[int, ...] = param_of(BaseAutoencoder, "hidden")
+    lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule")  # "none", as for the widths
     discriminator_hidden: tuple[int, ...] = param((256, 256), Sizes("(256,)"))
     discriminator_lr: float | None = param(None, None, Real(0, None, closed="neither"))
     generator_lr: float | None = param(None, None, Real(0, None, closed="neither"))
