@@ -157,18 +157,25 @@ def test_partial_fit_sets_the_offset(digits):
     assert model.offset_ == offset_from_scores(model.score_samples(X), "auto")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_detector_flags_digits_it_never_saw(digits, seed):
+def test_the_detector_flags_digits_it_never_saw(digits):
     """Trained on 600 digits of classes 0-4, the decision_function ranks the test rows of classes
-    5-9 below those of 0-4. Measured (latent 8, hidden 64, 30 epochs, seeds 0, 1, 2): ROC-AUC
-    0.790, 0.856, 0.804; the bar 0.65 keeps 2x headroom over 0.5 (0.29 against 0.15)."""
+    5-9 below those of 0-4: the median ROC-AUC over seeds 0-2 is above 0.65.
+
+    Measured (latent 8, hidden 64, 30 epochs, the default "auto" schedule; seeds 0, 1, 2):
+    0.702, 0.787, 0.711 at 1 and 2 threads. At a constant rate 0.755, 0.804, 0.762; with a
+    cosine over all 30 epochs 0.507, 0.535, 0.515, which is why "auto" keeps the full rate for
+    the first four fifths. The bar keeps the median 0.06 above it and 0.15 above chance.
+    """
     X, y = digits
     normal = y < 5
     train = np.flatnonzero(normal)[:600]
     test = np.setdiff1d(np.arange(len(X)), train)
-    model = aekit.Autoencoder(latent_dim=8, hidden=(64,), max_epochs=30, random_state=seed)
-    model.fit(X[train])
-    assert roc_auc_score(normal[test], model.decision_function(X[test])) > 0.65
+    aucs = []
+    for seed in range(3):
+        model = aekit.Autoencoder(latent_dim=8, hidden=(64,), max_epochs=30, random_state=seed)
+        model.fit(X[train])
+        aucs.append(roc_auc_score(normal[test], model.decision_function(X[test])))
+    assert np.median(aucs) > 0.65, aucs
 
 
 def test_vae_can_threshold_the_log_likelihood(digits):

@@ -200,6 +200,20 @@ def test_config_file_set_and_flags_precedence(tmp_path, capsys):
     assert params["lr_schedule"] == "cosine"
 
 
+def test_set_none_means_the_option_named_none_where_there_is_one(tmp_path, capsys):
+    """``--set lr_schedule=none`` and ``--set norm=none`` choose the option "none"; where no
+    option has that name, none is Python's None (``--set decoder_hidden=none``)."""
+    code, _, err = run(
+        ["train", "ae", "--data", "digits", "--hidden", "8", "--epochs", "1",
+         "--set", "lr_schedule=none", "--set", "norm=None", "--set", "decoder_hidden=none",
+         "--no-plots", "-q", "--out", tmp_path / "r"], capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    params = json.loads((tmp_path / "r" / "config.json").read_text())["params"]
+    assert params["lr_schedule"] == "none" and params["norm"] == "none"
+    assert params["decoder_hidden"] is None
+
+
 def test_info_and_plot(digits_run, tmp_path, capsys):
     code, out, _ = run(["info", digits_run], capsys)
     assert code == 0 and "Autoencoder" in out and "15 epochs" in out and "PCA-2" in out

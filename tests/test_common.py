@@ -130,10 +130,11 @@ def _assert_same_outputs(a, b, X):
 def test_save_load_partial_fit_continues_as_one_uninterrupted_fit(estimator, tmp_path):
     """fit N epochs, save, load, partial_fit M times == fit N + M epochs, bit for bit: the
     weights, the optimiser state, the epoch count and the random generators all survive the
-    files. No validation split (partial_fit trains on every row it is given) and a batch size
-    that leaves a short last batch."""
+    files. No validation split (partial_fit trains on every row it is given), a batch size
+    that leaves a short last batch, and a constant rate (a schedule over max_epochs differs
+    between a budget of N and of N + M; the next test covers the "auto" one)."""
     X, y = tiny_X(), labels_for(estimator)
-    fixed = dict(validation_fraction=0, batch_size=32)
+    fixed = dict(validation_fraction=0, batch_size=32, lr_schedule="none")
     whole = clone(estimator).set_params(max_epochs=N + M, **fixed).fit(X, y)
     part = clone(estimator).set_params(max_epochs=N, **fixed).fit(X, y)
     part.save(tmp_path / "m")
@@ -147,6 +148,31 @@ def test_save_load_partial_fit_continues_as_one_uninterrupted_fit(estimator, tmp
     assert [h["loss"] for h in loaded.history_] == [h["loss"] for h in whole.history_]
     _assert_same_state(loaded, whole)
     _assert_same_outputs(loaded, whole, X)
+
+
+AUTO_SCHEDULED = [p for p in CONTINUED if p.values[0].get_params()["lr_schedule"] == "auto"]
+
+
+@pytest.mark.parametrize("estimator", AUTO_SCHEDULED)
+def test_the_auto_schedule_survives_a_save_and_partial_fit_continues_at_the_base_rate(
+    estimator, tmp_path
+):
+    """With the "auto" schedule (the plain families' default): fit N epochs (its cooldown
+    included), save, load, partial_fit M times == the same without the save, bit for bit, and
+    the partial_fit epochs run at the base rate."""
+    assert {"ae-0", "denoising-0", "sparse-0", "contractive-0"} <= {p.id for p in AUTO_SCHEDULED}
+    X, y = tiny_X(), labels_for(estimator)
+    fixed = dict(validation_fraction=0, batch_size=32, max_epochs=N)
+    kept = clone(estimator).set_params(**fixed).fit(X, y)
+    kept.save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m")
+    for _ in range(M):
+        kept.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+    assert [h["lr"] for h in loaded.history_][N:] == [estimator.lr] * M
+    assert [h["loss"] for h in loaded.history_] == [h["loss"] for h in kept.history_]
+    _assert_same_state(loaded, kept)
+    _assert_same_outputs(loaded, kept, X)
 
 
 # --- seeds and the global random state ---------------------------------------------------------
@@ -224,8 +250,11 @@ def test_cli_trains_encodes_and_resumes(name, tiny_npz, tmp_path, capsys):
     (tagged ``resumable=False``), exit status 2 and the reason."""
     cls = catalog.cli_class(name)
     threads = str(torch.get_num_threads())  # the tests' count, for both runs alike
+    # A constant rate: a schedule over --epochs runs differently in a budget of 2 and of 3
+    # (raising it stretches the schedule: tests/test_autoencoder.py).
     common = ["--data", str(tiny_npz), "--hidden", "8", "--latent", "2", "--seed", "0",
-              "--threads", threads, "-q", "--no-plots", *family(name).cli]  # fmt: skip
+              "--threads", threads, "-q", "--no-plots", "--set", "lr_schedule=none",
+              *family(name).cli]  # fmt: skip
     run = tmp_path / "run"
     assert main(["train", name, *common, "--epochs", "2", "--out", str(run)]) == 0
     model = aekit.load(run)

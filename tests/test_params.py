@@ -28,6 +28,8 @@ from aekit.cli import main, parse_value
 from aekit.models.catalog import FAMILIES, cli_class
 
 CLASSES = sorted({cli_class(name) for name in FAMILIES}, key=lambda c: c.__name__)
+# The families on which the "auto" learning-rate schedule is the default (issue 16)
+PLAIN = (Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder)
 FAST = ["--epochs", "1", "--hidden", "8", "--no-plots", "-q", "--seed", "0"]
 
 
@@ -63,14 +65,17 @@ def test_every_default_meets_its_own_constraint(cls):
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_the_trainer_settings_are_the_parameters_declared_for_it(cls):
     """TrainerConfig is built from the parameters declared ``trainer=True``, by name; its only
-    other field is SGD's momentum, which is not an estimator parameter."""
+    other field is SGD's momentum, which is not an estimator parameter. The defaults agree,
+    but for the schedule, which the plain autoencoders redeclare ("auto")."""
     from aekit._params import TRAINER
     from aekit.training import TrainerConfig
 
     declared = {f.name for f in dataclasses.fields(cls) if f.metadata.get(TRAINER)}
     assert {f.name for f in dataclasses.fields(TrainerConfig)} - declared == {"momentum"}
     assert declared <= {f.name for f in dataclasses.fields(TrainerConfig)}
-    assert cls()._trainer_config() == TrainerConfig(momentum=0.9)  # the defaults agree
+    schedule = cls().lr_schedule
+    assert schedule == ("auto" if cls in PLAIN else "none")
+    assert cls()._trainer_config() == TrainerConfig(momentum=0.9, lr_schedule=schedule)
 
 
 def test_the_trainer_settings_are_plain_python_values():

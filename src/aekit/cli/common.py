@@ -4,6 +4,7 @@ results on stdout, the options every command that reads a run takes."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .._params import code_fields, sequence_fields
+from .._params import Options, code_fields, constraints_of, sequence_fields
 from ..errors import AekitError, DataError
 
 
@@ -20,6 +21,13 @@ class UsageError(AekitError):
 
 
 # --- parameters from the command line --------------------------------------------------------
+
+
+def _has_option_none(cls: type, key: str) -> bool:
+    """Whether parameter ``key`` of ``cls`` has an option named "none" (``--set norm=none``)."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == key), None)
+    options = [c for c in (constraints_of(f) or ()) if isinstance(c, Options)] if f else []
+    return any("none" in c.options for c in options)
 
 
 def parse_value(text: str) -> Any:
@@ -103,6 +111,8 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
             parsed = parse_value(value)
         except UsageError as e:
             raise UsageError(f"--set {item}: {e}") from None
+        if parsed is None and _has_option_none(cls, key):
+            parsed = "none"  # the option named "none" (norm, lr_schedule), not Python's None
         put(key, parsed, "--set")
     flags = {
         "latent": "latent_dim",

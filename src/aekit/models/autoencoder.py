@@ -168,10 +168,13 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
         ``"sgd"`` uses momentum 0.9.
     lr : float, default=1e-3
     lr_schedule : {"auto", "none", "cosine", "step", "plateau"}, default="auto"
-        ``"cosine"``: the rate falls from ``lr`` to 0 along a half cosine over ``max_epochs``
-        epochs, then stays at 0. ``"auto"``: that cosine in ``fit`` (and ``continue_fit``), the
-        constant ``lr`` in ``partial_fit``, where a rate held at 0 would silently stop a stream
-        from learning. ``"step"``: x0.1 after a third and two thirds of ``max_epochs``.
+        ``"auto"``: in ``fit`` (and ``continue_fit``), ``lr`` for the first four fifths of
+        ``max_epochs``, then a half cosine down to 0 over the last fifth (at least one epoch);
+        in ``partial_fit``, the constant ``lr``, where a rate held at 0 would silently stop a
+        stream from learning. ``"cosine"``: the rate falls from ``lr`` to 0 along a half cosine
+        over all ``max_epochs`` epochs, then stays at 0 (a short run learns less than with
+        ``"auto"``). Raising ``max_epochs`` to continue a finished run stretches either over
+        the new budget. ``"step"``: x0.1 after a third and two thirds of ``max_epochs``.
         ``"plateau"``: x0.1 after ``max(2, patience // 2)`` epochs without improvement.
     weight_decay : float, default=0.0
     batch_size : int, default=128
@@ -269,8 +272,8 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     """
 
     hidden: tuple[int, ...] | None = param(None, None, Sizes())
-    # A cosine over fit's budget, the base rate in partial_fit (chosen on a validation split,
-    # issue 16; other families keep "none" until measured).
+    # A cooldown at the end of fit's budget, the base rate in partial_fit (chosen on a validation
+    # split, issue 16; the other families keep "none" until measured).
     lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule", default="auto")
     loss: str = param("auto", Options("auto", "mse", "bce"))
     output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))

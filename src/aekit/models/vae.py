@@ -258,7 +258,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
 
     Takes the network and training parameters of :class:`~aekit.Autoencoder`, with
     ``hidden=(256, 128)`` and ``lr_schedule="none"`` by default (Autoencoder's wider MLP and
-    cosine were measured only for the plain families), and:
+    cooldown schedule were measured only for the plain families), and:
 
     Parameters
     ----------

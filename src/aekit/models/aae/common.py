@@ -111,8 +111,8 @@ class _AdversarialBase(Autoencoder):
         The encoder's and decoder's hidden widths, as :class:`~aekit.Autoencoder`'s, whose
         wider MLP default (512, 256) the adversarial family does not take.
     lr_schedule : str, default="none"
-        As :class:`~aekit.Autoencoder`'s, whose ``"auto"`` cosine default the adversarial
-        family does not take either.
+        As :class:`~aekit.Autoencoder`'s, whose ``"auto"`` default (a cooldown over the last
+        fifth of ``max_epochs``) the adversarial family does not take either.
     discriminator_hidden : tuple of int, default=(256, 256)
         Hidden widths of each discriminator (ReLU).
     discriminator_lr, generator_lr : float or None, default=None
@@ -145,7 +145,7 @@ class _AdversarialBase(Autoencoder):
     """
 
     # The adversarial family keeps the 256-128 MLP and a constant rate (not Autoencoder's wider
-    # default and cosine, measured only for the plain families; its rows are at the time limit).
+    # default and cooldown, measured only for the plain families; its rows are at the time limit).
     hidden: tuple[int, ...] = param_of(BaseAutoencoder, "hidden")
     lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule")  # "none", as for the widths
     discriminator_hidden: tuple[int, ...] = param((256, 256), Sizes("(256,)"))
