@@ -124,6 +124,16 @@ def test_pretraining_helps_with_few_labels(digits):
     assert np.median(gains) > 0.01, stats
 
 
+def test_the_classifier_pretrains_each_layer_30_epochs_by_default(digits):
+    """StackedClassifier's pretrain_epochs default (30, issue 16's choice for few labels) is its
+    own; StackedAutoencoder keeps 10."""
+    assert StackedAutoencoder().pretrain_epochs == 10
+    clf = StackedClassifier(hidden=(16, 8), max_epochs=1, random_state=0)
+    clf.fit(digits.X_train[:100], digits.y_train[:100])
+    stages = [h["stage"] for h in clf.history_]
+    assert stages == ["pretrain 1"] * 30 + ["pretrain 2"] * 30 + ["finetune"]
+
+
 def test_classifier_with_partial_labels(digits):
     y = few_labels(digits.y_train, 5, 0)
     clf = StackedClassifier(hidden=(32,), pretrain_epochs=2, max_epochs=5, random_state=0)

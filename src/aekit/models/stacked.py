@@ -300,6 +300,11 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
     latent_dim : int or None, default=None
         An extra top layer; None: the top of the stack is ``hidden[-1]``.
     hidden : tuple of int, default=(500, 500)
+    pretrain_epochs : int, default=30
+        Epochs of pre-training per layer (:class:`StackedAutoencoder`: 10). Chosen on a
+        validation split of Fashion-MNIST (issue 16): 30 epochs over 10 raised the pre-trained
+        accuracy by 0.5 points on average over 5 seeds (4 of them better), 50 by 0.6 at 5 times
+        the cost of 10.
     pretrain : bool, default=True
         False: the same network from random initialisation, with the same fine-tuning (same
         optimiser and epochs), for comparison.
@@ -316,6 +321,7 @@ class StackedClassifier(ClassifierMixin, LabelsMixin, StackedAutoencoder):
     """
 
     hidden: tuple[int, ...] = param_of(StackedAutoencoder, "hidden", default=(500, 500))
+    pretrain_epochs: int = param_of(StackedAutoencoder, "pretrain_epochs", default=30)
     latent_dim: int | None = param(None, None, Integer(1))
     pretrain: bool = param(True, Boolean())
     unlabeled_label: Any = param(-1, *LABEL_MARKER)
