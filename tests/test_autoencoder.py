@@ -465,7 +465,7 @@ def test_auto_schedule_cools_down_in_fit_and_keeps_the_base_rate_in_partial_fit(
     ("schedule", "last", "then"),
     [
         # cosine over 4 epochs, then over 6: (1 + cos(pi t / T)) / 2
-        ("cosine", (1 + math.cos(math.pi * 3 / 4)) / 2, [0.25, (1 + math.cos(math.pi * 5 / 6)) / 2]),
+        ("cosine", (1 - math.sqrt(0.5)) / 2, [0.25, (1 - math.sqrt(0.75)) / 2]),
         # auto: 4 epochs cool down over the last one, 6 over the last two
         ("auto", 0.5, [0.75, 0.25]),
     ],
