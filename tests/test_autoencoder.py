@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from aekit import Autoencoder, DataError, ParameterError
 from aekit.metrics import evaluate_reconstruction, reconstruction_errors
 
-from .helpers import make_fitted, row_entropy
+from .helpers import make_fitted, row_entropy, tiny_X
 
 # --- it learns --------------------------------------------------------------------------------
 
@@ -479,6 +479,62 @@ def test_raising_max_epochs_stretches_the_schedule_instead_of_training_at_zero(
     assert model.history_[-1]["lr"] == pytest.approx(0.01 * last)
     model.set_params(max_epochs=6).continue_fit(X)
     assert [h["lr"] for h in model.history_[4:]] == pytest.approx([0.01 * f for f in then])
+
+
+def _cooldown(k: int, n: int) -> float:
+    """The "auto" factor k epochs into a cooldown of n epochs: (1 + cos(pi k / (n + 1))) / 2."""
+    return (1 + math.cos(math.pi * k / (n + 1))) / 2
+
+
+def test_continue_fit_after_partial_fits_still_ends_with_the_cooldown():
+    """fit 10 epochs, 3 partial_fits (at the base rate, not counted by the schedule), then
+    continue_fit to 20: the schedule ends with the run (7 epochs left: it spans 10 + 7 = 17,
+    whose last fifth is 4 epochs), not at full rate."""
+    model, X = make_fitted(max_epochs=10, lr=0.01)
+    for _ in range(3):
+        model.partial_fit(X)
+    model.set_params(max_epochs=20).continue_fit(X)
+    expected = [1, 1, 1] + [_cooldown(k, 4) for k in (1, 2, 3, 4)]
+    assert [h["lr"] for h in model.history_[13:]] == pytest.approx([0.01 * f for f in expected])
+
+
+class _CtrlC:
+    """Ctrl-C at the end of epoch ``at``."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_epoch_end(self, trainer, estimator, logs):
+        if logs["epoch"] == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resuming_after_ctrl_c_back_to_an_earlier_best_epoch_still_cools_down():
+    """Ctrl-C at epoch 7 of 10 with the best epoch at 1 (min_delta so large that no later epoch
+    improves) returns the schedule to epoch 1; continue_fit's 3 epochs then end with the
+    cooldown of a schedule spanning 1 + 3 epochs, instead of running at full rate."""
+    model = Autoencoder(latent_dim=2, hidden=(8,), max_epochs=10, lr=0.01, min_delta=1e9,
+                        random_state=0)  # fmt: skip
+    X = tiny_X()
+    model.fit(X, callbacks=[_CtrlC(7)])
+    assert model.stop_reason_ == "interrupted" and model.best_epoch_ == 1
+    model.continue_fit(X)
+    assert [h["lr"] for h in model.history_[7:]] == pytest.approx([0.01, 0.01, 0.005])
+
+
+@pytest.mark.parametrize("schedule", ["auto", "none"])
+def test_a_rate_set_after_the_best_epoch_survives_restoring_it(schedule):
+    """set_params(lr=0.02) after a fit whose best epoch is its first, then a partial_fit cut by
+    Ctrl-C (which restores the best epoch's optimiser state, saved at lr 0.01): the next
+    partial_fit trains at 0.02, not at the rate of the restored state."""
+    model = Autoencoder(latent_dim=2, hidden=(8,), max_epochs=3, lr=0.01, min_delta=1e9,
+                        lr_schedule=schedule, random_state=0)  # fmt: skip
+    X = tiny_X()
+    model.fit(X).set_params(lr=0.02)
+    model.partial_fit(X, callbacks=[_CtrlC(4)])
+    assert model.stop_reason_ == "interrupted"
+    model.partial_fit(X)
+    assert model.history_[-1]["lr"] == 0.02
 
 
 def test_read_only_memory_map_input(tmp_path):

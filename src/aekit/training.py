@@ -552,16 +552,21 @@ class Trainer:
 
     def _budget_rates(self) -> None:
         """Set the rates of the schedules over ``max_epochs`` (``"cosine"``, ``"auto"``) for this
-        run: the schedule's over the current ``max_epochs``, at the epochs it has counted; for
-        ``"auto"`` beyond the budget (``partial_fit``), the base rates, where a rate held at 0
-        would silently stop a stream from learning."""
+        run. The schedule ends where the budget does: its length ``T`` is the epochs it has
+        counted plus the epochs ``max_epochs`` leaves. That is ``max_epochs`` for a fit and for
+        a checkpoint's resume, but it is shorter when the schedule counted fewer epochs than
+        the trainer (``partial_fit`` epochs of ``"auto"``, which it does not count, or a
+        ``restore_best`` after Ctrl-C that set it back to the best epoch), and longer after
+        ``max_epochs`` was raised. For ``"auto"`` beyond the budget (``partial_fit``), the base
+        rates: a rate held at 0 would silently stop a stream from learning."""
         if self.config.lr_schedule not in ("cosine", "auto"):
             return
         base_only = self.config.lr_schedule == "auto" and not self._scheduled
+        left = max(0, int(self.config.max_epochs) - self.epoch)
         for name, sched in self.schedulers.items():
             for group, base, factor in zip(self.optimizers[name].param_groups, sched.base_lrs,
                                            sched.lr_lambdas, strict=True):  # fmt: skip
-                factor.T = max(1, int(self.config.max_epochs))  # a raised max_epochs: stretched
+                factor.T = max(1, sched.last_epoch + left)
                 group["lr"] = base if base_only else base * factor(sched.last_epoch)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -1028,6 +1033,9 @@ class Trainer:
 
     # -- best weights, callbacks -------------------------------------------------------------
 
+    def _base_lr(self, phase: Phase) -> float:
+        return phase.lr if phase.lr is not None else self.config.lr
+
     def _snapshot(self) -> dict:
         return {
             "module": {k: v.detach().clone() for k, v in self.module.state_dict().items()},
@@ -1035,6 +1043,7 @@ class Trainer:
             "schedulers": {
                 k: copy.deepcopy(s.state_dict()) for k, s in self.schedulers.items() if s
             },
+            "base_lrs": {p.name: self._base_lr(p) for p in self.phases},
         }
 
     def restore_best(self) -> None:
@@ -1052,6 +1061,10 @@ class Trainer:
         for k, sched in self.schedulers.items():
             if sched is not None:
                 sched.load_state_dict(copy.deepcopy(state["schedulers"][k]))
+        for phase in self.phases:  # a rate set since the snapshot (set_params) is kept
+            then = state.get("base_lrs", {}).get(phase.name)
+            if then is not None:
+                self._rescale_lr(phase.name, then, self._base_lr(phase))
 
     def _call(self, callbacks: Sequence[Any], hook: str, *args) -> None:
         for cb in callbacks:

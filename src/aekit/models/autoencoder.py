@@ -169,13 +169,17 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
     lr : float, default=1e-3
     lr_schedule : {"auto", "none", "cosine", "step", "plateau"}, default="auto"
         ``"auto"``: in ``fit`` (and ``continue_fit``), ``lr`` for the first four fifths of
-        ``max_epochs``, then a half cosine down to 0 over the last fifth (at least one epoch);
-        in ``partial_fit``, the constant ``lr``, where a rate held at 0 would silently stop a
-        stream from learning. ``"cosine"``: the rate falls from ``lr`` to 0 along a half cosine
-        over all ``max_epochs`` epochs, then stays at 0 (a short run learns less than with
-        ``"auto"``). Raising ``max_epochs`` to continue a finished run stretches either over
-        the new budget. ``"step"``: x0.1 after a third and two thirds of ``max_epochs``.
-        ``"plateau"``: x0.1 after ``max(2, patience // 2)`` epochs without improvement.
+        ``max_epochs``, then a half cosine down to 0 over the last fifth, per epoch (at least
+        one epoch: with ``max_epochs`` under 5 the last epoch runs at ``lr / 2``); in
+        ``partial_fit``, the constant ``lr``, where a rate held at 0 would silently stop a
+        stream from learning. With ``early_stopping``, a run that stops before the last fifth
+        never cools down. ``"cosine"``: the rate falls from ``lr`` to 0 along a half cosine over
+        all ``max_epochs`` epochs, then stays at 0 (a short run learns less than with
+        ``"auto"``). Either schedule ends where ``continue_fit``'s budget does: raising
+        ``max_epochs`` after a finished run lays the schedule over the new ``max_epochs``, so
+        ``"auto"`` returns to ``lr`` until the new last fifth, then cools down again.
+        ``"step"``: x0.1 after a third and two thirds of ``max_epochs``. ``"plateau"``: x0.1
+        after ``max(2, patience // 2)`` epochs without improvement.
     weight_decay : float, default=0.0
     batch_size : int, default=128
     max_epochs : int, default=100
