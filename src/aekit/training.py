@@ -199,9 +199,10 @@ def make_optimizer(
 class CosineFactor:
     """Learning-rate factor ``(1 + cos(pi * min(t, T) / T)) / 2``: a cosine from 1 down to 0 over
     ``T`` epochs, then held at 0 (``partial_fit`` past ``T`` does not climb back up, as
-    ``CosineAnnealingLR`` would). ``T`` follows ``max_epochs``: raising it to continue a finished
-    run (``aekit train --resume --epochs N``) stretches the rest of the cosine over the new
-    budget, instead of training at 0. A class rather than a lambda, so trainers pickle."""
+    ``CosineAnnealingLR`` would). Each run sets ``T`` so that the cosine ends with the budget
+    (:meth:`Trainer._budget_rates`): raising ``max_epochs`` to continue a finished run
+    (``aekit train --resume --epochs N``) lays the rest of the cosine over the new budget,
+    instead of training at 0. A class rather than a lambda, so trainers pickle."""
 
     def __init__(self, T: int):
         self.T = max(1, int(T))
@@ -217,7 +218,7 @@ class CooldownFactor:
     20 % as good as a cosine over the whole run; it keeps the full rate for most of a short run,
     where a cosine over all of it learns less (on digits, 30 epochs: the anomaly ROC-AUC of a
     small autoencoder fell from 0.76-0.80 at a constant rate to 0.51-0.54 with the cosine, and
-    was 0.70-0.79 with this cooldown). ``T`` follows ``max_epochs``, as for the cosine."""
+    was 0.70-0.79 with this cooldown). Each run sets ``T`` as for the cosine."""
 
     def __init__(self, T: int, fraction: float = 0.2):
         self.T = max(1, int(T))
@@ -482,7 +483,7 @@ class Trainer:
             p.name: make_optimizer(
                 config.optimizer,
                 p.parameters,
-                p.lr if p.lr is not None else config.lr,
+                self._base_lr(p),
                 config.weight_decay,
                 config.momentum,
                 **p.optimizer_options,
@@ -500,7 +501,7 @@ class Trainer:
         self._settings = ""  # the optimisers' settings at the start of this epoch
         self._stream: torch.cuda.Stream | None = None  # of the warm-up and captures
         self._signalled = None  # (signal, previous handler) held in data-parallel training
-        self._scheduled = True  # whether this run's epochs are within max_epochs (see run)
+        self._beyond_budget = False  # an "auto" run past max_epochs: base rates (see run)
         self.epoch = 0  # epochs completed over the module's whole life
         self.best = _Best()
         self.stop_training = False  # callbacks may set this
@@ -535,9 +536,12 @@ class Trainer:
         """Give phase ``name`` its own learning rate (None: the trainer's), keeping the schedule's
         current factor (``set_params`` of a phase's rate between ``partial_fit`` calls)."""
         phase = next(p for p in self.phases if p.name == name)
-        old = phase.lr if phase.lr is not None else self.config.lr
+        old = self._base_lr(phase)
         phase.lr = lr
-        self._rescale_lr(name, old, lr if lr is not None else self.config.lr)
+        self._rescale_lr(name, old, self._base_lr(phase))
+
+    def _base_lr(self, phase: Phase) -> float:
+        return phase.lr if phase.lr is not None else self.config.lr
 
     def _rescale_lr(self, name: str, old: float, new: float) -> None:
         """Move phase ``name``'s base rate from ``old`` to ``new``, keeping the schedule's
@@ -561,13 +565,12 @@ class Trainer:
         rates: a rate held at 0 would silently stop a stream from learning."""
         if self.config.lr_schedule not in ("cosine", "auto"):
             return
-        base_only = self.config.lr_schedule == "auto" and not self._scheduled
         left = max(0, int(self.config.max_epochs) - self.epoch)
         for name, sched in self.schedulers.items():
             for group, base, factor in zip(self.optimizers[name].param_groups, sched.base_lrs,
                                            sched.lr_lambdas, strict=True):  # fmt: skip
                 factor.T = max(1, sched.last_epoch + left)
-                group["lr"] = base if base_only else base * factor(sched.last_epoch)
+                group["lr"] = base if self._beyond_budget else base * factor(sched.last_epoch)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -596,8 +599,8 @@ class Trainer:
         ``y_val`` for ``X_val``), the objectives receive ``(x, y)`` batches. ``stage`` labels each
         epoch's dict (multi-stage training such as greedy pre-training). ``scheduled`` says
         whether these epochs belong to the budget of ``max_epochs`` (``fit``, ``continue_fit``)
-        or come beyond it (``partial_fit``): the ``"auto"`` schedule follows its cosine in the
-        first case and trains at the constant base rate in the second, without advancing.
+        or come beyond it (``partial_fit``): the ``"auto"`` schedule follows its cooldown in
+        the first case and trains at the constant base rate in the second, without advancing.
 
         Returns why training stopped: ``"max_epochs"``, ``"early_stopping"``, ``"callback"`` or
         ``"interrupted"`` (Ctrl-C: the best weights are restored and the history kept). A loss that
@@ -626,7 +629,7 @@ class Trainer:
             dist.agree(val_batches.n, self.world, "numbers of validation rows")
         dist.broadcast_module(self.module, self.world)
         self._graphs_for_this_run()
-        self._scheduled = scheduled
+        self._beyond_budget = cfg.lr_schedule == "auto" and not scheduled
         self._budget_rates()
         # Only rank 0 reports progress (and, in the callbacks, writes files).
         progress = _Progress(cfg.verbose if self.world.is_main else 0, self.epoch + epochs)
@@ -720,7 +723,7 @@ class Trainer:
             for sched in self.schedulers.values():
                 if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     sched.step(monitor)
-                elif sched is not None and (self._scheduled or cfg.lr_schedule != "auto"):
+                elif sched is not None and not self._beyond_budget:
                     sched.step()
             improved = monitor < self.best.value - cfg.min_delta
             if improved:  # the weights and the optimiser state, restored together
@@ -1032,9 +1035,6 @@ class Trainer:
         return {f"val_{k}": v / seen for k, v in zip(names, totals.tolist(), strict=True)}
 
     # -- best weights, callbacks -------------------------------------------------------------
-
-    def _base_lr(self, phase: Phase) -> float:
-        return phase.lr if phase.lr is not None else self.config.lr
 
     def _snapshot(self) -> dict:
         return {
