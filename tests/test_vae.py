@@ -394,3 +394,82 @@ def test_a_conv_vae_trains_and_scores_with_importance_samples(digits):
     vae = VAE(architecture="conv", input_shape=(1, 8, 8), latent_dim=2, n_importance_samples=3,
               likelihood="bernoulli", max_epochs=2, random_state=0).fit(X)  # fmt: skip
     assert np.isfinite(vae.log_likelihood(digits.X_test[:20], n_samples=10))
+
+
+# --- the doubly reparameterised gradient of the importance-weighted bound -----------------------
+
+
+def _iwae_gradients(module, x, kind: str, seed: int):
+    """The bound and the gradient of every parameter, for one seeded draw of the samples."""
+    module.gradient = kind
+    module.zero_grad()
+    bound = module.iwae_objective(x, torch.Generator().manual_seed(seed))
+    bound.backward()
+    return bound.item(), {n: p.grad.clone() for n, p in module.named_parameters()}
+
+
+def test_the_dreg_gradient_is_the_iwae_gradient_without_its_noise(binary_digits):
+    """For the same draws the two estimators give the same bound and the same decoder gradient
+    (both are sum_i w~_i grad log w_i). The encoder's gradients agree in expectation (DReG is
+    unbiased): over 1,500 draws the squared distance of their means, in units of its sampling
+    variance (1 where they agree), is small; and DReG's variance is a fraction of the standard
+    one's. Measured (8 rows, k = 5, a 64-8 network after 3 epochs; 1 and 2 threads identical):
+    distance 0.71 here, 1.05 and 1.18 for the fits of random_state 1 and 2; variance ratio
+    0.038, 0.026, 0.029. The biased variant without the hook (weights w~_i, not w~_i^2) is at
+    distance 239."""
+    X, _ = binary_digits
+    vae = VAE(latent_dim=8, hidden=(64,), binarize="dynamic", n_importance_samples=5,
+              max_epochs=3, random_state=0).fit(X)  # fmt: skip
+    module, x = vae.module_, torch.as_tensor(X[:8])
+    b_std, g_std = _iwae_gradients(module, x, "standard", 0)
+    b_dreg, g_dreg = _iwae_gradients(module, x, "dreg", 0)
+    assert b_std == b_dreg
+    for name, g in g_std.items():
+        if name.startswith("decoder"):
+            torch.testing.assert_close(g_dreg[name], g, rtol=1e-4, atol=1e-6)
+    flat = {"standard": [], "dreg": []}
+    for seed in range(1500):
+        for kind in flat:
+            _, g = _iwae_gradients(module, x, kind, seed)
+            flat[kind].append(torch.cat([v.flatten() for n, v in g.items()
+                                         if n.startswith("encoder")]))  # fmt: skip
+    std, dreg = torch.stack(flat["standard"]).double(), torch.stack(flat["dreg"]).double()
+    diff = std - dreg
+    distance = diff.mean(0).pow(2).sum() / (diff.var(0).sum() / len(diff))
+    assert distance < 2.0, float(distance)
+    assert dreg.var(0).sum() < 0.2 * std.var(0).sum()
+
+
+def test_iwae_gradient_is_kept_by_save_load_and_continues_training(binary_digits, tmp_path):
+    """The estimator is a parameter: saved, loaded into the module, and a loaded model's
+    partial_fit takes the same steps as the unsaved one's (bit-identical weights)."""
+    X, _ = binary_digits
+    vae = VAE(latent_dim=2, hidden=(16,), n_importance_samples=3, iwae_gradient="dreg",
+              max_epochs=1, random_state=0).fit(X)  # fmt: skip
+    assert VAE().iwae_gradient == "standard" and vae.module_.gradient == "dreg"
+    vae.save(tmp_path / "v")
+    loaded = aekit.load(tmp_path / "v")
+    assert loaded.iwae_gradient == "dreg" and loaded.module_.gradient == "dreg"
+    vae.partial_fit(X[:256])
+    loaded.partial_fit(X[:256])
+    for a, b in zip(vae.module_.parameters(), loaded.module_.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_dreg_trains_under_a_frozen_encoder_and_without_gradients(binary_digits):
+    """No hook where z needs no gradient (the encoder frozen; validation under no_grad): the
+    objective is the plain bound there."""
+    X, _ = binary_digits
+    vae = VAE(latent_dim=2, hidden=(16,), n_importance_samples=4, max_epochs=1,
+              random_state=0).fit(X)  # fmt: skip
+    module, x = vae.module_, torch.as_tensor(X[:16])
+    module.zero_grad(set_to_none=True)
+    for p in module.encoder.parameters():
+        p.requires_grad_(False)
+    bound = module.iwae_objective(x, torch.Generator().manual_seed(0))
+    bound.backward()
+    assert all(p.grad is None for p in module.encoder.parameters())
+    assert all(p.grad is not None for p in module.decoder.parameters())
+    with torch.no_grad():
+        value = module.iwae_objective(x, torch.Generator().manual_seed(0))
+    assert value.item() == pytest.approx(bound.item(), rel=1e-6)
