@@ -29,7 +29,7 @@ from aekit.models.catalog import FAMILIES, cli_class
 
 CLASSES = sorted({cli_class(name) for name in FAMILIES}, key=lambda c: c.__name__)
 # The families on which the "auto" learning-rate schedule is the default (issue 16)
-PLAIN = (Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder)
+COOLED = (Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder, VAE)
 FAST = ["--epochs", "1", "--hidden", "8", "--no-plots", "-q", "--seed", "0"]
 
 
@@ -66,7 +66,7 @@ def test_every_default_meets_its_own_constraint(cls):
 def test_the_trainer_settings_are_the_parameters_declared_for_it(cls):
     """TrainerConfig is built from the parameters declared ``trainer=True``, by name; its only
     other field is SGD's momentum, which is not an estimator parameter. The defaults agree,
-    but for the schedule, which the plain autoencoders redeclare ("auto")."""
+    but for the schedule, which the plain autoencoders and the VAE redeclare ("auto")."""
     from aekit._params import TRAINER
     from aekit.training import TrainerConfig
 
@@ -74,7 +74,7 @@ def test_the_trainer_settings_are_the_parameters_declared_for_it(cls):
     assert {f.name for f in dataclasses.fields(TrainerConfig)} - declared == {"momentum"}
     assert declared <= {f.name for f in dataclasses.fields(TrainerConfig)}
     schedule = cls().lr_schedule
-    assert schedule == ("auto" if cls in PLAIN else "none")
+    assert schedule == ("auto" if cls in COOLED else "none")
     assert cls()._trainer_config() == TrainerConfig(momentum=0.9, lr_schedule=schedule)
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import distributed as dist
-from .._params import Integer, Options, Real, param
+from .._params import Integer, Options, Real, param, param_of
 from .._typing import ArrayLike, Input, RandomState
 from ..anomaly import OutlierMixin
 from ..errors import DataError, ParameterError
@@ -289,8 +289,11 @@ class VAE(OutlierMixin, BaseAutoencoder):
     """Variational autoencoder, a scikit-learn transformer (``transform``: the posterior mean).
 
     Takes the network and training parameters of :class:`~aekit.Autoencoder`, with
-    ``hidden=(256, 128)`` and ``lr_schedule="none"`` by default (Autoencoder's wider MLP and
-    cooldown schedule were measured only for the plain families), and:
+    ``hidden=(256, 128)`` by default (Autoencoder's wider MLP was measured only for the plain
+    families) and, like it, ``lr_schedule="auto"``: ``lr`` for four fifths of ``max_epochs``,
+    then a cooldown to 0 (the constant ``lr`` in ``partial_fit``). On a validation split of
+    Fashion-MNIST it raised the held-out log-likelihood of the default VAE over a constant rate
+    by +1.52, -0.06 and +0.49 nats (seeds 0-2; docs/experiments.md). And:
 
     Parameters
     ----------
@@ -346,6 +349,7 @@ class VAE(OutlierMixin, BaseAutoencoder):
     binarise the evaluation data too (``aekit evaluate`` does, seeded).
     """
 
+    lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule", default="auto")
     likelihood: str = param("auto", Options("auto", *LIKELIHOODS))
     gaussian_variance: str | float = param(
         "learned", Options("learned"), Real(0, None, closed="neither")
