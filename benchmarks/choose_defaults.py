@@ -24,6 +24,10 @@ prints one line.
     seed 0) of the first ``--ll-rows`` (default 1,000) of the other 10,000 images, as they are
     (in [0, 1], as quality.py's generate row). Compare ``K=5 EPOCHS=E/5`` with ``K=1 EPOCHS=E``:
     that row's equal number of decoder passes.
+``semi PARAMS``
+    ``SemiSupervisedAAE(**PARAMS)`` on the compress row's 50,000 images of which 100 keep their
+    labels (``keep_labels``, 10 per class, seeded by the seed), accuracy on the other 10,000;
+    per seed in ``--seeds`` (as quality.py's semi row).
 ``pretrain PARAMS``
     ``StackedClassifier(hidden=(500, 250), **PARAMS)``, pre-trained and with ``pretrain=False``,
     on 10,000 training images of which 500 keep their labels (``keep_labels``, as the quality
@@ -44,7 +48,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from aekit import VAE, Autoencoder, StackedClassifier
+from aekit import VAE, Autoencoder, SemiSupervisedAAE, StackedClassifier
 from aekit.cli.train import keep_labels
 from aekit.datasets import load_dataset
 
@@ -127,6 +131,16 @@ def generate(data, k: int, epochs: int, params: dict, seed: int, ll_rows: int) -
             "train_s": seconds}  # fmt: skip
 
 
+def semi(data, params: dict, seed: int) -> dict:
+    X_tr, y_tr, X_va, y_va = fit_split(data)
+    y = keep_labels(y_tr, 100, seed, -1)
+    t = time.perf_counter()
+    model = SemiSupervisedAAE(**{"random_state": seed, **params}).fit(X_tr, y)
+    seconds = round(time.perf_counter() - t)
+    return {"seed": seed, "accuracy": round(float(model.score(X_va, y_va)), 4),
+            "train_s": seconds}  # fmt: skip
+
+
 def probe(data, seed: int) -> dict:
     from sklearn.linear_model import LogisticRegression
 
@@ -148,11 +162,11 @@ def probe(data, seed: int) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("row", choices=["compress", "look", "pretrain", "probe", "generate"])
+    p.add_argument("row", choices=["compress", "look", "pretrain", "probe", "generate", "semi"])
     p.add_argument(
         "args", nargs="*", help="compress: LATENT PARAMS; generate: K EPOCHS PARAMS; others: PARAMS"
     )
-    p.add_argument("--seeds", default="0", help="pretrain, generate: comma-separated seeds")
+    p.add_argument("--seeds", default="0", help="pretrain, generate, semi: comma-separated seeds")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ll-rows", type=int, default=1000, help="generate: validation rows")
     args = p.parse_args(argv)
@@ -169,6 +183,10 @@ def main(argv=None) -> None:
         for seed in map(int, args.seeds.split(",")):
             out = generate(data, k, epochs, params, seed, args.ll_rows)
             print(json.dumps({"params": params, **out}), flush=True)
+    elif args.row == "semi":
+        params = json.loads(args.args[0])
+        for seed in map(int, args.seeds.split(",")):
+            print(json.dumps({"params": params, **semi(data, params, seed)}), flush=True)
     elif args.row == "probe":
         for seed in map(int, args.seeds.split(",")):
             print(json.dumps(probe(data, seed)), flush=True)

@@ -66,11 +66,11 @@ validation split; rough, within 2x). The defaults are NOT shortened, so several 
   rows, twice: about a minute;
 * semi: 100 adversarial epochs at about 6,000 rows/s: about 15 minutes;
 * cluster: 100 epochs at about 7,000 rows/s plus k-means: about 13-15 minutes;
-* generate: per seed, k = 1 100 epochs at about 24,000 rows/s (4 minutes) and k = 5 20 epochs at
-  about 2,400 rows/s (8 minutes), then the two log-likelihood estimates, 10,000 rows x 1,000
-  samples each (about 5e-5 s per row and sample here: some 8 minutes each); three seeds: about
-  1.5 hours (``--ll-rows 1000`` saves most of the evaluation; ``--ll-samples 5000`` multiplies
-  it by 5; ``--device cuda`` helps most).
+* generate: per seed, k = 1 100 epochs at about 17,600 rows/s (5 minutes) and k = 5 20 epochs
+  at about 4,300 rows/s (4 minutes), then the two log-likelihood estimates, about 7e-6 s per
+  row and sample here (5,000 rows x 1,000 samples: 35 s each); three seeds with ``--ll-rows
+  5000``: 29 minutes (measured), about 33 with all 10,000 rows (``--ll-samples 5000``
+  multiplies the evaluation by 5; ``--device cuda`` helps most).
 
 Quick check (``--smoke``: a seeded 2,000 training rows and 500 test rows; 2 epochs, pretrain
 10,000 -> 1,000 rows with 100 labels and 1 pre-training epoch, trustworthiness on 300 rows,

@@ -409,25 +409,33 @@ def _iwae_gradients(module, x, kind: str, seed: int):
     return bound.item(), {n: p.grad.clone() for n, p in module.named_parameters()}
 
 
-def test_the_dreg_gradient_is_the_iwae_gradient_without_its_noise(binary_digits):
-    """For the same draws the two estimators give the same bound and the same decoder gradient
-    (both are sum_i w~_i grad log w_i). The encoder's gradients agree in expectation (DReG is
-    unbiased): over 1,500 draws the squared distance of their means, in units of its sampling
-    variance (1 where they agree), is small; and DReG's variance is a fraction of the standard
-    one's. Measured (8 rows, k = 5, a 64-8 network after 3 epochs; 1 and 2 threads identical):
-    distance 0.71 here, 1.05 and 1.18 for the fits of random_state 1 and 2; variance ratio
-    0.038, 0.026, 0.029. The biased variant without the hook (weights w~_i, not w~_i^2) is at
-    distance 239."""
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_the_dreg_gradient_is_the_iwae_gradient_without_its_noise(binary_digits, likelihood):
+    """For the same draws the two estimators give the same bound and the same gradient for
+    every parameter outside the encoder (the decoder's and a Gaussian's learned variance: both
+    are sum_i w~_i grad log w_i). The encoder's gradients agree in expectation (DReG is
+    unbiased): over 1,500 draws, the squared distance of their means in units of its sampling
+    variance is about 1 when they agree. The gradient's coordinates are correlated (about 20
+    effective degrees of freedom), so the bound is 4, which a correct estimator exceeds with a
+    chance of about 1e-5. DReG's variance is a fraction of the standard one's.
+
+    Measured (8 rows, k = 5, a 64-8 network after 3 epochs; 1 and 2 threads identical):
+    distance 1.02 and variance ratio 0.053 (Bernoulli), 0.77 and 0.008 (Gaussian). Wrong
+    variants land far above 4: the score term dropped without the w~^2
+    weights (no hook) at 810, w~^3 weights or only ``mu`` detached at 69 (a review's
+    mutation checks)."""
     X, _ = binary_digits
-    vae = VAE(latent_dim=8, hidden=(64,), binarize="dynamic", n_importance_samples=5,
-              max_epochs=3, random_state=0).fit(X)  # fmt: skip
+    extra = {"binarize": "dynamic"} if likelihood == "bernoulli" else {}
+    vae = VAE(latent_dim=8, hidden=(64,), likelihood=likelihood, n_importance_samples=5,
+              max_epochs=3, random_state=0, **extra).fit(X)  # fmt: skip
     module, x = vae.module_, torch.as_tensor(X[:8])
     b_std, g_std = _iwae_gradients(module, x, "standard", 0)
     b_dreg, g_dreg = _iwae_gradients(module, x, "dreg", 0)
     assert b_std == b_dreg
-    for name, g in g_std.items():
-        if name.startswith("decoder"):
-            torch.testing.assert_close(g_dreg[name], g, rtol=1e-4, atol=1e-6)
+    outside = [name for name in g_std if not name.startswith("encoder")]
+    assert ("log_var_x" in outside) == (likelihood == "gaussian")
+    for name in outside:
+        torch.testing.assert_close(g_dreg[name], g_std[name], rtol=1e-4, atol=1e-6)
     flat = {"standard": [], "dreg": []}
     for seed in range(1500):
         for kind in flat:
@@ -437,33 +445,50 @@ def test_the_dreg_gradient_is_the_iwae_gradient_without_its_noise(binary_digits)
     std, dreg = torch.stack(flat["standard"]).double(), torch.stack(flat["dreg"]).double()
     diff = std - dreg
     distance = diff.mean(0).pow(2).sum() / (diff.var(0).sum() / len(diff))
-    assert distance < 2.0, float(distance)
-    assert dreg.var(0).sum() < 0.2 * std.var(0).sum()
+    ratio = dreg.var(0).sum() / std.var(0).sum()
+    assert distance < 4.0, float(distance)
+    assert ratio < 0.2, float(ratio)
 
 
-def test_iwae_gradient_is_kept_by_save_load_and_continues_training(binary_digits, tmp_path):
-    """The estimator is a parameter: saved, loaded into the module, and a loaded model's
-    partial_fit takes the same steps as the unsaved one's (bit-identical weights)."""
+def test_dreg_trains_in_bf16(binary_digits):
+    """Under autocast z is bf16 and the weights float32: the hook keeps the gradient's dtype."""
     X, _ = binary_digits
     vae = VAE(latent_dim=2, hidden=(16,), n_importance_samples=3, iwae_gradient="dreg",
-              max_epochs=1, random_state=0).fit(X)  # fmt: skip
-    assert VAE().iwae_gradient == "standard" and vae.module_.gradient == "dreg"
+              precision="bf16", max_epochs=2, random_state=0).fit(X)  # fmt: skip
+    assert vae.n_epochs_ == 2 and np.isfinite(vae.history_[-1]["loss"])
+
+
+def test_iwae_gradient_is_kept_by_save_load_and_set_params_reaches_training(
+    binary_digits, tmp_path
+):
+    """The estimator is a parameter: changed with set_params after a fit, the next partial_fit
+    trains with it (not the module's old one), a save keeps it, and the loaded model's
+    partial_fit takes the same steps as the unsaved one's (bit-identical weights)."""
+    X, _ = binary_digits
+    params = {"latent_dim": 2, "hidden": (16,), "n_importance_samples": 3, "max_epochs": 1,
+              "random_state": 0}  # fmt: skip
+    assert VAE().iwae_gradient == "standard"
+    vae = VAE(**params).fit(X).set_params(iwae_gradient="dreg")
+    standard = VAE(**params).fit(X)
     vae.save(tmp_path / "v")
     loaded = aekit.load(tmp_path / "v")
-    assert loaded.iwae_gradient == "dreg" and loaded.module_.gradient == "dreg"
-    vae.partial_fit(X[:256])
-    loaded.partial_fit(X[:256])
+    assert loaded.iwae_gradient == "dreg"
+    for model in (vae, loaded, standard):
+        model.partial_fit(X[:256])
+    assert vae.module_.gradient == loaded.module_.gradient == "dreg"
     for a, b in zip(vae.module_.parameters(), loaded.module_.parameters(), strict=True):
         assert torch.equal(a, b)
+    assert not torch.equal(vae.module_.encoder[0].weight, standard.module_.encoder[0].weight)
 
 
 def test_dreg_trains_under_a_frozen_encoder_and_without_gradients(binary_digits):
     """No hook where z needs no gradient (the encoder frozen; validation under no_grad): the
     objective is the plain bound there."""
     X, _ = binary_digits
-    vae = VAE(latent_dim=2, hidden=(16,), n_importance_samples=4, max_epochs=1,
-              random_state=0).fit(X)  # fmt: skip
+    vae = VAE(latent_dim=2, hidden=(16,), n_importance_samples=4, iwae_gradient="dreg",
+              max_epochs=1, random_state=0).fit(X)  # fmt: skip
     module, x = vae.module_, torch.as_tensor(X[:16])
+    assert module.gradient == "dreg"
     module.zero_grad(set_to_none=True)
     for p in module.encoder.parameters():
         p.requires_grad_(False)

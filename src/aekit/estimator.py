@@ -853,10 +853,10 @@ torch Dataset, DataLoader or iterable of batches
         The first call on an unfitted model initialises it as ``fit`` would, without holding
         out a validation split. Optimiser state, learning-rate schedule and random generators
         continue where they were, so ``fit`` then ``partial_fit`` continues exactly. The one
-        exception is ``lr_schedule="auto"``, the plain autoencoders' default: its cooldown
-        belongs to ``fit``'s budget, and ``partial_fit`` trains at the constant ``lr`` (right
-        after a ``fit``, the rate goes from the cooled-down value back to ``lr``). ``X`` and
-        ``validation_data`` take what :meth:`fit` takes (a Dataset: one epoch over it).
+        exception is ``lr_schedule="auto"``, the plain autoencoders' and the VAE's default: its
+        cooldown belongs to ``fit``'s budget, and ``partial_fit`` trains at the constant ``lr``
+        (right after a ``fit``, the rate goes from the cooled-down value back to ``lr``). ``X``
+        and ``validation_data`` take what :meth:`fit` takes (a Dataset: one epoch over it).
         """
         first = "module_" not in self.__dict__
         self._check_params()  # every call: set_params may change them between calls

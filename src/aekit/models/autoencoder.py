@@ -277,7 +277,8 @@ class Autoencoder(OutlierMixin, BaseAutoencoder):
 
     hidden: tuple[int, ...] | None = param(None, None, Sizes())
     # A cooldown at the end of fit's budget, the base rate in partial_fit (chosen on a validation
-    # split, issue 16; the other families keep "none" until measured).
+    # split, issue 16; the VAE too; the adversarial and stacked families keep "none" until
+    # measured).
     lr_schedule: str = param_of(BaseAutoencoder, "lr_schedule", default="auto")
     loss: str = param("auto", Options("auto", "mse", "bce"))
     output_activation: str = param("linear", Options(*OUTPUT_ACTIVATIONS))

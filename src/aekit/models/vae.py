@@ -151,10 +151,13 @@ class VAEModule(nn.Module):
 
         * the decoder's gradient is the IWAE gradient, ``sum_i w~_i grad_theta log w_i`` with
           the normalised weights ``w~_i = w_i / sum_j w_j``;
-        * the encoder's is ``sum_i w~_i^2 (d log w_i / d z_i)(d z_i / d phi)``: the score term
-          ``grad_phi log q`` (zero in expectation, and the reason the IWAE encoder's gradient
-          gets noisier as ``k`` grows, Rainforth et al. 2018) is dropped, and the pathwise
-          term weighted by ``w~_i^2`` instead of ``w~_i`` keeps the estimator unbiased.
+        * the encoder's is ``sum_i w~_i^2 (d log w_i / d z_i)(d z_i / d phi)``. The IWAE
+          gradient's score term ``sum_i w~_i grad_phi log q(z_i | x)`` (the reason its encoder
+          gradient gets noisier as ``k`` grows, Rainforth et al. 2018) is not zero in
+          expectation for ``k > 1``: a second reparameterisation rewrites it as a pathwise
+          term, and the two pathwise terms together weigh each sample by ``w~_i^2`` instead of
+          ``w~_i``. Dropping it alone would be biased. With ``k = 1`` the option changes
+          nothing (the ELBO's own objective is used).
 
         ``log q(z_i | x)`` is evaluated with the posterior's parameters detached (the score term
         removed), ``w~`` is a constant of the backward pass, and a hook multiplies the gradient
@@ -171,7 +174,8 @@ class VAEModule(nn.Module):
             w = torch.softmax(log_w, 0)
             bound = (torch.logsumexp(log_w, 0) - math.log(self.k)).mean()
         if z.requires_grad:  # not when the encoder is frozen
-            z.register_hook(lambda g: g * w.unsqueeze(-1))
+            # (under autocast z may be bf16 and w float32: the hook keeps the gradient's dtype)
+            z.register_hook(lambda g: g * w.unsqueeze(-1).to(g.dtype))
         surrogate = (w * log_w).sum(0).mean()
         return bound + (surrogate - surrogate.detach())  # the bound's value, DReG's gradient
 
@@ -314,10 +318,10 @@ class VAE(OutlierMixin, BaseAutoencoder):
     iwae_gradient : {"standard", "dreg"}, default="standard"
         For ``k > 1``, the estimator of ``L_k``'s gradient: the IWAE paper's, or the doubly
         reparameterised one (Tucker et al. 2019; :meth:`VAEModule.iwae_objective`), unbiased
-        too but without the score term whose noise grows with ``k`` in the encoder's gradient
-        (a 25-40x smaller variance at k = 5 on digits). The bound's value is the same. At k = 5
-        on Fashion-MNIST it did not raise the held-out log-likelihood (docs/experiments.md), so
-        it is not the default; the paper's gains are at larger ``k``.
+        too, with an encoder gradient about 20x less variable at k = 5 on digits
+        (``tests/test_vae.py``). The bound's value is the same; with ``k = 1`` it changes
+        nothing. At k = 5 on Fashion-MNIST it did not raise the held-out log-likelihood
+        (docs/experiments.md), so it is not the default; the paper's gains are at larger ``k``.
     encoder, decoder : as for :class:`~aekit.Autoencoder`
         Your own networks. The encoder returns ``(mu, logvar)``, each ``(n, latent_dim)``, or
         one tensor ``(n, 2 * latent_dim)`` with the mean first (``out_features`` is
@@ -503,6 +507,8 @@ class VAE(OutlierMixin, BaseAutoencoder):
             n_val = n_rows(X_val) or 1024
         else:
             n_val = 0 if val_index is None else len(val_index)
+        # the bound and its estimator as the parameters are now (set_params between calls)
+        self.module_.k, self.module_.gradient = int(self.n_importance_samples), self.iwae_gradient
         self._check_iwae_memory(self.module_, self.device_, n_val)
         if self.binarize == "static":  # one seeded draw (a copy of X), validation rows included
             X = self._static_binary(X)
