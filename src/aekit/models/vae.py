@@ -138,6 +138,11 @@ class VAEModule(nn.Module):
             z = self.sample_posterior(mu, logvar, k, generator)
         else:
             z = mu + (0.5 * logvar).exp() * eps
+        return self.log_weights_at(x, z, mu, logvar)
+
+    def log_weights_at(self, x: torch.Tensor, z: torch.Tensor, mu, logvar) -> torch.Tensor:
+        """``log p(x, z) - log q(z | x)`` for given codes ``z`` of shape ``(k, n, latent)``,
+        with ``q = N(mu, diag exp(logvar))``: shape ``(k, n)``."""
         log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
         # The decoder takes flat rows of codes (a conv decoder unflattens its input's last axis
         # into a feature map): (k, n, latent) goes in as (k * n, latent).
@@ -167,9 +172,7 @@ class VAEModule(nn.Module):
             return self.iwae_bound(x, self.k, generator).mean()
         mu, logvar = self.posterior(x)
         z = self.sample_posterior(mu, logvar, self.k, generator)
-        log_prior = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)
-        x_hat = self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1)
-        log_w = self.log_px(x, x_hat) + log_prior - log_normal(z, mu.detach(), logvar.detach())
+        log_w = self.log_weights_at(x, z, mu.detach(), logvar.detach())  # no score term
         with torch.no_grad():
             w = torch.softmax(log_w, 0)
             bound = (torch.logsumexp(log_w, 0) - math.log(self.k)).mean()
