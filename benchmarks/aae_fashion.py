@@ -52,7 +52,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trust-rows", type=int, default=5000, help="test rows for trustworthiness")
     p.add_argument("--only", default="semi,cluster,2d")
-    p.add_argument("--adversarial-lr", type=float, help="discriminator_lr and generator_lr")
+    p.add_argument("--adversarial-lr", type=float,
+                   help="discriminator_lr and generator_lr (the separate generator phase: "
+                   "generator_weight=None)")  # fmt: skip
+    p.add_argument("--generator-weight", default=None,
+                   help="generator_weight (a number, or 'none' for the separate phase); "
+                   "default: each model's own")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = load_dataset("fashion-mnist")
@@ -60,8 +65,12 @@ def main() -> None:
     common = dict(hidden=tuple(int(h) for h in args.hidden.split(",")), loss="bce",
                   max_epochs=args.epochs, batch_size=args.batch_size, validation_fraction=0,
                   device=args.device, random_state=args.seed)  # fmt: skip
+    if args.generator_weight is not None:
+        weight = args.generator_weight
+        common.update(generator_weight=None if weight == "none" else float(weight))
     if args.adversarial_lr:
-        common.update(discriminator_lr=args.adversarial_lr, generator_lr=args.adversarial_lr)
+        common.update(discriminator_lr=args.adversarial_lr, generator_lr=args.adversarial_lr,
+                      generator_weight=None)  # fmt: skip
     results: dict[str, dict] = {}
 
     def run(name: str, make, fit):

@@ -28,6 +28,18 @@ prints one line.
     ``SemiSupervisedAAE(**PARAMS)`` on the compress row's 50,000 images of which 100 keep their
     labels (``keep_labels``, 10 per class, seeded by the seed), accuracy on the other 10,000;
     per seed in ``--seeds`` (as quality.py's semi row).
+``cluster PARAMS``
+    ``AAEClustering(n_clusters=16, **PARAMS)`` on the compress row's 50,000 images; each cluster
+    takes the majority label of its training rows, accuracy on the other 10,000, against k-means
+    (16 clusters) on the pixels scored the same way; per seed in ``--seeds`` (as quality.py's
+    cluster row).
+``aae2d PARAMS``
+    The adversarial autoencoder's 2-D map: ``AdversarialAutoencoder(latent_dim=2, **PARAMS)``
+    (Gaussian prior unless PARAMS say otherwise) on the compress row's 50,000 images. On the
+    other 10,000: 5-NN accuracy and trustworthiness (k = 5, 5,000 rows) as the look row, the
+    reconstruction (minus the BCE deviance per image, ``score``), and the prior match, the
+    squared MMD of the codes to 2,000 prior samples over that of 10,000 other prior samples
+    (1: as close as the prior's own samples); per seed in ``--seeds``.
 ``pretrain PARAMS``
     ``StackedClassifier(hidden=(500, 250), **PARAMS)``, pre-trained and with ``pretrain=False``,
     on 10,000 training images of which 500 keep their labels (``keep_labels``, as the quality
@@ -36,6 +48,7 @@ prints one line.
     PYTHONPATH=src python benchmarks/choose_defaults.py compress 30 '{"lr_schedule": "cosine"}'
     PYTHONPATH=src python benchmarks/choose_defaults.py pretrain '{"pretrain_epochs": 30}' \\
         --seeds 0,1
+    PYTHONPATH=src python benchmarks/choose_defaults.py aae2d '{"generator_weight": null}'
 """
 
 from __future__ import annotations
@@ -48,7 +61,14 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from aekit import VAE, Autoencoder, SemiSupervisedAAE, StackedClassifier
+from aekit import (
+    VAE,
+    AAEClustering,
+    AdversarialAutoencoder,
+    Autoencoder,
+    SemiSupervisedAAE,
+    StackedClassifier,
+)
 from aekit.cli.train import keep_labels
 from aekit.datasets import load_dataset
 
@@ -141,6 +161,51 @@ def semi(data, params: dict, seed: int) -> dict:
             "train_s": seconds}  # fmt: skip
 
 
+def majority_accuracy(train_clusters, y_train, val_clusters, y_val) -> float:
+    """Each cluster takes the majority label of its training rows; accuracy on the others."""
+    labels = {c: np.bincount(y_train[train_clusters == c]).argmax()
+              for c in np.unique(train_clusters)}  # fmt: skip
+    fallback = np.bincount(y_train).argmax()
+    return float((np.array([labels.get(c, fallback) for c in val_clusters]) == y_val).mean())
+
+
+def cluster(data, params: dict, seed: int) -> dict:
+    from sklearn.cluster import KMeans
+
+    X_tr, y_tr, X_va, y_va = fit_split(data)
+    t = time.perf_counter()
+    model = AAEClustering(**{"n_clusters": 16, "random_state": seed, **params}).fit(X_tr)
+    seconds = round(time.perf_counter() - t)
+    km = KMeans(n_clusters=16, random_state=seed).fit(X_tr)
+    return {"seed": seed,
+            "accuracy": round(majority_accuracy(model.predict(X_tr), y_tr,
+                                                model.predict(X_va), y_va), 4),
+            "kmeans": round(majority_accuracy(km.labels_, y_tr, km.predict(X_va), y_va), 4),
+            "train_s": seconds}  # fmt: skip
+
+
+def aae2d(data, params: dict, seed: int) -> dict:
+    from aekit.metrics import knn_accuracy, mmd2, trustworthiness
+
+    X_tr, y_tr, X_va, y_va = fit_split(data)
+    t = time.perf_counter()
+    model = AdversarialAutoencoder(**{"latent_dim": 2, "random_state": seed, **params})
+    model.fit(X_tr)
+    seconds = round(time.perf_counter() - t)
+    Z_tr, Z_va = model.transform(X_tr), model.transform(X_va)
+    P = model.sample_prior(2000, random_state=100)
+    floor = mmd2(model.sample_prior(len(Z_va), random_state=101), P)
+    return {
+        "seed": seed,
+        "knn5": round(knn_accuracy(Z_tr, y_tr, Z_va, y_va, 5), 4),
+        "trust": round(trustworthiness(X_va, Z_va, k=5, max_rows=5000, seed=0), 4),
+        "score": round(float(model.score(X_va)), 2),
+        "prior_mmd_ratio": round(mmd2(Z_va, P) / floor, 1),
+        "epochs": model.n_epochs_,
+        "train_s": seconds,
+    }
+
+
 def probe(data, seed: int) -> dict:
     from sklearn.linear_model import LogisticRegression
 
@@ -162,11 +227,12 @@ def probe(data, seed: int) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("row", choices=["compress", "look", "pretrain", "probe", "generate", "semi"])
+    p.add_argument("row", choices=["compress", "look", "pretrain", "probe", "generate", "semi",
+                                   "cluster", "aae2d"])  # fmt: skip
     p.add_argument(
         "args", nargs="*", help="compress: LATENT PARAMS; generate: K EPOCHS PARAMS; others: PARAMS"
     )
-    p.add_argument("--seeds", default="0", help="pretrain, generate, semi: comma-separated seeds")
+    p.add_argument("--seeds", default="0", help="the rows with seeds: comma-separated seeds")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ll-rows", type=int, default=1000, help="generate: validation rows")
     args = p.parse_args(argv)
@@ -183,10 +249,11 @@ def main(argv=None) -> None:
         for seed in map(int, args.seeds.split(",")):
             out = generate(data, k, epochs, params, seed, args.ll_rows)
             print(json.dumps({"params": params, **out}), flush=True)
-    elif args.row == "semi":
-        params = json.loads(args.args[0])
+    elif args.row in ("semi", "cluster", "aae2d"):
+        params, row = json.loads(args.args[0]), {"semi": semi, "cluster": cluster,
+                                                 "aae2d": aae2d}[args.row]  # fmt: skip
         for seed in map(int, args.seeds.split(",")):
-            print(json.dumps({"params": params, **semi(data, params, seed)}), flush=True)
+            print(json.dumps({"params": params, **row(data, params, seed)}), flush=True)
     elif args.row == "probe":
         for seed in map(int, args.seeds.split(",")):
             print(json.dumps(probe(data, seed)), flush=True)

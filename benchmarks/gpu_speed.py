@@ -149,7 +149,8 @@ def aekit_run(X: np.ndarray, model: str, batch: int, epochs: int, graphs: bool, 
     if model == "vae":
         m = aekit.VAE(likelihood="bernoulli", **kw)
     elif model == "aae":
-        m = aekit.AdversarialAutoencoder(loss="bce", **kw)
+        # three phases, each with its own Adam, as the plain loops here
+        m = aekit.AdversarialAutoencoder(loss="bce", generator_weight=None, **kw)
     else:
         m = aekit.Autoencoder(loss="bce", **kw)
     m.fit(X)

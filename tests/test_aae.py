@@ -23,7 +23,7 @@ from aekit import (
     SemiSupervisedAAE,
 )
 from aekit.cli import main
-from aekit.metrics import cluster_accuracy, mmd2
+from aekit.metrics import cluster_accuracy, knn_accuracy, mmd2
 from aekit.models.aae.common import critic_loss, discriminator_loss
 from aekit.priors import import_path, make_prior, mixture_means
 
@@ -145,13 +145,17 @@ def _names(module, submodules):
     return {f"{s}.{k}" for s in submodules for k, _ in getattr(module, s).named_parameters()}
 
 
-def test_aae_phases_alternate_and_update_only_their_parameters(digits):
+@pytest.mark.parametrize("weight", [30.0, None])
+def test_aae_phases_alternate_and_update_only_their_parameters(digits, weight):
+    """The default (a generator_weight) runs two phases, the generator's loss inside the
+    reconstruction phase; generator_weight=None the paper's three."""
     X = digits.X_train[:256]
     # cuda_graphs=False: the objectives are wrapped in Python, which a graph replay skips
     model = AdversarialAutoencoder(batch_size=64, validation_fraction=0, cuda_graphs=False,
-                                   **FAST).partial_fit(X)  # fmt: skip
+                                   generator_weight=weight, **FAST).partial_fit(X)  # fmt: skip
     steps, order = _record_phase_steps(model, X)
-    assert order == ["reconstruction", "discriminator", "generator"] * 4
+    phases = ["reconstruction", "discriminator"] + (["generator"] if weight is None else [])
+    assert order == phases * 4
     m = model.module_
     owned = {
         "reconstruction": _names(m, ["encoder", "decoder"]),
@@ -166,12 +170,14 @@ def test_aae_phases_alternate_and_update_only_their_parameters(digits):
         assert np.isfinite(h[key]), key
 
 
-def test_semi_supervised_phases_alternate_and_update_only_their_parameters(digits):
+@pytest.mark.parametrize("weight", [None, 30.0])
+def test_semi_supervised_phases_alternate_and_update_only_their_parameters(digits, weight):
     X, y = digits.X_train[:256], few_labels(digits.y_train[:256], 3, 0)
     model = SemiSupervisedAAE(batch_size=64, validation_fraction=0, cuda_graphs=False,
-                              **FAST).partial_fit(X, y)  # fmt: skip
+                              generator_weight=weight, **FAST).partial_fit(X, y)  # fmt: skip
     steps, order = _record_phase_steps(model, X, y)
-    assert order == ["reconstruction", "discriminator", "generator", "classification"] * 4
+    generator = ["generator"] if weight is None else []
+    assert order == ["reconstruction", "discriminator", *generator, "classification"] * 4
     m = model.module_
     owned = {
         "reconstruction": _names(m, ["encoder", "decoder"]),
@@ -184,7 +190,8 @@ def test_semi_supervised_phases_alternate_and_update_only_their_parameters(digit
 
 
 def test_adversarial_phases_use_gan_betas_and_their_own_rates(digits):
-    model = AdversarialAutoencoder(lr=1e-3, discriminator_lr=2e-4, generator_lr=5e-4, **FAST)
+    model = AdversarialAutoencoder(lr=1e-3, discriminator_lr=2e-4, generator_lr=5e-4,
+                                   generator_weight=None, **FAST)  # fmt: skip
     model.fit(digits.X_train[:100])
     groups = {k: o.param_groups[0] for k, o in model._trainer.optimizers.items()}
     assert groups["reconstruction"]["lr"] == 1e-3
@@ -274,21 +281,24 @@ def test_codes_match_a_mixture_prior(digits):
     prior (squared MMD, Gaussian kernel, bandwidth by the median heuristic on 2000 prior samples),
     each statistic the median over seeds 0-4: one seed's value moves with the machine's kernels.
 
-    Measured (seeds 0-4 at 1 and 2 threads, identical) on a 2-core machine: squared MMD of the
-    AAE's codes / that of a plain autoencoder's codes rescaled to the prior's spread 0.015, 0.008,
-    0.139, 0.006, 0.017 (median 0.015; bound 0.5); / that of a second prior sample of the test
-    set's size (the noise floor) 2.14, 0.29, 6.50, 0.47, 1.67 (median 1.67; bound 5.0; another
-    machine gave 0.16-2.29 on seeds 0-2). The spread is the model's, not the floor's (the mean of
-    20 floor draws gives 2.01, 0.27, 6.11, 0.45, 1.57): about one seed in five or eight lands
-    above the bound, so the old worst-of-three check failed on one machine; a median of five
-    fails only where three of five do. This broad kernel sees mostly the first two
+    Measured with the default joint objective (``generator_weight=30``; seeds 0-4 at 1 and 2
+    threads, identical) on a 2-core machine: squared MMD of the AAE's codes / that of a plain
+    autoencoder's codes rescaled to the prior's spread 0.005, 0.022, 0.039, 0.002, 0.004 (median
+    0.005; bound 0.5); / that of a second prior sample of the test set's size (the noise floor)
+    0.77, 0.81, 2.13, 0.16, 0.43 (median 0.77; bound 5.0). With the separate generator phase
+    (``generator_weight=None``, the default before) they were 0.015 and 1.67 (medians; one seed
+    at 6.50, and another machine gave 0.16-2.29 on seeds 0-2): one seed in five or eight landed
+    above the floor bound, so the old worst-of-three check failed on one machine; a median of
+    five fails only where three of five do. This broad kernel sees mostly the first two
     moments: a plain autoencoder's codes centred and rescaled to the prior's mean and spread reach
     1.9-2.1 times the floor too. What tells the AAE apart is the share of codes within 2 std of a
-    component: 0.61, 0.63, 0.52, 0.62, 0.61 (the prior's own 0.86), against the centred
-    autoencoder's 0.22, 0.22, 0.17, 0.19, 0.26 on the same seed: ratio 2.73, 2.85, 3.03, 3.28,
-    2.34 (median 2.85; bound 2). The share alone moves with the machine (0.63-0.69 on the other
-    one), so it is bounded only through this paired ratio. Without the stabilisers (Adam beta_1
-    0.5 and the R1 penalty in the adversarial phases) the floor ratio was 8.8-11.9 on every seed:
+    component: 0.647, 0.628, 0.642, 0.669, 0.642 (the prior's own 0.86; separate phase 0.61,
+    0.63, 0.52, 0.62, 0.61), against the centred autoencoder's 0.219, 0.211, 0.181, 0.178, 0.267
+    on the same seed: ratio 2.95, 2.97, 3.55, 3.77, 2.41 (median 2.97; separate phase 2.85;
+    bound 2). The share alone moves with the machine (0.63-0.69 on the other one), so it is
+    bounded only through this paired ratio. Without the stabilisers (Adam beta_1 0.5 and the R1
+    penalty in the adversarial phases, measured with the separate phase) the floor ratio was
+    8.8-11.9 on every seed:
     the floor bound fails it.
     """
     stats = [_mixture_prior_stats(digits, seed) for seed in range(5)]
@@ -296,6 +306,47 @@ def test_codes_match_a_mixture_prior(digits):
     assert med["ratio_ae"] < 0.5, stats
     assert med["ratio_floor"] < 5.0, stats
     assert med["near_ratio"] > 2.0, stats
+
+
+def _fashion_or_skip():
+    from aekit.datasets import load_dataset
+
+    try:
+        return load_dataset("fashion-mnist", download=False)
+    except DataError as e:
+        pytest.skip(f"Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): {e}")
+
+
+@pytest.mark.slow
+def test_the_joint_objective_keeps_the_reconstruction_on_many_features():
+    """The balance follows the data (issue 16): on Fashion-MNIST's 784 pixels, the separate
+    generator phase (``generator_weight=None``, Adam steps as large as the reconstruction's)
+    pulls a 2-D Gaussian-prior model off its reconstruction, while the default joint objective
+    keeps it. 10,000 training images, 10 epochs; on 2,000 test images, the reconstruction (minus
+    the BCE deviance per image) and 5-NN accuracy of the codes, paired by seed (0-2).
+
+    Measured on a 2-core machine, joint against separate: score -71.8/-149.2, -71.6/-136.6,
+    -72.6/-163.4 (gains 77, 65, 91 nats; median 77, bound 30); 5-NN 0.605/0.470, 0.612/0.549,
+    0.623/0.516 (gains 0.136, 0.063, 0.107; median 0.107, bound 0.03); 1 and 2 threads
+    identical. About 75 s.
+    """
+    data = _fashion_or_skip()
+    X, y = data.X_train[:10000], data.y_train[:10000]
+    X_test, y_test = data.X_test[:2000], data.y_test[:2000]
+    score_gain, knn_gain = [], []
+    for seed in range(3):
+        stats = []
+        for weight in (30.0, None):
+            model = AdversarialAutoencoder(
+                latent_dim=2, max_epochs=10, validation_fraction=0, generator_weight=weight,
+                random_state=seed,
+            ).fit(X)  # fmt: skip
+            Z, Z_test = model.transform(X), model.transform(X_test)
+            stats.append((model.score(X_test), knn_accuracy(Z, y, Z_test, y_test, 5)))
+        score_gain.append(stats[0][0] - stats[1][0])
+        knn_gain.append(stats[0][1] - stats[1][1])
+    assert np.median(score_gain) > 30, score_gain
+    assert np.median(knn_gain) > 0.03, knn_gain
 
 
 def test_aae_learns_to_reconstruct_and_ignores_y(digits):
@@ -368,11 +419,14 @@ def test_supervised_aae_generates_the_requested_class(digits):
     """Style from the prior, label to the decoder: a logistic regression trained on the digits
     training split (0.97 test accuracy) assigns 100 generated images of each class to it; the
     median over seeds 0-2 of the worst class's share is at least 0.7, and of the test score
-    (minus BCE per image) above -25 (the mean training image as every reconstruction: -27.2).
+    (minus the BCE deviance per image) above -12 (the mean training image as every
+    reconstruction: -27.2).
 
-    Measured (seeds 0-2 at 1 and 2 threads, identical) on a 2-core machine: worst class's
-    share 0.95, 0.91, 0.90 (median 0.91; bound 0.7, the issue's); score -24.8, -19.3, -19.3
-    (median -19.3; bound -25, which seed 0 alone cleared by 0.2).
+    Measured with the default joint objective (seeds 0-2 at 1 and 2 threads, identical) on a
+    2-core machine: worst class's share 0.95, 0.95, 0.92 (median 0.95; bound 0.7, the issue's);
+    score -5.76, -6.49, -6.61 (median -6.49; bound -12). The separate generator phase
+    (``generator_weight=None``, the default before) gave shares 0.95, 0.91, 0.90 and scores
+    -24.8, -19.3, -19.3: it nearly lost the reconstruction, which this bound now catches.
     """
 
     def check(model):
@@ -387,15 +441,17 @@ def test_supervised_aae_generates_the_requested_class(digits):
 
     stats = [_supervised_stats(digits, seed, check) for seed in range(3)]
     assert np.median([s["min_share"] for s in stats]) >= 0.7, stats
-    assert np.median([s["score"] for s in stats]) > -25, stats
+    assert np.median([s["score"] for s in stats]) > -12, stats
 
 
 def test_label_conditioned_prior_puts_each_class_on_its_component(digits):
     """Half the training labels given (the rest -1): labelled training codes nearest their own
     class's component, against the same model without labels (components then arbitrary).
 
-    Measured (seeds 0, 1): 0.84, 0.72 own component, unlabelled rows 0.83, 0.69; without
-    labels 0.055. Bound: 0.4, and 3x the unconditioned model."""
+    Measured (seeds 0, 1; 1 and 2 threads identical): 0.919, 0.941 own component, unlabelled
+    rows 0.918, 0.908; without labels 0.105, 0.058. (With the separate generator phase, the
+    default before: 0.84, 0.72; unlabelled 0.83, 0.69.) Bound: 0.6, and 3x the unconditioned
+    model."""
     X, y = digits.X_train, digits.y_train
     y_half = y.copy()
     y_half[np.random.default_rng(0).random(len(y)) < 0.5] = -1
@@ -409,7 +465,7 @@ def test_label_conditioned_prior_puts_each_class_on_its_component(digits):
         return (np.argmin(np.linalg.norm(Z[:, None] - means[None], axis=-1), 1) == y[rows]).mean()
 
     labelled = np.flatnonzero(y_half >= 0)
-    assert own(cond, labelled) > 0.4
+    assert own(cond, labelled) > 0.6
     assert own(cond, labelled) > 3 * own(free, labelled)
     codes = cond.sample_prior(200, random_state=0, labels=np.full(200, 7))
     assert np.linalg.norm(codes.mean(0) - means[7]) < 0.2
@@ -599,17 +655,76 @@ def test_sample_pairs_each_class_with_its_component(digits, monkeypatch):
     assert (nearest == labels).float().mean() > 0.95
 
 
-def test_set_params_then_partial_fit_applies_the_adversarial_settings(digits):
+def test_set_params_then_partial_fit_applies_the_adversarial_settings(digits, tmp_path):
     X = digits.X_train[:200]
     model = AdversarialAutoencoder(**FAST).fit(X)
     model.set_params(gradient_penalty=5.0, discriminator_noise=0.3, label_smoothing=0.2,
-                     discriminator_lr=3e-4, prior="uniform")  # fmt: skip
+                     discriminator_lr=3e-4, prior="uniform", generator_weight=5.0)  # fmt: skip
     model.partial_fit(X)
     m, opts = model.module_, model._trainer.optimizers
-    assert (m.penalty, m.noise, m.label_smoothing) == (5.0, 0.3, 0.2)
+    assert (m.penalty, m.noise, m.label_smoothing, m.generator_weight) == (5.0, 0.3, 0.2, 5.0)
     assert opts["discriminator"].param_groups[0]["lr"] == pytest.approx(3e-4)
-    assert opts["generator"].param_groups[0]["lr"] == pytest.approx(1e-3)
     assert m.prior.high == 2.0  # the uniform prior
+    # the scheme itself (its optimisers) is the network's: changing it needs a new fit
+    model.set_params(generator_weight=None)
+    with pytest.raises(
+        ParameterError,
+        match=r"generator_weight=None, but the model was built "
+        r"to train the generator's loss in the reconstruction phase.*Fit again",
+    ):
+        model.partial_fit(X)
+    separate = AdversarialAutoencoder(generator_weight=None, **FAST).fit(X)
+    separate.set_params(generator_lr=3e-4).partial_fit(X)
+    assert separate._trainer.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(3e-4)
+    with pytest.raises(ParameterError, match="built to train a separate generator phase"):
+        separate.set_params(generator_lr=None, generator_weight=1.0).partial_fit(X)
+    with pytest.raises(ParameterError, match="save would go on with it"):
+        separate.save(tmp_path / "m")  # its config would build two phases for three states
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_joint_phase_minimises_reconstruction_plus_weighted_generator_loss(digits):
+    """With a generator_weight the reconstruction phase's sum is ``loss + w * generator_loss``
+    on the same codes; the history and validation keep the reconstruction alone as ``loss``."""
+    X = digits.X_train[:200]
+    for model in (AdversarialAutoencoder(generator_weight=7.0, **FAST),
+                  AAEClustering(n_clusters=4, generator_weight=7.0, **FAST)):  # fmt: skip
+        model.fit(X)
+        m = model.module_.train()
+        x = torch.as_tensor(X[:64])
+        out = m.reconstruction(x, torch.Generator().manual_seed(0))
+        assert set(out) == {"loss", "generator_loss", "objective"}
+        assert torch.allclose(out["objective"], out["loss"] + 7.0 * out["generator_loss"])
+        again = m.reconstruction(x, torch.Generator().manual_seed(0))
+        assert torch.equal(out["generator_loss"], again["generator_loss"])
+        fooled = m.fool(x, torch.Generator().manual_seed(0))["loss"]  # the separate phase's
+        assert torch.allclose(out["generator_loss"], fooled)
+        assert set(m.eval().reconstruction(x, torch.Generator())) == {"loss"}
+        h = model.history_[-1]
+        assert "objective" not in h and np.isfinite(h["generator_loss"])
+
+
+def test_generator_lr_needs_the_separate_phase_and_old_files_keep_it(digits, tmp_path):
+    X = digits.X_train[:200]
+    with pytest.raises(ParameterError, match=r"generator_lr=0.0002 is the rate of a separate "
+                       r"generator phase.*Set generator_weight=None"):  # fmt: skip
+        AdversarialAutoencoder(generator_lr=2e-4, **FAST).fit(X)
+    # A model saved before generator_weight existed trained three phases: it loads with None,
+    # and its saved optimiser states (one per phase) resume training.
+    old = AdversarialAutoencoder(generator_weight=None, **FAST).fit(X)
+    old.save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["params"]["generator_weight"]
+    config_path.write_text(json.dumps(config))  # as written before the parameter
+    loaded = aekit.load(tmp_path / "m")
+    assert loaded.generator_weight is None
+    assert np.array_equal(loaded.transform(X), old.transform(X))
+    loaded.partial_fit(X)
+    assert [p.name for p in loaded._trainer.phases] == ["reconstruction", "discriminator",
+                                                         "generator"]  # fmt: skip
+    new = aekit.load(AdversarialAutoencoder(**FAST).fit(X).save(tmp_path / "n"))
+    assert new.generator_weight == 30.0
 
 
 def test_partial_fit_streams_labels_classes_and_unlabelled_batches(digits):

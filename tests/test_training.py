@@ -51,6 +51,27 @@ def test_each_phase_updates_only_its_parameters_with_its_own_optimizer():
     assert trainer.optimizers["second"].param_groups[0]["lr"] == 0.1
 
 
+def test_a_phase_minimises_the_sum_it_names_and_logs_its_terms():
+    """``Phase(minimise="total")``: the optimiser follows ``total`` (here ``(a - 3)^2 + 3 (a +
+    1)^2``, minimum at a = 0), while the history keeps ``loss`` (the first term, minimum at
+    a = 3) and the other term, and not the sum."""
+    m = TwoParams()
+
+    def objective(x, generator):
+        loss, other = ((m.a - x.mean()) ** 2).sum(), ((m.a + 1) ** 2).sum()
+        return {"loss": loss, "other": other, "total": loss + 3.0 * other}
+
+    trainer = Trainer(m, [Phase("only", objective, [m.a], minimise="total")],
+                      TrainerConfig(lr=0.05, batch_size=10), device=torch.device("cpu"),
+                      seed=0)  # fmt: skip
+    history: list = []
+    trainer.run(np.full((50, 1), 3.0, dtype=np.float32), epochs=60, history=history)
+    assert m.a.item() == pytest.approx(0.0, abs=0.05)
+    assert history[-1]["loss"] == pytest.approx(9.0, abs=0.5)
+    assert history[-1]["other"] == pytest.approx(1.0, abs=0.2)
+    assert "total" not in history[-1]
+
+
 def test_batches_cover_every_row_once_per_epoch_in_a_seeded_order():
     X = np.arange(23, dtype=np.float32).reshape(23, 1)
     batches = ArrayBatches(X, batch_size=5, device=torch.device("cpu"))

@@ -467,6 +467,11 @@ class BaseAutoencoder(
     # family lists its own (the AAEs' discriminators, posterior, supervised decoder).
     _structural_params: ClassVar[tuple[str, ...]] = ()
 
+    # Parameters added after models of this class were first saved whose default differs from
+    # the behaviour those files had: ``load`` gives a file that lacks one this value instead of
+    # the default, so a model saved before loads and trains as it did.
+    _params_before: ClassVar[dict[str, Any]] = {}
+
     def _structure(self) -> tuple[str, ...]:
         return (*NETWORK_PARAMS, *self._structural_params)
 

@@ -390,6 +390,10 @@ def load(
     cls = _model_class(path, config, classes)
     name = cls.__name__
     params = dict(config["params"])
+    # A parameter added since the file was written takes the value that reproduces the model
+    # as it was saved (its behaviour then), which need not be the new default.
+    for key, value in cls._params_before.items():
+        params.setdefault(key, value)
     for key in sequence_fields(cls):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])

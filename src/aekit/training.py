@@ -55,7 +55,8 @@ GRAPH_WARMUP_STEPS = 3
 
 @dataclass
 class Phase:
-    """One optimisation step per batch: minimise ``objective(batch, generator)["loss"]``.
+    """One optimisation step per batch: minimise ``objective(batch, generator)[minimise]``
+    (``"loss"`` unless the phase says otherwise).
 
     Parameters
     ----------
@@ -75,6 +76,12 @@ class Phase:
     optimizer_options : dict
         Extra arguments of this phase's optimiser, for example Adam's ``betas=(0.5, 0.999)`` for
         the adversarial phases of a GAN-like model (Radford et al. 2016).
+    minimise : str
+        The objective's key of the value to minimise. By default ``"loss"``; a phase whose
+        objective is a weighted sum of terms names the sum here and logs its terms under their
+        own keys (``"loss"`` the main one), so the history keeps the units of the validation
+        loss (the adversarial autoencoder's reconstruction phase with the generator's term).
+        The sum itself is not logged.
     """
 
     name: str
@@ -84,6 +91,7 @@ class Phase:
     loss_key: str = "loss"
     after_step: Callable[[], None] | None = None
     optimizer_options: dict[str, Any] = field(default_factory=dict)
+    minimise: str = "loss"
 
 
 @dataclass
@@ -799,7 +807,7 @@ class Trainer:
             if "more than 1 value per channel" not in str(e) or batches is None:
                 raise
             raise self._one_row_batch(batches, step, _batch_size(x)) from e
-        loss = out["loss"]
+        loss = out[phase.minimise]
         if self.world.distributed:  # this rank's share of the global batch's mean loss
             (loss * dist.share()).backward()
             dist.average_gradients(phase.parameters, self.world)
@@ -811,7 +819,8 @@ class Trainer:
                 phase.after_step()
         # Detached: no step's autograd graph outlives it (a graph kept alive into the next step
         # keeps its AccumulateGrad nodes, bound to the stream they were made on).
-        return {k: v.detach() for k, v in out.items()}
+        logged = (k for k in out if k == "loss" or k != phase.minimise)
+        return {k: out[k].detach() for k in logged}
 
     def _autocast(self):
         """bfloat16 autocast for ``precision="bf16"`` (the weights stay float32)."""

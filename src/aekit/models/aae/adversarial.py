@@ -1,11 +1,13 @@
 """The adversarial autoencoder (Makhzani et al. 2015, *Adversarial autoencoders*, sections 2-4).
 
 An autoencoder whose aggregated posterior ``q(z)`` is matched to a chosen prior ``p(z)`` by a
-discriminator on the code. Each batch runs three phases, each with its own optimiser:
+discriminator on the code. Each batch runs these phases, each with its own optimiser:
 
-1. reconstruction: encoder and decoder minimise the reconstruction loss;
+1. reconstruction: encoder and decoder minimise the reconstruction loss, plus (by default,
+   ``generator_weight=30``) that weight times the generator's loss ``-log D(code)``;
 2. regularisation, discriminator: ``D`` learns to tell prior samples from codes;
-3. regularisation, generator: the encoder learns to fool ``D``.
+3. with ``generator_weight=None`` (the paper's scheme), regularisation, generator: the encoder
+   learns to fool ``D`` in a phase of its own.
 
 Variants (all through the same three phases):
 
@@ -30,7 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from ... import distributed as dist
-from ..._params import Boolean, Function, Instance, Integer, Options, param
+from ..._params import Boolean, Function, Instance, Integer, Options, param, param_of
 from ..._typing import ArrayLike, Input, RandomState
 from ...errors import DataError, ModelFileError, ParameterError
 from ...losses import reconstruction_deviance, reconstruction_loss
@@ -42,11 +44,13 @@ from ...sources import Source
 from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
+    JOINT,
     POSTERIORS,
     _AdversarialBase,
     critic_loss,
     generator_loss,
     one_hot,
+    reconstruction_step,
     sample_count,
     split_batch,
 )
@@ -65,14 +69,18 @@ class AAEModule(nn.Module):
     n_conditions : int
         > 0: label-conditioned prior, the discriminator reads ``[z, one_hot(y or "unlabelled")]``
         (``n_conditions + 1`` slots).
+    generator_weight : float or None
+        A number: the generator's loss joins the reconstruction phase with this weight (two
+        phases); None: a separate generator phase (three).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module,
                  prior: Prior, *, latent_dim: int, loss: str, output_activation: str,
                  posterior: str, n_classes: int, n_conditions: int, label_smoothing: float,
-                 noise: float, penalty: float):  # fmt: skip
+                 noise: float, penalty: float, generator_weight: float | None = None):  # fmt: skip
         super().__init__()
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
+        self.generator_weight = generator_weight
         self.prior = prior
         self.latent_dim, self.loss, self.posterior_kind = int(latent_dim), loss, posterior
         self.output = make_activation("sigmoid" if loss == "bce" else output_activation)
@@ -144,9 +152,15 @@ class AAEModule(nn.Module):
     # -- the three phases -----------------------------------------------------------------------
 
     def reconstruction(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Phase 1: mean per-sample reconstruction loss (encoder and decoder)."""
+        """Phase 1: mean per-sample reconstruction loss (encoder and decoder), with
+        ``generator_weight`` plus that weight times the generator's loss on the same codes."""
         x, y = split_batch(batch)
-        return {"loss": self._reconstruction_loss(self.code(x, generator), x, y, "mean")}
+        z = self.code(x, generator)
+        loss = self._reconstruction_loss(z, x, y, "mean")
+        return reconstruction_step(
+            loss, lambda: generator_loss(self.critic(z, y, generator)), self.generator_weight,
+            self.training,
+        )  # fmt: skip
 
     def discriminate(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Phase 2: ``-log D(z_prior) - log(1 - D(z_code))`` (the discriminator)."""
@@ -166,17 +180,23 @@ class AAEModule(nn.Module):
 
     def phases(self, discriminator: float | None = None, generator: float | None = None,
                options: dict | None = None):  # fmt: skip
-        """The three phases; ``discriminator`` and ``generator`` are their learning rates (None:
-        the trainer's), ``options`` their optimisers' extra arguments."""
+        """The phases (two with a ``generator_weight``, else three); ``discriminator`` and
+        ``generator`` are the adversarial phases' learning rates (None: the trainer's),
+        ``options`` their optimisers' extra arguments."""
         opts = dict(options or {})
         autoencoder = [*self.encoder.parameters(), *self.decoder.parameters()]
-        return [
-            Phase("reconstruction", self.reconstruction, autoencoder),
+        joint = self.generator_weight is not None
+        phases = [
+            Phase("reconstruction", self.reconstruction, autoencoder,
+                  minimise=JOINT if joint else "loss"),
             Phase("discriminator", self.discriminate, list(self.discriminator.parameters()),
                   lr=discriminator, loss_key="discriminator_loss", optimizer_options=opts),
-            Phase("generator", self.fool, list(self.encoder.parameters()), lr=generator,
-                  loss_key="generator_loss", optimizer_options=opts),
         ]  # fmt: skip
+        if joint:
+            return phases
+        return [*phases, Phase("generator", self.fool, list(self.encoder.parameters()),
+                               lr=generator, loss_key="generator_loss",
+                               optimizer_options=opts)]  # fmt: skip
 
 
 def _knows_classes(model) -> bool:
@@ -199,8 +219,9 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
     """Adversarial autoencoder (Makhzani et al. 2015), a scikit-learn transformer.
 
     Takes the parameters of :class:`~aekit.Autoencoder` (``lr``: the reconstruction phase) and of
-    the regularisation phase (``discriminator_hidden``, ``discriminator_lr``, ``generator_lr``,
-    ``label_smoothing``, ``discriminator_noise``; see :mod:`aekit.models.aae.common`), and:
+    the regularisation phase (``generator_weight``, ``discriminator_hidden``,
+    ``discriminator_lr``, ``generator_lr``, ``label_smoothing``, ``discriminator_noise``; see
+    :mod:`aekit.models.aae.common`), and:
 
     Parameters
     ----------
@@ -267,6 +288,11 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
         "discriminator", "discriminator_kwargs", "discriminator_hidden", "posterior", "supervised",
         "prior_labels",
     )  # fmt: skip
+
+    # The joint objective (common.py's generator_weight); a model saved before the parameter
+    # existed trained the separate generator phase, and loads to go on doing so.
+    generator_weight: float | None = param_of(_AdversarialBase, "generator_weight", default=30.0)
+    _params_before: ClassVar[dict[str, Any]] = {"generator_weight": None}
 
     posterior: str = param("deterministic", Options(*POSTERIORS))
     supervised: bool = param(False, Boolean())
@@ -410,7 +436,7 @@ class AdversarialAutoencoder(LabelsMixin, _AdversarialBase):
             output_activation=self.output_activation, posterior=self.posterior,
             n_classes=n_classes, n_conditions=n_conditions,
             label_smoothing=float(self.label_smoothing), noise=float(self.discriminator_noise),
-            penalty=float(self.gradient_penalty),
+            penalty=float(self.gradient_penalty), generator_weight=self._generator_weight(),
         )  # fmt: skip
 
     def _attach_module(self, module) -> None:

@@ -7,8 +7,10 @@ discriminators match ``y`` to a categorical prior (one-hot vectors of a uniform 
 ``z`` to ``N(0, I)``, which forces ``y`` towards one-hot and leaves the class out of the style.
 Phases per batch, each with its own optimiser:
 
-1. reconstruction (encoder and decoder);
-2. regularisation: both discriminators, then the encoder as their generator;
+1. reconstruction (encoder and decoder; with a ``generator_weight``, plus that weight times the
+   generator's loss against both discriminators);
+2. regularisation: both discriminators, then (``generator_weight=None``, the default here) the
+   encoder as their generator in a phase of its own;
 3. semi-supervised only: cross-entropy of ``logits`` on a batch of labelled rows, drawn from the
    labelled rows of the training data (however few they are) with the trainer's generator.
 
@@ -39,10 +41,12 @@ from ...sources import take_rows
 from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
+    JOINT,
     _AdversarialBase,
     critic_loss,
     generator_loss,
     one_hot,
+    reconstruction_step,
     sample_count,
     split_batch,
 )
@@ -55,8 +59,10 @@ class CategoricalAAEModule(nn.Module):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, category_critic: nn.Module,
                  style_critic: nn.Module, *, n_categories: int, latent_dim: int, loss: str,
                  output_activation: str, label_smoothing: float, noise: float, penalty: float,
-                 classify: bool, labels_only: bool):  # fmt: skip
+                 classify: bool, labels_only: bool,
+                 generator_weight: float | None = None):  # fmt: skip
         super().__init__()
+        self.generator_weight = generator_weight  # as AAEModule's
         self.encoder, self.decoder = encoder, decoder
         self.category_critic, self.style_critic = category_critic, style_critic
         self.n_categories, self.latent_dim = int(n_categories), int(latent_dim)
@@ -83,8 +89,8 @@ class CategoricalAAEModule(nn.Module):
         """Rows from category probabilities (or one-hot vectors) ``y`` and styles ``z``."""
         return self.output(self.decoder(torch.cat([y, z], dim=1)))
 
-    def _loss_input(self, x: torch.Tensor) -> torch.Tensor:
-        logits, z = self.heads(x)
+    def _loss_input(self, x: torch.Tensor, heads=None) -> torch.Tensor:
+        logits, z = self.heads(x) if heads is None else heads
         out = self.decoder(torch.cat([F.softmax(logits, dim=1), z], dim=1))
         return out if self.loss == "bce" else self.output(out)
 
@@ -105,7 +111,12 @@ class CategoricalAAEModule(nn.Module):
 
     def reconstruction(self, batch, generator) -> dict[str, torch.Tensor]:
         x, _ = split_batch(batch)
-        return {"loss": self._reconstruction_loss(x, "mean")}
+        logits, z = heads = self.heads(x)
+        loss = reconstruction_loss(self._loss_input(x, heads), x, self.loss, "mean")
+        return reconstruction_step(
+            loss, lambda: self._fooling(logits, z, generator), self.generator_weight,
+            self.training,
+        )  # fmt: skip
 
     def discriminate(self, batch, generator) -> dict[str, torch.Tensor]:
         """Both discriminators: one-hot categories vs ``softmax(logits)``, ``N(0, I)`` vs style."""
@@ -133,14 +144,16 @@ class CategoricalAAEModule(nn.Module):
             "style_discriminator_accuracy": style_acc,
         }
 
+    def _fooling(self, logits, z, generator) -> torch.Tensor:
+        """The generator's loss against both discriminators."""
+        fake_y = self._noisy(F.softmax(logits, dim=1), generator)
+        return generator_loss(self.category_critic(fake_y)) + generator_loss(
+            self.style_critic(self._noisy(z, generator))
+        )
+
     def fool(self, batch, generator) -> dict[str, torch.Tensor]:
         x, _ = split_batch(batch)
-        logits, z = self.heads(x)
-        fake_y = self._noisy(F.softmax(logits, dim=1), generator)
-        return {
-            "loss": generator_loss(self.category_critic(fake_y))
-            + generator_loss(self.style_critic(self._noisy(z, generator)))
-        }
+        return {"loss": self._fooling(*self.heads(x), generator)}
 
     def classification(self, batch, generator) -> dict[str, torch.Tensor]:
         """Cross-entropy on a batch drawn (with replacement) from the labelled rows."""
@@ -176,14 +189,18 @@ class CategoricalAAEModule(nn.Module):
         classify = Phase("classification", self.classification, params,
                          loss_key="classification_loss")  # fmt: skip
         critics = [*self.category_critic.parameters(), *self.style_critic.parameters()]
+        joint = self.generator_weight is not None
         phases = [
             Phase("reconstruction", self.reconstruction,
-                  [*self.encoder.parameters(), *self.decoder.parameters()]),
+                  [*self.encoder.parameters(), *self.decoder.parameters()],
+                  minimise=JOINT if joint else "loss"),
             Phase("discriminator", self.discriminate, critics, lr=discriminator,
                   loss_key="discriminator_loss", optimizer_options=opts),
-            Phase("generator", self.fool, list(self.encoder.parameters()), lr=generator,
-                  loss_key="generator_loss", optimizer_options=opts),
         ]  # fmt: skip
+        if not joint:
+            phases.append(Phase("generator", self.fool, list(self.encoder.parameters()),
+                                lr=generator, loss_key="generator_loss",
+                                optimizer_options=opts))  # fmt: skip
         return [*phases, classify] if self.classify else phases
 
 
@@ -257,7 +274,7 @@ class _CategoricalAAE(_AdversarialBase):
             output_activation=self.output_activation,
             label_smoothing=float(self.label_smoothing), noise=float(self.discriminator_noise),
             penalty=float(self.gradient_penalty), classify=self._classify,
-            labels_only=self._labels_only(),
+            labels_only=self._labels_only(), generator_weight=self._generator_weight(),
         )  # fmt: skip
 
     def _attach_module(self, module) -> None:
