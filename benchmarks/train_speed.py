@@ -23,12 +23,13 @@ What it measures (samples per second of training epochs; issue 14's CPU table)
     * ``vae``: encoder 784-400-(20 + 20), decoder 20-400-784, Bernoulli likelihood on the
       logits, analytic KL, one reparameterised sample (``VAE(likelihood="bernoulli")``).
     * ``aae``: the ``ae`` networks and a 20-256-256-1 discriminator against a standard normal
-      prior (``AdversarialAutoencoder(gradient_penalty=0)``: no R1 penalty, whose double
-      backward the plain loop would also have to do). Three phases per batch, each with its own
-      fused Adam: reconstruction (encoder and decoder), discriminator (prior samples against the
-      codes, betas 0.5/0.999), generator (the encoder fools the discriminator). Its ceiling runs
-      the same layer calls: encoder+decoder; encoder without gradient, discriminator on prior
-      samples and on codes; encoder and discriminator.
+      prior (``AdversarialAutoencoder(gradient_penalty=0, generator_weight=None)``: no R1
+      penalty, whose double backward the plain loop would also have to do, and the paper's
+      separate generator phase, not the default joint one). Three phases per batch, each with
+      its own fused Adam: reconstruction (encoder and decoder), discriminator (prior samples
+      against the codes, betas 0.5/0.999), generator (the encoder fools the discriminator). Its
+      ceiling runs the same layer calls: encoder+decoder; encoder without gradient,
+      discriminator on prior samples and on codes; encoder and discriminator.
 
     The variants are interleaved round by round (aekit, fused, ceiling, aekit, ...), after one
     untimed warm-up round, so that a noisy neighbour on a shared machine slows all of them alike.
@@ -228,9 +229,10 @@ class Aekit:
         elif model == "vae":
             self.est = aekit.VAE(likelihood="bernoulli", **common)
         else:
-            self.est = aekit.AdversarialAutoencoder(
-                loss="bce", discriminator_hidden=CRITIC, gradient_penalty=0.0, **common
-            )
+            self.est = aekit.AdversarialAutoencoder(  # three phases, as the plain loops
+                loss="bce", discriminator_hidden=CRITIC, gradient_penalty=0.0,
+                generator_weight=None, **common,
+            )  # fmt: skip
         self.X = X
         self.loop_sps: list[float] = []
 

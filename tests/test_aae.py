@@ -680,7 +680,7 @@ def test_set_params_then_partial_fit_applies_the_adversarial_settings(digits, tm
     assert separate._trainer.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(3e-4)
     with pytest.raises(ParameterError, match="built to train a separate generator phase"):
         separate.set_params(generator_lr=None, generator_weight=1.0).partial_fit(X)
-    with pytest.raises(ParameterError, match="save would go on with it"):
+    with pytest.raises(ParameterError, match="save would go on with that scheme"):
         separate.save(tmp_path / "m")  # its config would build two phases for three states
     assert not (tmp_path / "m").exists()
 
@@ -709,7 +709,7 @@ def test_the_joint_phase_minimises_reconstruction_plus_weighted_generator_loss(d
 def test_generator_lr_needs_the_separate_phase_and_old_files_keep_it(digits, tmp_path):
     X = digits.X_train[:200]
     with pytest.raises(ParameterError, match=r"generator_lr=0.0002 is the rate of a separate "
-                       r"generator phase.*Set generator_weight=None"):  # fmt: skip
+                       r"generator phase.*Fit with generator_weight=None"):  # fmt: skip
         AdversarialAutoencoder(generator_lr=2e-4, **FAST).fit(X)
     # A model saved before generator_weight existed trained three phases: it loads with None,
     # and its saved optimiser states (one per phase) resume training.

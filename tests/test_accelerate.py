@@ -103,7 +103,7 @@ def test_a_deterministic_step_replayed_from_a_graph_equals_eager_training(small_
 @cuda
 @pytest.mark.parametrize("family", ["vae", "aae", "dae"])
 def test_graphs_follow_eager_training_within_noise(small_digits, family):
-    """With noise (VAE samples, AAE prior draws and its three phases, denoising masks), the
+    """With noise (VAE samples, AAE prior draws and its joint phase, denoising masks), the
     captured steps draw other noise than eager ones: the curves agree within 5 %."""
     X, _ = small_digits
     cls = {"vae": aekit.VAE, "aae": aekit.AdversarialAutoencoder,

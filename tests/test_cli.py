@@ -212,6 +212,14 @@ def test_set_none_means_the_option_named_none_where_there_is_one(tmp_path, capsy
     params = json.loads((tmp_path / "r" / "config.json").read_text())["params"]
     assert params["lr_schedule"] == "none" and params["norm"] == "none"
     assert params["decoder_hidden"] is None
+    # A config file likewise (TOML has no null): the AAE's separate generator phase
+    (tmp_path / "c.toml").write_text('generator_weight = "none"\nlr_schedule = "None"\n'
+                                     "hidden = [8]\nmax_epochs = 1\n")  # fmt: skip
+    code, _, err = run(["train", "aae", "--data", "digits", "--config", tmp_path / "c.toml",
+                        "--no-plots", "-q", "--out", tmp_path / "a"], capsys)  # fmt: skip
+    assert code == 0, err
+    params = json.loads((tmp_path / "a" / "config.json").read_text())["params"]
+    assert params["generator_weight"] is None and params["lr_schedule"] == "none"
 
 
 def test_info_and_plot(digits_run, tmp_path, capsys):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from aekit.callbacks import Callback
-from aekit.errors import ParameterError
+from aekit.errors import ParameterError, TrainingDivergedError
 from aekit.nn import reset_parameters
 from aekit.training import ArrayBatches, Phase, Trainer, TrainerConfig, make_optimizer
 
@@ -70,6 +70,15 @@ def test_a_phase_minimises_the_sum_it_names_and_logs_its_terms():
     assert history[-1]["loss"] == pytest.approx(9.0, abs=0.5)
     assert history[-1]["other"] == pytest.approx(1.0, abs=0.2)
     assert "total" not in history[-1]
+
+    def diverging(x, generator):  # the term the sum adds becomes infinite
+        loss = ((m.a - x.mean()) ** 2).sum()
+        return {"loss": loss, "total": loss + torch.tensor(float("inf"))}
+
+    trainer = Trainer(m, [Phase("only", diverging, [m.a], minimise="total")],
+                      TrainerConfig(batch_size=10), device=torch.device("cpu"), seed=0)  # fmt: skip
+    with pytest.raises(TrainingDivergedError, match="the only loss became inf"):
+        trainer.run(np.full((50, 1), 3.0, dtype=np.float32), epochs=1, history=[])
 
 
 def test_batches_cover_every_row_once_per_epoch_in_a_seeded_order():

@@ -3,8 +3,8 @@
 A model declares what differs between families, and nothing else:
 
 * its **phases**: a list of :class:`Phase`, each an objective and the parameters it updates. Each
-  batch runs every phase in turn, each with its own optimiser (one phase for an autoencoder; the
-  reconstruction, discriminator and generator phases of an adversarial autoencoder);
+  batch runs every phase in turn, each with its own optimiser (one phase for an autoencoder; two
+  or, with the paper's separate generator phase, three for an adversarial autoencoder);
 * an optional **validation** function giving the same losses, in the same units, on held-out rows.
 
 The loop owns the rest: shuffled batches by indexing in-memory arrays (no per-sample ``Dataset``;
@@ -14,7 +14,9 @@ non-finite loss detection, Ctrl-C, callbacks, progress on stderr, and its own st
 resumption. It knows ``nn.Module``s and phases, never estimators.
 
 Objectives return a dict of scalar tensors: ``"loss"`` (minimised, per-sample units: summed over
-features, averaged over the batch) and any other metrics to log. Randomness inside objectives
+features, averaged over the batch; a phase may minimise another key, a weighted sum of terms,
+while ``"loss"`` and the other terms are logged: :attr:`Phase.minimise`) and any other metrics
+to log. Randomness inside objectives
 (noise, sampling) must come from the generator they are given.
 """
 
@@ -81,7 +83,8 @@ class Phase:
         objective is a weighted sum of terms names the sum here and logs its terms under their
         own keys (``"loss"`` the main one), so the history keeps the units of the validation
         loss (the adversarial autoencoder's reconstruction phase with the generator's term).
-        The sum itself is not logged.
+        The sum itself is not logged, but a non-finite sum stops training as a non-finite loss
+        does (:class:`~aekit.errors.TrainingDivergedError`).
     """
 
     name: str
@@ -819,8 +822,7 @@ class Trainer:
                 phase.after_step()
         # Detached: no step's autograd graph outlives it (a graph kept alive into the next step
         # keeps its AccumulateGrad nodes, bound to the stream they were made on).
-        logged = (k for k in out if k == "loss" or k != phase.minimise)
-        return {k: out[k].detach() for k in logged}
+        return {k: v.detach() for k, v in out.items()}
 
     def _autocast(self):
         """bfloat16 autocast for ``precision="bf16"`` (the weights stay float32)."""
@@ -958,9 +960,12 @@ class Trainer:
             with dist.shard(total, world):
                 for phase, out in self._train_step(x, batches, step):
                     for key, value in out.items():
+                        if key == phase.minimise != "loss":
+                            continue  # a weighted sum: its terms are logged instead
                         name = phase.loss_key if key == "loss" else key
                         records.setdefault(name, []).append(value.detach())
-                    step_losses.append(records[phase.loss_key][-1])
+                    # what the step minimised: a non-finite value in any of its terms stops
+                    step_losses.append(out[phase.minimise].detach())
             if world.distributed and step % SIGNAL_CHECK_STEPS == 0:
                 self._stop_if_signalled()
             if step == 1:  # every phase must log under its own names
@@ -972,7 +977,8 @@ class Trainer:
             if progress.tty and (now := time.perf_counter()) - shown >= 0.1:
                 shown = now  # at most 10 updates a second: reading the loss synchronises
                 rate = sum(totals) / max(now - start, 1e-9)
-                progress.batch(self.epoch + 1, step, n_steps, float(step_losses[0]), rate)
+                first = records[self.phases[0].loss_key][0]
+                progress.batch(self.epoch + 1, step, n_steps, float(first), rate)
         # One synchronisation per epoch: the step losses are checked here, not at every step.
         # Each value is this rank's mean over its rows; weighted by those rows and summed over
         # the ranks, it becomes the global batch's mean, the same on every rank.

@@ -30,6 +30,12 @@ def _has_option_none(cls: type, key: str) -> bool:
     return any("none" in c.options for c in options)
 
 
+def _admits_none(cls: type, key: str) -> bool:
+    """Whether parameter ``key`` of ``cls`` takes Python's None (a TOML file cannot write it)."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == key), None)
+    return f is not None and None in (constraints_of(f) or ())
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: none/null, true/false, int, float, a JSON object ('{"radius": 4.0}',
     for dict parameters) as a dict, comma lists ("64,32", "(64, 32)", "[64]", or a JSON array)
@@ -98,6 +104,13 @@ def resolve_params(cls, args: argparse.Namespace) -> tuple[dict[str, Any], set[s
         except tomllib.TOMLDecodeError as e:
             raise UsageError(f"{path}: not valid TOML ({e})") from None
         for key, value in table.items():
+            # TOML has no null: "none" (any case, or "null") is the option of that name where
+            # there is one, else None where the parameter takes it, as --set reads it
+            if isinstance(value, str) and value.strip().lower() in ("none", "null"):
+                if _has_option_none(cls, key):
+                    value = "none"
+                elif _admits_none(cls, key):
+                    value = None
             put(key, value, f"in {path}")
     for item in args.set or []:
         key, sep, value = item.partition("=")

@@ -9,7 +9,7 @@ discriminator on the code. Each batch runs these phases, each with its own optim
 3. with ``generator_weight=None`` (the paper's scheme), regularisation, generator: the encoder
    learns to fool ``D`` in a phase of its own.
 
-Variants (all through the same three phases):
+Variants (all through the same phases):
 
 * ``posterior="gaussian"``: ``q(z | x) = N(mu(x), diag sigma^2(x))``, sampled by
   reparameterisation (the paper's second choice of encoder); ``transform`` gives ``mu``.
@@ -60,7 +60,7 @@ PRIOR_NAME = Instance(str, f"a prior's name ({', '.join(map(repr, PRIORS))}), an
 
 
 class AAEModule(nn.Module):
-    """Encoder, decoder, discriminator and prior, and the objectives of the three phases.
+    """Encoder, decoder, discriminator and prior, and the objectives of the phases.
 
     Parameters
     ----------
@@ -149,7 +149,7 @@ class AAEModule(nn.Module):
     def prior_sample(self, n: int, y: torch.Tensor | None, generator) -> torch.Tensor:
         return self.prior.sample(n, generator, labels=y if self.n_conditions else None)
 
-    # -- the three phases -----------------------------------------------------------------------
+    # -- the phases -----------------------------------------------------------------------------
 
     def reconstruction(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Phase 1: mean per-sample reconstruction loss (encoder and decoder), with

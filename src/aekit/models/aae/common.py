@@ -170,11 +170,13 @@ class _AdversarialBase(Autoencoder):
 
     Notes
     -----
-    With ``optimizer="adam"`` or ``"adamw"``, the discriminator and generator phases use
-    ``betas=(0.5, 0.999)`` (Radford et al. 2016), the reconstruction phase the default
-    ``(0.9, 0.999)``. On digits with a 10-component 2-D mixture prior, both stabilisers (this
-    ``beta_1`` and the R1 penalty) took the squared MMD between test codes and prior from 8.8-11.9
-    times its noise floor to 0.16-2.3 times (3 seeds; ``tests/test_aae.py``).
+    With ``optimizer="adam"`` or ``"adamw"``, the discriminator phase and the separate generator
+    phase use ``betas=(0.5, 0.999)`` (Radford et al. 2016), the reconstruction phase the default
+    ``(0.9, 0.999)``; with a ``generator_weight`` the generator's loss is optimised by the
+    reconstruction phase's optimiser, with its betas. On digits with a 10-component 2-D mixture
+    prior and the separate phase, both stabilisers (this ``beta_1`` and the R1 penalty) took the
+    squared MMD between test codes and prior from 8.8-11.9 times its noise floor to 0.16-2.3
+    times (3 seeds; ``tests/test_aae.py``).
     """
 
     # The adversarial family keeps the 256-128 MLP and a constant rate (not Autoencoder's wider
@@ -223,9 +225,10 @@ class _AdversarialBase(Autoencoder):
                 f"{type(self).__name__}: generator_lr={self.generator_lr!r} is the rate of a "
                 "separate generator phase, but generator_weight="
                 f"{self.generator_weight!r} adds the generator's loss to the reconstruction "
-                "phase instead. Set generator_weight=None to train the separate phase at "
-                "generator_lr, or leave generator_lr=None (a larger generator_weight pulls the "
-                "codes closer to the prior)"
+                "phase instead. Fit with generator_weight=None (aekit train: --set "
+                "generator_weight=none) to train the separate phase at generator_lr, or leave "
+                "generator_lr=None (a larger generator_weight pulls the codes closer to the "
+                "prior)"
             )
 
     def _check_structure(self, action: str) -> None:
@@ -235,14 +238,16 @@ class _AdversarialBase(Autoencoder):
         names = {p.name for p in self._trainer.phases}  # labels_only models have neither
         joint = self.generator_weight is not None
         if "reconstruction" in names and joint == ("generator" in names):
-            built = ("a separate generator phase (generator_weight=None)" if joint else
-                     "the generator's loss in the reconstruction phase (generator_weight a "
-                     "number)")  # fmt: skip
+            if joint:
+                built = "a separate generator phase (generator_weight=None)"
+                keep = "set_params(generator_weight=None) to go on with it"
+            else:
+                built = "the generator's loss in the reconstruction phase (a generator_weight)"
+                keep = "set_params(generator_weight=<a number>) to go on with it (any weight)"
             raise ParameterError(
                 f"{type(self).__name__}: generator_weight={self.generator_weight!r}, but the "
-                f"model was built to train {built}, and holds that scheme's optimiser state; "
-                f"{action} would go on with it. Fit again to change the scheme; between "
-                "numbers, set_params(generator_weight=...) changes the weight"
+                f"model was built to train {built}, whose phases and optimisers differ; "
+                f"{action} would go on with that scheme. Fit again to change it, or {keep}"
             )
 
     def _generator_weight(self) -> float | None:
