@@ -161,16 +161,10 @@ def semi(data, params: dict, seed: int) -> dict:
             "train_s": seconds}  # fmt: skip
 
 
-def majority_accuracy(train_clusters, y_train, val_clusters, y_val) -> float:
-    """Each cluster takes the majority label of its training rows; accuracy on the others."""
-    labels = {c: np.bincount(y_train[train_clusters == c]).argmax()
-              for c in np.unique(train_clusters)}  # fmt: skip
-    fallback = np.bincount(y_train).argmax()
-    return float((np.array([labels.get(c, fallback) for c in val_clusters]) == y_val).mean())
-
-
 def cluster(data, params: dict, seed: int) -> dict:
     from sklearn.cluster import KMeans
+
+    from quality import majority_accuracy  # the cluster row's scoring, beside this script
 
     X_tr, y_tr, X_va, y_va = fit_split(data)
     t = time.perf_counter()

@@ -41,12 +41,11 @@ from ...nn import make_activation
 from ...priors import PRIORS, CallablePrior, Prior, import_path, make_prior
 from ...runtime import seed_from
 from ...sources import Source
-from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
-    JOINT,
     POSTERIORS,
     _AdversarialBase,
+    adversarial_phases,
     critic_loss,
     generator_loss,
     one_hot,
@@ -183,20 +182,8 @@ class AAEModule(nn.Module):
         """The phases (two with a ``generator_weight``, else three); ``discriminator`` and
         ``generator`` are the adversarial phases' learning rates (None: the trainer's),
         ``options`` their optimisers' extra arguments."""
-        opts = dict(options or {})
-        autoencoder = [*self.encoder.parameters(), *self.decoder.parameters()]
-        joint = self.generator_weight is not None
-        phases = [
-            Phase("reconstruction", self.reconstruction, autoencoder,
-                  minimise=JOINT if joint else "loss"),
-            Phase("discriminator", self.discriminate, list(self.discriminator.parameters()),
-                  lr=discriminator, loss_key="discriminator_loss", optimizer_options=opts),
-        ]  # fmt: skip
-        if joint:
-            return phases
-        return [*phases, Phase("generator", self.fool, list(self.encoder.parameters()),
-                               lr=generator, loss_key="generator_loss",
-                               optimizer_options=opts)]  # fmt: skip
+        return adversarial_phases(self, list(self.discriminator.parameters()), discriminator,
+                                  generator, options)  # fmt: skip
 
 
 def _knows_classes(model) -> bool:

@@ -41,8 +41,8 @@ from ...sources import take_rows
 from ...training import Phase
 from .._labels import LABEL_MARKER, LabelsMixin
 from .common import (
-    JOINT,
     _AdversarialBase,
+    adversarial_phases,
     critic_loss,
     generator_loss,
     one_hot,
@@ -182,25 +182,13 @@ class CategoricalAAEModule(nn.Module):
 
     def phases(self, discriminator: float | None = None, generator: float | None = None,
                options: dict | None = None):  # fmt: skip
-        opts = dict(options or {})
         params = list(self.encoder.parameters())
         if self.labels_only:  # the only phase: its loss is the model's loss
             return [Phase("classification", self.classification, params)]
         classify = Phase("classification", self.classification, params,
                          loss_key="classification_loss")  # fmt: skip
         critics = [*self.category_critic.parameters(), *self.style_critic.parameters()]
-        joint = self.generator_weight is not None
-        phases = [
-            Phase("reconstruction", self.reconstruction,
-                  [*self.encoder.parameters(), *self.decoder.parameters()],
-                  minimise=JOINT if joint else "loss"),
-            Phase("discriminator", self.discriminate, critics, lr=discriminator,
-                  loss_key="discriminator_loss", optimizer_options=opts),
-        ]  # fmt: skip
-        if not joint:
-            phases.append(Phase("generator", self.fool, list(self.encoder.parameters()),
-                                lr=generator, loss_key="generator_loss",
-                                optimizer_options=opts))  # fmt: skip
+        phases = adversarial_phases(self, critics, discriminator, generator, options)
         return [*phases, classify] if self.classify else phases
 
 

@@ -27,6 +27,7 @@ from ..._params import Network, Real, Sizes, param, param_of
 from ...errors import ParameterError
 from ...estimator import KWARGS, BaseAutoencoder
 from ...nn import _mlp
+from ...training import Phase
 from ..autoencoder import Autoencoder
 
 POSTERIORS = ("deterministic", "gaussian")
@@ -91,6 +92,35 @@ def reconstruction_step(loss: torch.Tensor, fooling, weight: float | None, train
         return {"loss": loss}
     term = fooling()
     return {"loss": loss, "generator_loss": term, JOINT: loss + weight * term}
+
+
+def adversarial_phases(
+    module,
+    critics: list,
+    discriminator: float | None,
+    generator: float | None,
+    options: dict | None,
+) -> list[Phase]:
+    """A module's reconstruction phase (minimising the weighted sum :data:`JOINT` when its
+    ``generator_weight`` is a number), its discriminator phase over the parameters ``critics``,
+    and, with ``generator_weight=None``, the separate generator phase. ``discriminator`` and
+    ``generator`` are the adversarial phases' learning rates (None: the trainer's), ``options``
+    their optimisers' extra arguments. The module provides ``reconstruction``, ``discriminate``
+    and ``fool``."""
+    opts = dict(options or {})
+    joint = module.generator_weight is not None
+    phases = [
+        Phase("reconstruction", module.reconstruction,
+              [*module.encoder.parameters(), *module.decoder.parameters()],
+              minimise=JOINT if joint else "loss"),
+        Phase("discriminator", module.discriminate, critics, lr=discriminator,
+              loss_key="discriminator_loss", optimizer_options=opts),
+    ]  # fmt: skip
+    if not joint:
+        phases.append(Phase("generator", module.fool, list(module.encoder.parameters()),
+                            lr=generator, loss_key="generator_loss",
+                            optimizer_options=opts))  # fmt: skip
+    return phases
 
 
 def one_hot(labels: torch.Tensor, n: int) -> torch.Tensor:
